@@ -1,0 +1,45 @@
+"""Engine names -> engine classes, imported lazily (so `--help` and `doctor` stay fast)."""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Availability, Engine
+from .errors import BackendUnavailable, InvalidParameter
+
+ENGINES: dict[str, tuple[str, str]] = {
+    "mlx": ("anechat.engines.mlx.engine", "MLXEngine"),
+    "coreml": ("anechat.engines.coreml.engine", "CoreMLEngine"),
+}
+ENGINE_NAMES = tuple(ENGINES)
+
+
+def engine_class(name: str) -> type[Engine]:
+    if name not in ENGINES:
+        raise InvalidParameter(f"unknown engine {name!r}: use one of {', '.join(ENGINE_NAMES)}")
+    module_name, class_name = ENGINES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        extra = "mlx" if name == "mlx" else "coreml"
+        raise BackendUnavailable(
+            f"the {name} engine cannot be imported ({exc})",
+            hint=f'install it with: pip install "anechat[{extra}]"',
+        ) from exc
+    return getattr(module, class_name)
+
+
+def availability(name: str) -> Availability:
+    try:
+        return engine_class(name).available()
+    except BackendUnavailable as exc:
+        return Availability(False, str(exc))
+
+
+def create_engine(name: str) -> Engine:
+    """A ready engine, or BackendUnavailable with the reason."""
+    cls = engine_class(name)
+    avail = cls.available()
+    if not avail.ok:
+        raise BackendUnavailable(f"the {name} engine is not available here: {avail.reason}")
+    return cls()

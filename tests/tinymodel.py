@@ -1,0 +1,157 @@
+"""Builds tiny random-weight llama models in the Hugging Face layout, for tests and benches.
+
+The tokenizer is a byte-level BPE trained here with ``tokenizers`` on a small
+corpus, with ChatML special tokens and a ChatML chat template, so the folder
+looks like any small instruct model on the hub (config.json, model.safetensors,
+tokenizer.json, tokenizer_config.json, generation_config.json).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a tiny test model.<|im_end|>\n' }}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "What is the capital of France? Paris is the capital of France.",
+    "Hello! How can I help you today? I am a small language model.",
+    "Numbers like 12345 and 67890 are split into single digits.",
+    "Émoji 🙂 and accents: café, naïve, Zürich, 東京, مرحبا, שלום.",
+    "def add(a, b):\n    return a + b\n",
+    "Write a haiku about the sea. The sea is calm and blue tonight.",
+] * 20
+
+
+def train_tokenizer(vocab_size: int = 384):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(CORPUS, trainer=trainer)
+    return tok
+
+
+def build_tiny_llama(
+    folder: Path | str,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int = 128,
+    max_position_embeddings: int = 512,
+    rope_theta: float = 10000.0,
+    rope_scaling: dict | None = None,
+    tie_word_embeddings: bool = False,
+    seed: int = 0,
+    always_stop: bool = False,
+) -> Path:
+    """Write a random-weight llama model folder and return its path.
+
+    ``always_stop=True`` makes the model answer ``<|endoftext|>`` (a stop token)
+    at every step, so a test can see a "stop" finish deterministically.
+    """
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = train_tokenizer()
+    vocab = tok.get_vocab_size(with_added_tokens=True)
+    # pad the embedding matrix to a multiple of 64 like real checkpoints do
+    vocab_padded = (vocab + 63) // 64 * 64
+    tok.save(str(folder / "tokenizer.json"))
+    head_dim = hidden_size // num_heads
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int, scale: float = 0.08) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    tensors: dict[str, np.ndarray] = {"model.embed_tokens.weight": w(vocab_padded, hidden_size, scale=0.5)}
+    for i in range(num_layers):
+        p = f"model.layers.{i}."
+        tensors[p + "input_layernorm.weight"] = (1 + w(hidden_size, scale=0.05)).astype(np.float32)
+        tensors[p + "post_attention_layernorm.weight"] = (1 + w(hidden_size, scale=0.05)).astype(np.float32)
+        tensors[p + "self_attn.q_proj.weight"] = w(num_heads * head_dim, hidden_size)
+        tensors[p + "self_attn.k_proj.weight"] = w(num_kv_heads * head_dim, hidden_size)
+        tensors[p + "self_attn.v_proj.weight"] = w(num_kv_heads * head_dim, hidden_size)
+        tensors[p + "self_attn.o_proj.weight"] = w(hidden_size, num_heads * head_dim)
+        tensors[p + "mlp.gate_proj.weight"] = w(intermediate_size, hidden_size)
+        tensors[p + "mlp.up_proj.weight"] = w(intermediate_size, hidden_size)
+        tensors[p + "mlp.down_proj.weight"] = w(hidden_size, intermediate_size)
+    tensors["model.norm.weight"] = np.ones(hidden_size, dtype=np.float32)
+    if not tie_word_embeddings:
+        tensors["lm_head.weight"] = w(vocab_padded, hidden_size, scale=0.3)
+    if always_stop:
+        stop_id = tok.token_to_id("<|endoftext|>")
+        head = "model.embed_tokens.weight" if tie_word_embeddings else "lm_head.weight"
+        tensors["model.norm.weight"] = np.zeros(hidden_size, dtype=np.float32)
+        tensors[head] = np.zeros_like(tensors[head])
+        assert stop_id == 0  # argmax of all-zero logits is token 0
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+    im_end = tok.token_to_id("<|im_end|>")
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": hidden_size,
+        "intermediate_size": intermediate_size,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": num_heads,
+        "num_key_value_heads": num_kv_heads,
+        "head_dim": head_dim,
+        "max_position_embeddings": max_position_embeddings,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": rope_theta,
+        "rope_scaling": rope_scaling,
+        "tie_word_embeddings": tie_word_embeddings,
+        "vocab_size": vocab_padded,
+        "bos_token_id": tok.token_to_id("<|im_start|>"),
+        "eos_token_id": im_end,
+        "hidden_act": "silu",
+        "attention_bias": False,
+        "mlp_bias": False,
+        "torch_dtype": "float32",
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [im_end, 0]}, indent=2))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": None,
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|im_end|>",
+                "unk_token": None,
+                "model_max_length": max_position_embeddings,
+                "chat_template": CHATML_TEMPLATE,
+                "added_tokens_decoder": {
+                    str(tok.token_to_id(t)): {"content": t, "special": True} for t in SPECIAL_TOKENS
+                },
+            },
+            indent=2,
+        )
+    )
+    return folder
