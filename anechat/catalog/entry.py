@@ -1,0 +1,102 @@
+"""One model the catalog knows about: where it is, what format it is, what can run it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Literal
+
+from anechat.engines.errors import ModelFormatError
+
+Source = Literal["anechat", "hf-cache", "folder", "builtin", "path"]
+Format = Literal["mlx", "hf", "coreml", "gguf", "unsupported"]
+
+#: ``progress(step, fraction)`` as taken by conversions and downloads (fraction None = unknown)
+ProgressFn = Callable[[str, "float | None"], None]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model on this machine.
+
+    ``name`` is the short catalog name a person types (``smollm2-135m-instruct``);
+    ``repo_id`` is set for models from the Hugging Face cache. ``engines`` lists the
+    engines that can run the entry as it is; ``convertible`` says that ``anechat
+    convert`` can turn it into something runnable. ``reason`` says why an entry is
+    unsupported or how to make it runnable.
+    """
+
+    name: str
+    path: Path
+    source: Source
+    format: Format
+    engines: tuple[str, ...] = ()
+    size_bytes: int | None = None
+    parameters: int | None = None
+    quantization: str = ""
+    context_length: int | None = None
+    architecture: str = ""
+    reason: str = ""
+    convertible: bool = False
+    repo_id: str | None = None
+    revision: str | None = None
+    notes: tuple[str, ...] = ()
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+    #: converts a built-in model on first use; None for entries already on disk as they load
+    _materialize: Callable[[ProgressFn | None], Path] | None = field(default=None, repr=False, compare=False, hash=False)
+
+    @property
+    def runnable(self) -> bool:
+        return bool(self.engines)
+
+    @property
+    def needs_conversion(self) -> bool:
+        """True for the built-in GGUF before its first use (``ensure_local`` converts it)."""
+        return self._materialize is not None
+
+    def ensure_local(self, progress: ProgressFn | None = None) -> Path:
+        """The folder an engine loads: converts the built-in model on first use, else ``path``."""
+        if self._materialize is not None:
+            return Path(self._materialize(progress))
+        if not self.engines:
+            raise ModelFormatError(f"{self.name} cannot be loaded as it is: {self.reason or self.format}")
+        return self.path
+
+    def require_engine(self, engine: str) -> None:
+        """Raise ModelFormatError (with what to do) unless ``engine`` can run this entry."""
+        if engine in self.engines:
+            return
+        if self.engines:
+            hint = f"use the {self.engines[0]} engine"
+            if engine == "coreml" and self.convertible:
+                hint += f", or convert it: anechat convert {self.name} --to coreml"
+        else:
+            hint = self.reason or "see: anechat models info " + self.name
+        raise ModelFormatError(
+            f"{self.name} ({self.format}) cannot run on the {engine} engine", hint=hint
+        )
+
+    def with_(self, **changes: object) -> "ModelEntry":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data (for ``--json``)."""
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "source": self.source,
+            "format": self.format,
+            "engines": list(self.engines),
+            "runnable": self.runnable,
+            "convertible": self.convertible,
+            "size_bytes": self.size_bytes,
+            "parameters": self.parameters,
+            "quantization": self.quantization or None,
+            "context_length": self.context_length,
+            "architecture": self.architecture or None,
+            "repo_id": self.repo_id,
+            "revision": self.revision,
+            "reason": self.reason or None,
+            "notes": list(self.notes),
+            "details": self.details,
+        }

@@ -1,0 +1,141 @@
+"""A UI-agnostic chat: the conversation, its settings, and the engine that answers it.
+
+Used by the line-based ``anechat chat``, the Textual app and the compare view.
+Every method may block (loading a model, generating): UIs call them from a
+worker thread. ``send()`` is a generator of engine events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .engines.base import CancelToken, Engine, Event, GenerationStats, Message, SamplingParams, Session
+from .engines.errors import BackendUnavailable, InvalidParameter, NotLoaded
+from .engines.registry import create_engine
+
+Progress = Callable[[str, float | None], None]
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    path: Path
+    engine: str
+    runtime: str
+    format: str = ""
+    size_bytes: int | None = None
+    quantization: str = ""
+
+
+@dataclass
+class ChatState:
+    system_prompt: str = ""
+    params: SamplingParams = field(default_factory=SamplingParams)
+    messages: list[Message] = field(default_factory=list)
+
+
+class ChatController:
+    """Holds one conversation and the engine/model currently answering it."""
+
+    def __init__(self, *, system_prompt: str = "", params: SamplingParams | None = None) -> None:
+        self.state = ChatState(system_prompt=system_prompt, params=(params or SamplingParams()).validate())
+        self._engines: dict[str, Engine] = {}
+        self.engine: Engine | None = None
+        self.session: Session | None = None
+        self.loaded: LoadedModel | None = None
+        self.last_stats: GenerationStats | None = None
+
+    # -- loading ------------------------------------------------------------------
+    def load(self, model: str | None, engine: str, progress: Progress | None = None) -> LoadedModel:
+        """Resolve ``model`` (catalog name or path; None = default) and load it on ``engine``."""
+        from .catalog import resolve_model
+
+        entry = resolve_model(model or "default")
+        if engine not in entry.engines:
+            runnable = ", ".join(entry.engines) or "no engine"
+            hint = (
+                f"convert it first: anechat convert {entry.name} --to coreml"
+                if engine == "coreml" and "mlx" in entry.engines
+                else f"use -e {entry.engines[0]}" if entry.engines else entry.reason or "see anechat models info"
+            )
+            raise BackendUnavailable(f"model {entry.name} ({entry.format}) runs on {runnable}, not {engine}", hint=hint)
+        path = entry.ensure_local(progress)
+        eng = self._engine(engine)
+        if self.engine is not None and self.engine is not eng:
+            self.engine.unload()
+        eng.unload()
+        session = eng.load(path)
+        self.engine, self.session = eng, session
+        self.loaded = LoadedModel(
+            name=entry.name,
+            path=Path(path),
+            engine=engine,
+            runtime=eng.available().runtime,
+            format=entry.format,
+            size_bytes=entry.size_bytes,
+            quantization=entry.quantization,
+        )
+        return self.loaded
+
+    def _engine(self, name: str) -> Engine:
+        if name not in self._engines:
+            self._engines[name] = create_engine(name)
+        return self._engines[name]
+
+    def unload(self) -> None:
+        for eng in self._engines.values():
+            eng.unload()
+        self.engine = self.session = self.loaded = None
+
+    # -- conversation ---------------------------------------------------------------
+    @property
+    def messages(self) -> list[Message]:
+        return self.state.messages
+
+    def conversation(self) -> list[Message]:
+        system = [Message("system", self.state.system_prompt)] if self.state.system_prompt else []
+        return system + list(self.state.messages)
+
+    def set_system_prompt(self, text: str) -> None:
+        self.state.system_prompt = text.strip()
+
+    def set_params(self, params: SamplingParams) -> None:
+        self.state.params = params.validate()
+
+    def new_chat(self) -> None:
+        self.state.messages.clear()
+
+    def send(self, text: str, cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Append the user's message and stream the answer; the answer is appended when done.
+
+        A cancelled or failed answer keeps what was produced (marked by the final
+        stats' finish_reason) so the conversation and the engine cache stay in step.
+        """
+        if self.session is None:
+            raise NotLoaded("no model is loaded", hint="load one first (anechat models list shows what is here)")
+        if not text.strip():
+            raise InvalidParameter("the message is empty: type something first")
+        self.state.messages.append(Message("user", text))
+        try:
+            events = self.session.generate(self.conversation(), self.state.params, cancel)
+            for event in events:
+                if isinstance(event, GenerationStats):
+                    self.last_stats = event
+                    if event.text or event.finish_reason != "error":
+                        self.state.messages.append(Message("assistant", event.text))
+                yield event
+        except BaseException:
+            if self.state.messages and self.state.messages[-1].role == "user":
+                self.state.messages.pop()
+            raise
+
+    def regenerate_last(self, cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Drop the last answer and ask again (the cache trims to the common prefix)."""
+        while self.state.messages and self.state.messages[-1].role == "assistant":
+            self.state.messages.pop()
+        if not self.state.messages:
+            raise InvalidParameter("nothing to regenerate yet")
+        last = self.state.messages.pop()
+        return self.send(last.content, cancel)

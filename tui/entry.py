@@ -1,0 +1,34 @@
+"""The `anechat` entry point (the composition root): fast BLAS first on Linux, then the
+core typer CLI with the app-opening commands of this UI package plugged in.
+
+It lives in tui/ because imports only go tui -> anechat -> engines: the core CLI
+knows nothing of the app; this module hands it the launchers."""
+
+from __future__ import annotations
+
+import sys
+
+# Commands that run models re-execute once with Debian's OpenBLAS preloaded (see anechat/blas.py).
+_LIGHT = {"models", "history", "--help", "-h", "--version"}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not (set(args) & {"--help", "-h", "--version"}) and not (args and args[0] in _LIGHT):
+        from anechat.blas import ensure_fast_blas
+
+        ensure_fast_blas()
+    from anechat.cli import app, set_app_launcher
+
+    set_app_launcher(_launch_app)
+    app(prog_name="anechat")
+
+
+def _launch_app(model: str | None, engine: str | None, theme: str | None, low_motion: bool) -> None:
+    from .app import run_app
+
+    run_app(model=model, engine=engine, theme=theme, low_motion=low_motion)
+
+
+if __name__ == "__main__":
+    main()
