@@ -28,9 +28,16 @@ def tiny_stop_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_anechat_home(tmp_path_factory):
-    """Point anechat's config and data folders at a temporary home (models folder kept: see below)."""
+    """Point anechat's config and data folders at a temporary home.
+
+    The models folder stays the user's real one, so the built-in default model is
+    converted once per machine ("on first use") rather than once per test run.
+    """
+    from anechat.paths import models_dir
+
     home = tmp_path_factory.mktemp("anechat-home")
-    old = {k: os.environ.get(k) for k in ("ANECHAT_CONFIG_DIR", "ANECHAT_DATA_DIR")}
+    old = {k: os.environ.get(k) for k in ("ANECHAT_CONFIG_DIR", "ANECHAT_DATA_DIR", "ANECHAT_MODELS_DIR")}
+    os.environ["ANECHAT_MODELS_DIR"] = str(models_dir())
     os.environ["ANECHAT_CONFIG_DIR"] = str(home / "config")
     os.environ["ANECHAT_DATA_DIR"] = str(home / "data")
     yield home
@@ -39,3 +46,34 @@ def _isolated_anechat_home(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+# --- Core ML conversions of the tiny model (shared by the converter's and the runtime's tests) ---
+
+TINY_COREML_OPTIONS = dict(context_length=64, batch_size=16, num_chunks=2)
+TINY_COREML_LUT6_OPTIONS = dict(context_length=64, batch_size=16, num_chunks=1, lut_ffn=6, lut_lmhead=6, lut_embeddings=6)
+
+
+def _convert_tiny(tiny_model_dir: Path, out: Path, options: dict) -> Path:
+    """Convert and keep the progress reports next to the folder (``<out>.progress.json``)."""
+    import json
+
+    pytest.importorskip("coremltools")
+    from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
+
+    events: list = []
+    convert_to_coreml(tiny_model_dir, out, CoreMLConvertOptions(**options), lambda m, f: events.append([m, f]))
+    out.with_name(out.name + ".progress.json").write_text(json.dumps(events))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_coreml_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny llama converted to Core ML parts: context 64, batch 16, 2 FFN chunks, fp16 (no LUT)."""
+    return _convert_tiny(tiny_model_dir, tmp_path_factory.mktemp("coreml") / "tiny-coreml", TINY_COREML_OPTIONS)
+
+
+@pytest.fixture(scope="session")
+def tiny_coreml_lut6_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny llama converted with 6-bit LUTs on every part: context 64, batch 16, 1 FFN chunk."""
+    return _convert_tiny(tiny_model_dir, tmp_path_factory.mktemp("coreml") / "tiny-coreml-lut6", TINY_COREML_LUT6_OPTIONS)

@@ -1,3 +1,3 @@
-from .entry import main
+from .app import main
 
 main()

@@ -20,7 +20,10 @@ def main() -> None:
         ensure_fast_blas()
     from anechat.cli import app, set_app_launcher
 
+    from .compare.command import register as register_compare
+
     set_app_launcher(_launch_app)
+    register_compare(app)
     app(prog_name="anechat")
 
 

@@ -55,11 +55,14 @@ class ModelEntry:
         return self._materialize is not None
 
     def ensure_local(self, progress: ProgressFn | None = None) -> Path:
-        """The folder an engine loads: converts the built-in model on first use, else ``path``."""
+        """The model on disk: converts the built-in GGUF on first use, else ``path``.
+
+        Raises ModelFormatError for an unsupported entry; whether an engine can run
+        the result is ``engines`` (see :meth:`require_engine`)."""
         if self._materialize is not None:
             return Path(self._materialize(progress))
-        if not self.engines:
-            raise ModelFormatError(f"{self.name} cannot be loaded as it is: {self.reason or self.format}")
+        if self.format == "unsupported":
+            raise ModelFormatError(f"{self.name} is not a model anechat can use: {self.reason}")
         return self.path
 
     def require_engine(self, engine: str) -> None:

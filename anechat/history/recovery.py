@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import HistoryError, SchemaTooNew
-from .schema import migrate
+from .schema import SCHEMA_VERSION, migrate, version_of
 
 SQLITE_CORRUPT = 11
 SQLITE_NOTADB = 26
@@ -77,13 +77,12 @@ def connect(target: str, busy_timeout_s: float) -> sqlite3.Connection:
 
 
 def _open_file(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    if path.exists():
+        _check_existing(path, busy_timeout_s)
     conn = connect(str(path), busy_timeout_s)
     try:
         _set_wal(conn, busy_timeout_s)
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a commit survives a killed process
-        problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise _Damaged("; ".join(problems[:3]))
         migrate(conn)
         return conn
     except sqlite3.DatabaseError as e:
@@ -94,6 +93,33 @@ def _open_file(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
+
+
+def _check_existing(path: Path, busy_timeout_s: float) -> None:
+    """Look at an existing file through a read-only connection, which changes nothing:
+    a read-write one would checkpoint a leftover WAL into a damaged file when closed,
+    or switch a newer anechat's database to WAL before we knew its version."""
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=busy_timeout_s)
+    except sqlite3.Error:
+        return  # cannot even read it: the read-write open below says why
+    try:
+        found = version_of(conn)
+        if found > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"the history database has schema version {found}; this anechat knows up to {SCHEMA_VERSION}",
+                hint="upgrade anechat to open it (it was left untouched)",
+            )
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            lines = [ln for p in problems for ln in str(p).splitlines() if ln and not ln.startswith("***")]
+            raise _Damaged(f"integrity check failed: {lines[0] if lines else problems[0]}")
+    except sqlite3.DatabaseError as e:
+        if _is_damage(e):
+            raise _Damaged(str(e)) from e
+        raise
+    finally:
+        conn.close()
 
 
 def _set_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> None:

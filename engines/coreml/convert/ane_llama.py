@@ -219,13 +219,16 @@ class Embeddings(nn.Module):
         return self.embed_tokens(input_ids)
 
 
-def lm_head_split(vocab: int, parts: int) -> list[int]:
-    """Output sizes of the split LM head: equal parts, the last one takes what is left."""
-    size = -(-vocab // parts)
-    sizes = [size] * (parts - 1) + [vocab - size * (parts - 1)]
-    if sizes[-1] <= 0:
-        raise ValueError(f"cannot split a vocabulary of {vocab} into {parts} parts")
-    return sizes
+def lm_head_split(vocab: int, parts: int, multiple: int = 16) -> list[int]:
+    """Output sizes of the split LM head: equal parts, rounded up to a multiple of ``multiple``
+    when the vocabulary allows (so grouped-channel LUTs fit); the last part takes what is left."""
+    even = -(-vocab // parts)
+    rounded = -(-even // multiple) * multiple
+    for size in (rounded, even):
+        last = vocab - size * (parts - 1)
+        if 0 < last <= size:
+            return [size] * (parts - 1) + [last]
+    raise ValueError(f"cannot split a vocabulary of {vocab} into {parts} parts")
 
 
 class LMHead(nn.Module):

@@ -8,7 +8,7 @@ is instantiated.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +94,7 @@ def read_spec(src: Path) -> LlamaSpec:
     kv_heads = cfg.get("num_key_value_heads") or heads
     if heads % kv_heads:
         raise ModelFormatError(f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}")
+    rope = cfg.get("rope_parameters") or {}  # transformers 5 keeps rope_theta and the scaling here
     spec = LlamaSpec(
         name=src.name,
         hidden_size=cfg["hidden_size"],
@@ -104,8 +105,8 @@ def read_spec(src: Path) -> LlamaSpec:
         head_dim=cfg.get("head_dim") or cfg["hidden_size"] // heads,
         vocab_size=int(cfg.get("vocab_size") or 0),
         rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-6)),
-        rope_theta=float(cfg.get("rope_theta", 10000.0)),
-        rope_scaling=cfg.get("rope_scaling") or None,
+        rope_theta=float(cfg.get("rope_theta") or rope.get("rope_theta") or 10000.0),
+        rope_scaling=cfg.get("rope_scaling") or (rope if rope.get("rope_type", "default") != "default" else None),
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         license=cfg.get("license"),
     )
@@ -120,6 +121,27 @@ def read_spec(src: Path) -> LlamaSpec:
     if not list(src.glob("*.safetensors")):
         raise ModelFormatError(f"{src} has no .safetensors weights")
     return spec
+
+
+def with_vocab_from_weights(spec: LlamaSpec, src: Path) -> LlamaSpec:
+    """The spec with ``vocab_size`` set to the embedding matrix's rows (read from the file header)."""
+    from safetensors import safe_open
+
+    for file in sorted(Path(src).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as fh:
+                if "model.embed_tokens.weight" in fh.keys():
+                    rows, cols = fh.get_slice("model.embed_tokens.weight").get_shape()
+                    if cols != spec.hidden_size:
+                        raise ModelFormatError(
+                            f"model.embed_tokens.weight has {cols} columns, config.json says hidden_size {spec.hidden_size}"
+                        )
+                    return replace(spec, vocab_size=int(rows))
+        except ModelFormatError:
+            raise
+        except Exception as exc:
+            raise ModelFormatError(f"cannot read {file.name}: {exc}") from exc
+    raise ModelFormatError(f"{src} has no model.embed_tokens.weight")
 
 
 def load_weights(src: Path) -> dict[str, np.ndarray]:

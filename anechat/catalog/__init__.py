@@ -1,0 +1,24 @@
+"""The model catalog: what models are on this machine, in what format, runnable by which engine.
+
+    from anechat.catalog import list_models, resolve_model
+    entry = resolve_model("smollm2-135m-instruct")   # or a path, a repo id, "default"
+    folder = entry.ensure_local(progress)            # converts the built-in GGUF on first use
+"""
+
+from .entry import ModelEntry
+from .remove import ModelInUse, remove_model
+from .resolve import CatalogScan, entry_for_path, list_models, lookup_model, resolve_model, scan_catalog
+from .sources import hf_cache_dir
+
+__all__ = [
+    "CatalogScan",
+    "ModelEntry",
+    "ModelInUse",
+    "entry_for_path",
+    "hf_cache_dir",
+    "list_models",
+    "lookup_model",
+    "remove_model",
+    "resolve_model",
+    "scan_catalog",
+]

@@ -1,0 +1,240 @@
+"""``anechat models``: list, info, pull and rm (a typer sub-app the main CLI mounts).
+
+Imports stay light: the catalog, huggingface_hub and rich load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Callable, Optional
+
+import typer
+
+from .cli_errors import fail, friendly_errors
+
+if TYPE_CHECKING:
+    from .catalog import ModelEntry
+
+app = typer.Typer(
+    help="List, inspect, pull and remove local models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+#: The app sets this (``set_loaded_check``) so ``rm`` refuses or unloads the model it has loaded.
+_loaded_check: dict[str, Callable] = {}
+
+
+def set_loaded_check(is_loaded: Callable[["ModelEntry"], bool], unload: Callable[[], None] | None = None) -> None:
+    """Hook for a process that has models loaded (the app): ``rm`` asks ``is_loaded(entry)``
+    and calls ``unload()`` first when given, else refuses. Other processes are seen
+    through :mod:`anechat.catalog.inuse`."""
+    _loaded_check["is_loaded"] = is_loaded
+    if unload is not None:
+        _loaded_check["unload"] = unload
+
+
+def _echo_json(data: object) -> None:
+    from .safe_text import json_terminal_safe
+
+    typer.echo(json_terminal_safe(json.dumps(data, ensure_ascii=False, indent=2)))
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _safe(text: object) -> str:
+    from .safe_text import sanitize_for_terminal
+
+    return sanitize_for_terminal(str(text))
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        typer.echo(f"anechat: warning: {_safe(w)}", err=True)
+
+
+def _engines(entry: "ModelEntry") -> str:
+    if entry.engines:
+        return ", ".join(entry.engines)
+    return "convertible" if entry.convertible else "—"
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """Every model here: the built-in one, anechat's models folder, config folders, the Hugging Face cache."""
+    _list(as_json)
+
+
+@friendly_errors
+def _list(as_json: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from .catalog import scan_catalog
+    from .formatting import human_bytes, human_count
+
+    scan = scan_catalog()
+    if as_json:
+        _echo_json({"models": [e.to_dict() for e in scan.entries], "warnings": scan.warnings})
+        return
+    _warn(scan.warnings)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    name_width = max([len(_safe(e.name)) for e in scan.entries] + [4])
+    for column, justify in (("NAME", "left"), ("FORMAT", "left"), ("QUANT", "left"), ("PARAMS", "right"),
+                            ("CONTEXT", "right"), ("SIZE", "right"), ("ENGINES", "left"), ("SOURCE", "left")):
+        table.add_column(column, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+                         min_width=name_width if column == "NAME" else None)
+    problems = []
+    for e in scan.entries:
+        style = "dim" if e.format == "unsupported" else ""
+        table.add_row(
+            Text(_safe(e.name), style=style or "bold"),
+            Text(e.format, style=style),
+            Text(_safe(e.quantization) or "—", style=style),
+            Text(human_count(e.parameters), style=style),
+            Text(str(e.context_length) if e.context_length else "—", style=style),
+            Text(human_bytes(e.size_bytes), style=style),
+            Text(_engines(e), style=style),
+            Text(e.source, style=style),
+        )
+        if e.format == "unsupported" or (not e.engines and e.reason):
+            problems.append(e)
+    console = _console()
+    if not scan.entries:
+        console.print("no models yet: anechat models pull OWNER/NAME, or anechat convert")
+        return
+    console.print(table)
+    for e in problems:
+        console.print(Text(f"  {_safe(e.name)}: {_safe(e.reason)}", style="dim"))
+
+
+@app.command()
+def info(
+    name: str = typer.Argument(..., help="A catalog name, a hub repo id, or a path."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Everything anechat knows about one model (also why it cannot run, if it cannot)."""
+    _info(name, as_json)
+
+
+@friendly_errors
+def _info(name: str, as_json: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from .catalog import lookup_model
+    from .formatting import human_bytes, human_count
+
+    entry = lookup_model(name)
+    if as_json:
+        _echo_json(entry.to_dict())
+        return
+    rows = [
+        ("name", entry.name),
+        ("repo", entry.repo_id or ""),
+        ("revision", entry.revision or ""),
+        ("path", str(entry.path)),
+        ("source", entry.source),
+        ("format", entry.format),
+        ("architecture", entry.architecture),
+        ("parameters", f"{human_count(entry.parameters)} ({entry.parameters:,})" if entry.parameters else ""),
+        ("quantization", entry.quantization),
+        ("context", str(entry.context_length or "")),
+        ("size on disk", human_bytes(entry.size_bytes)),
+        ("engines", ", ".join(entry.engines) or "none"),
+        ("convert to", ", ".join(entry.details.get("convert_to") or [])),
+        ("why", entry.reason),
+    ] + [("note", n) for n in entry.notes]
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        if value:
+            table.add_row(label, Text(_safe(value)))
+    _console().print(table)
+
+
+@app.command()
+def pull(
+    repo: str = typer.Argument(..., metavar="REPO[@REVISION]", help="A Hugging Face model repo, e.g. mlx-community/SmolLM2-135M-Instruct-4bit."),
+) -> None:
+    """Download a model from the Hugging Face hub into its cache (only the files a model needs; resumable)."""
+    _pull(repo)
+
+
+@friendly_errors
+def _pull(repo: str) -> None:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from .catalog import list_models
+    from .formatting import human_bytes
+    from .hub import pull as hub_pull, plan_pull
+
+    err = _console(stderr=True)
+    plan = plan_pull(repo)
+    todo = len(plan.files) - len(plan.cached)
+    line = (
+        f"{plan.repo_id} @ {plan.revision} ({plan.commit[:10]}): {len(plan.files)} files, "
+        f"{human_bytes(plan.download_bytes)} to download"
+        + (f", {len(plan.cached)} already here" if plan.cached else "")
+        + (f"; skipping {len(plan.skipped)} not needed ({', '.join(plan.skipped[:3])}{', …' if len(plan.skipped) > 3 else ''})" if plan.skipped else "")
+    )
+    err.print(_safe(line), markup=False)
+    with Progress(
+        TextColumn("[bold]pull[/]"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal or todo == 0,
+    ) as bar:
+        task = bar.add_task("", total=plan.total_bytes or None)
+
+        def progress(p) -> None:
+            bar.update(task, completed=p.done_bytes, description=f"{p.files_done}/{p.files_total} {_safe(p.current_file)}")
+
+        result = hub_pull(repo, progress=progress, plan=plan)
+    name = next((e.name for e in list_models() if e.path == result.path), None)
+    where = f" as '{name}'" if name else ""
+    typer.echo(f"pulled {result.repo_id}{where}: {human_bytes(result.downloaded_bytes)} downloaded, in {result.path}")
+    if name:
+        typer.echo(f"chat with it: anechat chat -m {name}")
+
+
+@app.command()
+def rm(
+    name: str = typer.Argument(..., help="A catalog name (see anechat models list)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Remove a model from disk (asks first). The built-in model cannot be removed."""
+    _rm(name, yes)
+
+
+@friendly_errors
+def _rm(name: str, yes: bool) -> None:
+    from .catalog import lookup_model, remove_model
+    from .catalog.remove import RemoveRefused
+    from .formatting import human_bytes
+
+    entry = lookup_model(name)
+    if entry.source == "path":
+        raise fail(f"{_safe(name)} is not in the catalog; anechat models rm removes only listed models")
+    if entry.source == "builtin" and entry.needs_conversion:
+        raise RemoveRefused(f"{entry.name} is the built-in model shipped with anechat; it cannot be removed")
+    what = f"{entry.repo_id} from the Hugging Face cache" if entry.source == "hf-cache" else str(entry.path)
+    if not yes and not typer.confirm(f"remove {_safe(entry.name)} ({_safe(what)}, {human_bytes(entry.size_bytes)})?", default=False):
+        typer.echo("not removed")
+        raise typer.Exit(1)
+    removed = remove_model(entry, is_loaded=_loaded_check.get("is_loaded"), unload=_loaded_check.get("unload"))
+    typer.echo(f"removed {_safe(removed.name)} ({human_bytes(removed.freed_bytes)} freed)")
+    if removed.note:
+        typer.echo(_safe(removed.note))

@@ -1,0 +1,35 @@
+"""Chat history: sessions and messages in SQLite that survive crashes, races and damaged files.
+
+Start with :class:`HistoryStore` (store.py). The schema and its migrations live in
+schema.py, opening/recovery of the database file in recovery.py, export in export.py.
+"""
+
+from .errors import (
+    AmbiguousSession,
+    HistoryError,
+    InvalidInput,
+    SchemaTooNew,
+    StorageError,
+    UnknownMessage,
+    UnknownSession,
+)
+from .records import MessageRecord, SearchHit, SessionRecord, SessionSummary
+from .store import DB_NAME, STATUS_FOR_FINISH, HistoryStore, default_path
+
+__all__ = [
+    "AmbiguousSession",
+    "DB_NAME",
+    "HistoryError",
+    "HistoryStore",
+    "InvalidInput",
+    "MessageRecord",
+    "STATUS_FOR_FINISH",
+    "SchemaTooNew",
+    "SearchHit",
+    "SessionRecord",
+    "SessionSummary",
+    "StorageError",
+    "UnknownMessage",
+    "UnknownSession",
+    "default_path",
+]

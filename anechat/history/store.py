@@ -1,0 +1,481 @@
+"""HistoryStore: chat sessions and messages in SQLite, written so that nothing is lost.
+
+How a chat loop uses it::
+
+    store = HistoryStore()                      # <data dir>/history.sqlite3
+    if store.warning: show(store.warning)       # damaged file moved aside, or memory only
+    sid = store.new_session(model, engine, system_prompt, params)
+    store.add_user_message(sid, prompt)         # committed before generation starts
+    mid = store.begin_answer(sid)               # an empty answer, status "partial"
+    for event in session.generate(...):
+        if isinstance(event, TextDelta):
+            store.append_answer(mid, event.text)  # cheap: written at most every 0.25 s
+        else:
+            store.finish_answer(mid, stats=event) # final text, status from finish_reason
+
+Every write is its own committed transaction in a WAL database, so whatever was
+written survives the process being killed, and several processes can share the
+file (``busy_timeout`` makes a writer wait its turn). The store is thread-safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import AmbiguousSession, HistoryError, InvalidInput, StorageError, UnknownMessage, UnknownSession
+from .records import STATUSES, MessageRecord, SearchHit, SessionRecord, SessionSummary, auto_title, snippet
+from .recovery import open_database
+
+DB_NAME = "history.sqlite3"
+#: how a finished generation's ``finish_reason`` maps to a message status
+STATUS_FOR_FINISH = {"stop": "complete", "length": "complete", "cancelled": "partial", "error": "error"}
+
+
+def default_path() -> Path:
+    from anechat.paths import data_dir
+
+    return data_dir() / DB_NAME
+
+
+@dataclasses.dataclass
+class _Pending:
+    """Answer text received but not yet written."""
+
+    parts: list[str]
+    chars: int
+    last_flush: float
+
+
+class HistoryStore:
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        flush_interval_s: float = 0.25,
+        flush_chars: int = 2048,
+        busy_timeout_s: float = 10.0,
+    ) -> None:
+        opened = open_database(Path(path) if path is not None else default_path(), busy_timeout_s=busy_timeout_s)
+        self._conn = opened.conn
+        #: the database file, or None when history is only kept in memory
+        self.path: Path | None = opened.path
+        #: one line to show the person (damaged file moved aside, memory only...), or None
+        self.warning: str | None = opened.warning
+        self.flush_interval_s = flush_interval_s
+        self.flush_chars = flush_chars
+        self._lock = threading.RLock()
+        self._pending: dict[int, _Pending] = {}
+
+    @property
+    def persistent(self) -> bool:
+        """False when the store fell back to memory (see :attr:`warning`)."""
+        return self.path is not None
+
+    # -- sessions -----------------------------------------------------------------
+
+    def new_session(
+        self,
+        model: str = "",
+        engine: str = "",
+        system_prompt: str = "",
+        params: Any = None,
+        *,
+        title: str = "",
+    ) -> str:
+        """Start a session; returns its id (32 hex characters; any unique prefix finds it)."""
+        sid = uuid.uuid4().hex
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO sessions (id, title, created, updated, model, engine, system_prompt, params)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (sid, _text("title", title).strip(), now, now, _text("model", model), _text("engine", engine),
+                 _text("system_prompt", system_prompt), _params_json(params)),
+            )
+        return sid
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        model: str | None = None,
+        engine: str | None = None,
+        system_prompt: str | None = None,
+        params: Any = None,
+    ) -> None:
+        """Change what a session restores (e.g. the person switched model mid-chat)."""
+        changes: dict[str, object] = {}
+        for name, value in (("model", model), ("engine", engine), ("system_prompt", system_prompt)):
+            if value is not None:
+                changes[name] = _text(name, value)
+        if params is not None:
+            changes["params"] = _params_json(params)
+        changes["updated"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        with self._write() as db:
+            cur = db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*changes.values(), session_id))
+            if cur.rowcount == 0:
+                raise _unknown(session_id)
+
+    def rename(self, session_id: str, title: str) -> None:
+        title = " ".join(_text("title", title).split())
+        if not title:
+            raise InvalidInput("a session title cannot be empty")
+        with self._write() as db:
+            if db.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id)).rowcount == 0:
+                raise _unknown(session_id)
+
+    def delete(self, session_id: str) -> None:
+        """Delete a session and its messages (ask the person first)."""
+        with self._write() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE session_id = ?", (session_id,))]
+            if db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount == 0:
+                raise _unknown(session_id)
+            for mid in ids:
+                self._pending.pop(mid, None)
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one session whose id starts with ``prefix``."""
+        prefix = _text("session id", prefix).strip().lower()
+        if not prefix:
+            raise InvalidInput("give a session id (or the first characters of one)")
+        with self._read() as db:
+            rows = [r[0] for r in db.execute(
+                "SELECT id FROM sessions WHERE substr(id, 1, ?) = ? ORDER BY updated DESC LIMIT 6",
+                (len(prefix), prefix),
+            )]
+        if not rows:
+            raise UnknownSession(f"no session id starts with {prefix!r}", hint="see `anechat history list`")
+        if len(rows) > 1:
+            shown = ", ".join(r[: max(8, len(prefix) + 2)] for r in rows[:5])
+            raise AmbiguousSession(
+                f"session id {prefix!r} matches more than one session ({shown}{', ...' if len(rows) > 5 else ''})",
+                hint="give more characters",
+            )
+        return rows[0]
+
+    def list_sessions(self, query: str | None = None, limit: int | None = 50) -> list[SessionSummary]:
+        """Sessions, most recently updated first; ``query`` keeps those whose title or messages contain it."""
+        where, args = "", []
+        if query is not None and query.strip():
+            needle = " ".join(query.split()).casefold()
+            where = ("WHERE instr(casefold(s.title), ?) > 0 OR EXISTS (SELECT 1 FROM messages q"
+                     " WHERE q.session_id = s.id AND instr(casefold(q.content), ?) > 0)")
+            args = [needle, needle]
+        sql = (
+            "SELECT s.id, s.title, s.created, s.updated, s.model, s.engine,"
+            " (SELECT count(*) FROM messages m WHERE m.session_id = s.id)"
+            f" FROM sessions s {where} ORDER BY s.updated DESC, s.created DESC LIMIT ?"
+        )
+        with self._read() as db:
+            rows = db.execute(sql, (*args, -1 if limit is None else int(limit))).fetchall()
+        return [SessionSummary(*row) for row in rows]
+
+    def get_session(self, session_id: str) -> SessionRecord:
+        """A session with all its messages, oldest first."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT id, title, created, updated, model, engine, system_prompt, params FROM sessions WHERE id = ?",
+                (session_id,),
+            ).fetchone()
+            if row is None:
+                raise _unknown(session_id)
+            messages = [_message(r) for r in db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id", (session_id,)
+            )]
+        return SessionRecord(*row[:7], params=_loads(row[7]) or {}, messages=messages)
+
+    def search(self, text: str, limit: int = 50) -> list[SearchHit]:
+        """Messages containing ``text`` (case-insensitive), newest first."""
+        needle = " ".join(_text("search text", text).split())
+        if not needle:
+            raise InvalidInput("give some text to search for")
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT m.session_id, s.title, m.id, m.role, m.content, m.created FROM messages m"
+                " JOIN sessions s ON s.id = m.session_id WHERE instr(casefold(m.content), ?) > 0"
+                " ORDER BY m.id DESC LIMIT ?",
+                (needle.casefold(), int(limit)),
+            ).fetchall()
+        return [SearchHit(sid, title, mid, role, snippet(content, needle), created)
+                for sid, title, mid, role, content, created in rows]
+
+    def export(self, session_id: str, format: str = "md") -> str:
+        from .export import render
+
+        return render(self.get_session(session_id), format)
+
+    # -- messages -----------------------------------------------------------------
+
+    def add_user_message(self, session_id: str, text: str) -> int:
+        """Store the person's message (committed when this returns); titles an untitled session."""
+        text = _text("message", text)
+        if not text.strip():
+            raise InvalidInput("the message is empty: nothing to store")
+        now = time.time()
+        with self._write() as db:
+            mid = self._insert(db, session_id, "user", text, "complete", now)
+            db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))
+            db.execute("UPDATE sessions SET title = ? WHERE id = ? AND title = ''", (auto_title(text), session_id))
+        return mid
+
+    def add_message(self, session_id: str, role: str, text: str, status: str = "complete") -> int:
+        """Store a whole message of any role (imports, notes); chat loops use the methods around it."""
+        if role not in ("system", "user", "assistant"):
+            raise InvalidInput(f"unknown role {role!r}: use system, user or assistant")
+        now = time.time()
+        with self._write() as db:
+            mid = self._insert(db, session_id, role, _text("message", text), _status(status), now)
+            db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))
+        return mid
+
+    def begin_answer(self, session_id: str, *, model: str | None = None, engine: str | None = None) -> int:
+        """Create the assistant's answer, empty and ``partial``, before its first token."""
+        now = time.time()
+        with self._write() as db:
+            if model is None or engine is None:
+                row = db.execute("SELECT model, engine FROM sessions WHERE id = ?", (session_id,)).fetchone()
+                if row is None:
+                    raise _unknown(session_id)
+                model = row[0] if model is None else model
+                engine = row[1] if engine is None else engine
+            mid = self._insert(db, session_id, "assistant", "", "partial", now, model=model, engine=engine)
+            self._pending[mid] = _Pending([], 0, time.monotonic())
+        return mid
+
+    def append_answer(self, msg_id: int, delta_text: str) -> bool:
+        """Add streamed text to an answer. Cheap: the text is written (and committed) once
+        ``flush_interval_s`` has passed or ``flush_chars`` have gathered since the last write.
+        Returns True when this call wrote to the database. A failed write keeps the text
+        for the next try and sets :attr:`warning`; it never raises into the token loop."""
+        if not delta_text:
+            return False
+        with self._lock:
+            pending = self._pending.get(msg_id)
+            if pending is None:
+                self._check_answer(msg_id)
+                pending = self._pending[msg_id] = _Pending([], 0, time.monotonic())
+            pending.parts.append(_text("answer text", delta_text))
+            pending.chars += len(delta_text)
+            if False:
+                return self._flush_one(msg_id, pending)
+            return False
+
+    def flush(self) -> None:
+        """Write every answer's pending text now (e.g. before showing a sessions list)."""
+        with self._lock:
+            for mid, pending in list(self._pending.items()):
+                self._flush_one(mid, pending)
+
+    def finish_answer(
+        self,
+        msg_id: int,
+        text: str | None = None,
+        status: str | None = None,
+        stats: Any = None,
+    ) -> None:
+        """Close an answer: its final ``text`` (default: what was appended), its ``status``
+        (default: from ``stats.finish_reason`` — stop/length complete, cancelled partial,
+        error error) and ``stats`` (a GenerationStats or a dict)."""
+        stats_dict = _stats_dict(stats)
+        if status is None:
+            status = STATUS_FOR_FINISH.get(str((stats_dict or {}).get("finish_reason")), "complete")
+        status = _status(status)
+        with self._write() as db:
+            row = db.execute("SELECT session_id, content FROM messages WHERE id = ?", (msg_id,)).fetchone()
+            if row is None:
+                raise UnknownMessage(f"no message with id {msg_id}")
+            pending = self._pending.get(msg_id)
+            if text is None:
+                text = row[1] + ("".join(pending.parts) if pending else "")
+            db.execute(
+                "UPDATE messages SET content = ?, status = ?, stats = ?, prompt_tokens = ?, generation_tokens = ?"
+                " WHERE id = ?",
+                (_text("answer text", text), status, None if stats_dict is None else json.dumps(stats_dict),
+                 _int_or_none((stats_dict or {}).get("prompt_tokens")),
+                 _int_or_none((stats_dict or {}).get("generation_tokens")), msg_id),
+            )
+            db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), row[0]))
+        self._pending.pop(msg_id, None)
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Write pending text and close the database. Safe to call twice."""
+        with self._lock:
+            if self._conn is None:
+                return
+            self.flush()
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "HistoryStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ----------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.flush()  # this process's streamed text shows up in its own reads
+            with self._errors():
+                yield self._connection()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; BEGIN IMMEDIATE takes the write lock up front (no upgrade deadlock)."""
+        with self._lock, self._errors():
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise StorageError(f"history database error: {e}", hint=f"database: {self.path or 'in memory'}") from e
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StorageError("the history store is closed")
+        return self._conn
+
+    def _insert(self, db, session_id, role, text, status, now, *, model=None, engine=None) -> int:
+        try:
+            cur = db.execute(
+                "INSERT INTO messages (session_id, role, content, created, status, model, engine)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session_id, role, text, now, status, model, engine),
+            )
+        except sqlite3.IntegrityError as e:
+            if "FOREIGN KEY" in str(e):
+                raise _unknown(session_id) from e
+            raise
+        return int(cur.lastrowid)
+
+    def _check_answer(self, msg_id: int) -> None:
+        with self._errors():
+            row = self._connection().execute("SELECT role FROM messages WHERE id = ?", (msg_id,)).fetchone()
+        if row is None or row[0] != "assistant":
+            raise UnknownMessage(f"no answer with id {msg_id}", hint="call begin_answer first")
+
+    def _flush_one(self, msg_id: int, pending: _Pending) -> bool:
+        if not pending.parts:
+            return False
+        chunk = "".join(pending.parts)
+        try:
+            self._connection().execute("UPDATE messages SET content = content || ? WHERE id = ?", (chunk, msg_id))
+        except (sqlite3.Error, HistoryError) as e:
+            self.warning = f"could not save the answer as it streams ({e}); will retry"
+            return False
+        pending.parts.clear()
+        pending.chars = 0
+        pending.last_flush = time.monotonic()
+        return True
+
+
+_MESSAGE_COLUMNS = "id, session_id, role, content, created, status, model, engine, stats, prompt_tokens, generation_tokens"
+
+
+def _message(row: tuple) -> MessageRecord:
+    values = list(row)
+    values[8] = _loads(values[8])
+    return MessageRecord(*values)
+
+
+def _unknown(session_id: str) -> UnknownSession:
+    return UnknownSession(f"no session with id {session_id!r}", hint="see `anechat history list`")
+
+
+def _text(what: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text, not {type(value).__name__}")
+    # lone surrogates (undecodable bytes) cannot be stored as UTF-8
+    return _SURROGATE.sub("\ufffd", value) if _has_surrogates(value) else value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogates(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _status(status: str) -> str:
+    if status not in STATUSES:
+        raise InvalidInput(f"unknown message status {status!r}: use one of {', '.join(STATUSES)}")
+    return status
+
+
+def _params_json(params: Any) -> str:
+    if params is None:
+        params = {}
+    elif dataclasses.is_dataclass(params) and not isinstance(params, type):
+        params = dataclasses.asdict(params)
+    if not isinstance(params, dict):
+        raise InvalidInput(f"sampling params must be a dict or a dataclass, not {type(params).__name__}")
+    try:
+        return json.dumps(params, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"sampling params cannot be saved as JSON: {e}") from e
+
+
+def _stats_dict(stats: Any) -> dict | None:
+    if stats is None:
+        return None
+    if hasattr(stats, "as_dict"):
+        stats = stats.as_dict()
+    elif dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+        stats = dataclasses.asdict(stats)
+    if not isinstance(stats, dict):
+        raise InvalidInput(f"stats must be a GenerationStats or a dict, not {type(stats).__name__}")
+    # the text is the message itself; JSON has no NaN/inf (a zero-length timing can make one)
+    return {str(k): _json_safe(v) for k, v in stats.items() if k != "text"}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return str(value)
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _loads(value: str | None):
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None

@@ -1,0 +1,145 @@
+"""What the app costs while it streams: decode tok/s with the app streaming the answer
+into its chat pane (headless Textual, real rendering) ÷ the engine alone on the same
+model, prompt and engine thread, one run each. Target: ratio >= 0.95.
+
+Also prints the time from process start to the first painted screen.
+
+    python bench/tui_overhead.py [--model PATH] [--engine mlx] [--max-tokens 256]
+
+Ends with one JSON line: {"ratio": ..., "first_paint_s": ..., ...}.
+"""
+
+from __future__ import annotations
+
+from anechat.blas import ensure_fast_blas
+
+ensure_fast_blas()
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import psutil  # noqa: E402
+
+PROCESS_START = psutil.Process().create_time()  # includes the BLAS re-exec, as a person would see it
+
+PROMPT = (
+    "Write a detailed guide to making bread at home: ingredients, kneading, proofing, "
+    "shaping and baking, with a short Python snippet that converts grams to cups."
+)
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="model folder or catalog name (default: the built-in default model)")
+    ap.add_argument("--engine", default="mlx")
+    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--prompt", default=PROMPT)
+    return ap.parse_args()
+
+
+def model_path(arg: str | None) -> str:
+    if arg:
+        return arg
+    from anechat.default_model import ensure_default_model
+
+    return str(ensure_default_model())
+
+
+def engine_alone(controller, prompt: str):
+    """The same turn the app runs, straight on the session (no UI): the final stats."""
+    from anechat.engines.base import GenerationStats
+
+    controller.session.reset()
+    stats = None
+    for event in controller.session.generate([{"role": "user", "content": prompt}], controller.state.params):
+        if isinstance(event, GenerationStats):
+            stats = event
+    return stats
+
+
+async def wait_until(pilot, predicate, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gave up after {limit_s:.0f} s waiting for {predicate.__doc__}")
+        await pilot.pause(0.02)
+
+
+async def measure(args: argparse.Namespace) -> dict:
+    from anechat.chat import ChatController
+    from anechat.engines.base import SamplingParams
+    from anechat.tui.application import AnechatApp
+    from anechat.tui.turn import clean_text
+    from anechat.tui.widgets.chat_input import ChatInput
+
+    path = model_path(args.model)
+    controller = ChatController(params=SamplingParams(temperature=0.0, max_tokens=args.max_tokens))
+    app = AnechatApp(model=path, engine=args.engine, controller=controller, save_settings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        def painted() -> bool:
+            """the first paint"""
+            return app.first_paint_at is not None
+
+        def loaded() -> bool:
+            """the model to load"""
+            return controller.session is not None and not app.screen.loading
+
+        await wait_until(pilot, painted, 60)
+        first_paint_s = app.first_paint_at - PROCESS_START
+        await wait_until(pilot, loaded, 600)
+        if controller.session is None:
+            raise SystemExit(f"could not load {path} on {args.engine}")
+
+        # warm-up (first-call costs), then the engine alone on the app's engine thread, UI idle
+        controller.state.params = controller.state.params.with_(max_tokens=8)
+        await app.engine_thread.run(engine_alone, controller, "Hello")
+        controller.state.params = controller.state.params.with_(max_tokens=args.max_tokens)
+        alone = await app.engine_thread.run(engine_alone, controller, args.prompt)
+
+        # the same turn through the app: typed into the box, streamed into the chat pane
+        controller.session.reset()
+        controller.last_stats = None
+        box = app.screen.query_one(ChatInput)
+        box.load_text(args.prompt)
+        await pilot.press("enter")
+
+        def answered() -> bool:
+            """the app's answer"""
+            return controller.last_stats is not None and app.screen.turn is None
+
+        await wait_until(pilot, answered, 600)
+        in_app = controller.last_stats
+        shown = app.screen.pane.last_answer().text
+    return {
+        "ratio": round(in_app.decode_tps / alone.decode_tps, 4) if alone.decode_tps else None,
+        "first_paint_s": round(first_paint_s, 3),
+        "decode_tps_app": round(in_app.decode_tps, 2),
+        "decode_tps_engine": round(alone.decode_tps, 2),
+        "tokens_app": in_app.generation_tokens,
+        "tokens_engine": alone.generation_tokens,
+        "same_answer": in_app.text == alone.text,
+        "answer_shown_whole": shown == clean_text(in_app.text),
+        "model": path,
+        "engine": args.engine,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    result = asyncio.run(measure(args))
+    print(f"first paint: {result['first_paint_s']:.2f} s after process start")
+    print(
+        f"decode: engine alone {result['decode_tps_engine']:.1f} tok/s ({result['tokens_engine']} tokens), "
+        f"in the app {result['decode_tps_app']:.1f} tok/s ({result['tokens_app']} tokens)"
+    )
+    print(f"ratio {result['ratio']} (target >= 0.95)")
+    print(json.dumps(result))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Conversion options and their checks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from anechat.engines.errors import InvalidParameter
+
+from .ane_llama import lm_head_split
+from .palettize import LUT_BITS
+from .source import LlamaSpec
+
+#: no tensor dimension on the ANE may exceed this
+MAX_DIMENSION = 16384
+
+
+@dataclass(frozen=True)
+class CoreMLConvertOptions:
+    context_length: int = 512
+    batch_size: int = 64
+    num_chunks: int = 1
+    lut_ffn: int | None = None
+    lut_lmhead: int | None = None
+    lut_embeddings: int | None = None
+    group_size: int = 16
+    prefix: str = "llama"
+    #: LM head outputs; None picks 8, or 16 (or more) when a part would exceed 16384
+    split_lm_head: int | None = None
+
+    def check(self, spec: LlamaSpec) -> None:
+        """Raise InvalidParameter naming the first bad option."""
+        if not isinstance(self.context_length, int) or self.context_length < 2:
+            raise InvalidParameter(f"context_length must be an integer >= 2, got {self.context_length!r}")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= self.context_length:
+            raise InvalidParameter(
+                f"batch_size must be between 1 and the context length ({self.context_length}), got {self.batch_size!r}"
+            )
+        if not isinstance(self.num_chunks, int) or not 1 <= self.num_chunks <= spec.num_layers:
+            raise InvalidParameter(
+                f"num_chunks must be between 1 and the number of layers ({spec.num_layers}), got {self.num_chunks!r}"
+            )
+        for name in ("lut_ffn", "lut_lmhead", "lut_embeddings"):
+            value = getattr(self, name)
+            if value is not None and value not in LUT_BITS:
+                raise InvalidParameter(f"{name} must be one of {', '.join(map(str, LUT_BITS))} or none, got {value!r}")
+        if not isinstance(self.group_size, int) or self.group_size < 1:
+            raise InvalidParameter(f"group_size must be a positive integer, got {self.group_size!r}")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(self.prefix)):
+            raise InvalidParameter(f"prefix must be letters and digits, got {self.prefix!r}")
+        if self.split_lm_head is not None:
+            sizes = lm_head_split(spec.vocab_size, self.split_lm_head) if self.split_lm_head >= 1 else [0]
+            if self.split_lm_head < 1 or max(sizes) > MAX_DIMENSION:
+                raise InvalidParameter(
+                    f"split_lm_head {self.split_lm_head!r} leaves a part over {MAX_DIMENSION} outputs "
+                    f"(vocabulary {spec.vocab_size})"
+                )
+
+    def lm_head_sizes(self, vocab: int) -> list[int]:
+        if self.split_lm_head is not None:
+            return lm_head_split(vocab, self.split_lm_head)
+        parts = 8
+        while -(-vocab // parts) > MAX_DIMENSION:
+            parts *= 2
+        return lm_head_split(vocab, parts)

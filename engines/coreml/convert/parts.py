@@ -1,0 +1,141 @@
+"""Tracing and converting each part with coremltools (fp16, macOS 15 / iOS 18, KV state)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import warnings
+
+import numpy as np
+import torch
+
+from .ane_llama import STATE_NAME, Embeddings, FFNChunk, LMHead, state_shape
+from .source import LlamaSpec
+
+FFN_FUNCTIONS = ("infer", "prefill")
+
+
+def _ct():
+    import coremltools as ct
+
+    return ct
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence coremltools' progress bars, warnings and log lines while it works (the caller
+    reports progress through its own callback)."""
+    import tqdm
+
+    logger = logging.getLogger("coremltools")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # before the import: coremltools logs its version checks on import
+    from coremltools.converters.mil.frontend.torch import ops as torch_ops
+    from coremltools.converters.mil.mil.passes import pass_pipeline
+    from coremltools.optimize.coreml import _quantization_passes
+
+    patched = [(torch_ops, "_tqdm"), (pass_pipeline, "tqdm"), (_quantization_passes, "tqdm")]
+    saved = [(module, name, getattr(module, name)) for module, name in patched if hasattr(module, name)]
+    silent = functools.partial(tqdm.tqdm, disable=True)
+    try:
+        for module, name, _ in saved:
+            setattr(module, name, silent)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+        for module, name, original in saved:
+            setattr(module, name, original)
+
+
+def _convert(traced, *, inputs, outputs, states=None):
+    ct = _ct()
+    with quiet():
+        return ct.convert(
+            traced,
+            inputs=inputs,
+            outputs=outputs,
+            states=states or None,
+            convert_to="mlprogram",
+            minimum_deployment_target=ct.target.macOS15,
+            compute_precision=ct.precision.FLOAT16,
+            skip_model_load=True,
+        )
+
+
+def _trace(module: torch.nn.Module, example: tuple):
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        return torch.jit.trace(module.eval(), example, check_trace=False)
+
+
+def trace_embeddings(module: Embeddings, batch_size: int):
+    return _trace(module, (torch.zeros((1, batch_size), dtype=torch.int32),))
+
+
+def convert_embeddings(traced, batch_size: int):
+    ct = _ct()
+    shapes = [[1, 1]] if batch_size == 1 else [[1, 1], [1, batch_size]]
+    ids = ct.TensorType(
+        name="input_ids", shape=ct.EnumeratedShapes(shapes=shapes, default=[1, 1]), dtype=np.int32
+    )
+    return _convert(traced, inputs=[ids], outputs=[ct.TensorType(name="hidden_states", dtype=np.float16)])
+
+
+def ffn_example(spec: LlamaSpec, function: str, batch_size: int, state_length: int) -> tuple:
+    seq = 1 if function == "infer" else batch_size
+    return (
+        torch.zeros((1, seq, spec.hidden_size), dtype=torch.float16),
+        torch.arange(seq, dtype=torch.int32),
+        torch.zeros((1, 1, seq, state_length), dtype=torch.float16),
+        torch.zeros((1,), dtype=torch.int32),
+    )
+
+
+def trace_ffn(module: FFNChunk, spec: LlamaSpec, function: str, batch_size: int, state_length: int):
+    module.mode = function
+    try:
+        return _trace(module, ffn_example(spec, function, batch_size, state_length))
+    finally:
+        module.kv_cache.zero_()  # tracing ran the graph once and wrote into the buffer
+
+
+def convert_ffn(traced, spec: LlamaSpec, function: str, batch_size: int, state_length: int):
+    ct = _ct()
+    seq = 1 if function == "infer" else batch_size
+    inputs = [
+        ct.TensorType(name="hidden_states", shape=(1, seq, spec.hidden_size), dtype=np.float16),
+        ct.TensorType(name="position_ids", shape=(seq,), dtype=np.int32),
+        ct.TensorType(name="causal_mask", shape=(1, 1, seq, state_length), dtype=np.float16),
+        ct.TensorType(name="current_pos", shape=(1,), dtype=np.int32),
+    ]
+    state = ct.StateType(
+        wrapped_type=ct.TensorType(shape=state_shape(spec, state_length), dtype=np.float16), name=STATE_NAME
+    )
+    outputs = [ct.TensorType(name="output_hidden_states", dtype=np.float16)]
+    return _convert(traced, inputs=inputs, outputs=outputs, states=[state])
+
+
+def trace_lm_head(module: LMHead, spec: LlamaSpec):
+    return _trace(module, (torch.zeros((1, 1, spec.hidden_size), dtype=torch.float16),))
+
+
+def convert_lm_head(traced, spec: LlamaSpec, parts: int):
+    ct = _ct()
+    inputs = [ct.TensorType(name="hidden_states", shape=(1, 1, spec.hidden_size), dtype=np.float16)]
+    outputs = [ct.TensorType(name=f"logits{i + 1}", dtype=np.float16) for i in range(parts)]
+    return _convert(traced, inputs=inputs, outputs=outputs)
+
+
+def save_multifunction(function_paths: dict, destination) -> None:
+    """Combine single-function packages into one; identical weights are stored once."""
+    ct = _ct()
+    first, *_ = function_paths
+    desc = ct.utils.MultiFunctionDescriptor()
+    for name, path in function_paths.items():
+        desc.add_function(str(path), src_function_name="main", target_function_name=name)
+    desc.default_function_name = first
+    with quiet():
+        ct.utils.save_multifunction(desc, str(destination))

@@ -1,0 +1,314 @@
+"""Turns one MIL function into a flat plan: constants, then (kernel, input slots, output slot) steps.
+
+At load time every ``const`` becomes an fp32 array (fp16 cast once), every
+``constexpr_*`` (LUT palettization, quantization, sparsity) is materialized once
+with coremltools' ``materialized_val_inference()``, and every op whose inputs are
+all known is folded. What is left is the per-token work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ...errors import ModelFormatError
+from . import ops_math, ops_nn, ops_state, ops_tensor  # noqa: F401  (register kernels)
+from .fallback import call_with_values, fallback_kernel, flat_input_vars, has_value_inference
+from .ops_state import update_in_place
+from .registry import KERNELS, BuildContext, Kernel, NotConstant, as_float
+
+_DEDUPE_MIN_SIZE = 4096
+_NEVER_FOLD = {"read_state", "coreml_update_state"}
+
+
+class UnsupportedOp(ModelFormatError):
+    """The program holds an op the executor has no implementation for."""
+
+
+@dataclass
+class Plan:
+    """A compiled function, ready for :func:`anechat.engines.coreml.mil.runner.run_plan`."""
+
+    name: str
+    source: str
+    steps: list[tuple[Callable[..., Any], tuple[int, ...], Any]]
+    template: list[Any]  # the initial slot values: constants, None elsewhere
+    inputs: dict[str, int]  # tensor inputs -> slot
+    states: dict[str, int]  # state inputs -> slot (bound to a StateSlot at run time)
+    outputs: list[tuple[str, int, bool]]  # (name, slot, copy: it may share a state's memory)
+    op_counts: dict[str, int] = field(default_factory=dict)
+    in_place_updates: int = 0
+    #: every constant array the plan holds (weights included), each once
+    arrays: list = field(default_factory=list)
+
+
+class ConstCache:
+    """Constants shared across the functions of one package (infer and prefill share weights)."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple, Any] = {}
+
+    @staticmethod
+    def key(value: Any) -> tuple | None:
+        if not isinstance(value, np.ndarray) or value.size < _DEDUPE_MIN_SIZE:
+            return None
+        arr = np.ascontiguousarray(value)
+        digest = hashlib.blake2b(memoryview(arr).cast("B"), digest_size=16).hexdigest()
+        return (arr.dtype.str, arr.shape, digest)
+
+    def get_or_make(self, key: tuple | None, make: Callable[[], Any]) -> Any:
+        if key is None:
+            return make()
+        if key not in self.by_key:
+            self.by_key[key] = make()
+        return self.by_key[key]
+
+
+def _raw_val(var) -> Any:
+    sv = var._sym_val
+    return None if sv is None else sv.val
+
+
+def compile_function(function, source: str, cache: ConstCache | None = None, name: str = "") -> Plan:
+    """Compile a coremltools MIL ``Function`` (from :meth:`MILPackage.load_program`)."""
+    cache = cache or ConstCache()
+    consts: dict[str, Any] = {}  # var name -> fp32-cast value used by kernels
+    raw: dict[str, Any] = {}  # var name -> value as stored (for constexpr chains)
+    keys: dict[str, Any] = {}  # var name -> dedupe key of the raw value
+    steps: list[dict] = []
+    op_counts: dict[str, int] = {}
+
+    inputs, states = {}, {}
+    for in_name, var in function.inputs.items():
+        (states if _is_state(var) else inputs)[in_name] = var.name
+
+    for op in function.operations:
+        if op.blocks:
+            raise UnsupportedOp(f"{source}: op {op.op_type!r} ({op.name}) has nested blocks (control flow), which the MIL executor does not run")
+        t = op.op_type
+        if t == "const":
+            out = op.outputs[0]
+            value = _raw_val(out)
+            raw[out.name] = value
+            k = cache.key(value)
+            keys[out.name] = k
+            consts[out.name] = cache.get_or_make(k, lambda v=value: as_float(v))
+            continue
+        if t.startswith("constexpr_"):
+            _materialize(op, consts, raw, keys, cache, source)
+            continue
+        if t not in _NEVER_FOLD and all(o.val is not None for o in op.outputs) and _all_static(op):
+            # coremltools already knows the value (e.g. the shape of a static tensor)
+            for o in op.outputs:
+                consts[o.name] = o.val if isinstance(o.val, str) else as_float(np.asarray(o.val))
+            continue
+        kern = _build(op, consts, source)
+        in_vars = flat_input_vars_for(op, kern.args)
+        op_counts[t] = op_counts.get(t, 0) + 1
+        if t not in _NEVER_FOLD and all(v.name in consts for v in in_vars):
+            result = kern.fn(*[consts[v.name] for v in in_vars])
+            results = result if len(op.outputs) > 1 else (result,)
+            for o, r in zip(op.outputs, results):
+                consts[o.name] = r
+            op_counts[t] -= 1
+            continue
+        steps.append({"op": op, "kernel": kern, "ins": [v.name for v in in_vars], "outs": [o.name for o in op.outputs]})
+
+    op_counts = {k: v for k, v in op_counts.items() if v}
+    output_names = [v.name for v in function.outputs]
+    in_place = _plan_in_place(steps, states, output_names)
+    aliases = _aliases(steps, states)
+
+    slots: dict[str, int] = {}
+
+    def slot(var_name: str) -> int:
+        if var_name not in slots:
+            slots[var_name] = len(slots)
+        return slots[var_name]
+
+    flat_steps = []
+    for i, s in enumerate(steps):
+        fn = s["kernel"].fn
+        if i in in_place:
+            fn = in_place[i]
+        ins = tuple(slot(n) for n in s["ins"])
+        outs = [slot(n) for n in s["outs"]]
+        flat_steps.append((fn, ins, outs[0] if len(outs) == 1 else tuple(outs)))
+    for n in output_names:
+        slot(n)
+    input_slots = {n: slot(v) for n, v in inputs.items()}
+    state_slots = {n: slot(v) for n, v in states.items()}
+    template: list[Any] = [None] * len(slots)
+    for n, i in slots.items():
+        if n in consts:
+            template[i] = consts[n]
+    missing = [n for n in output_names if n not in consts and not any(n in s["outs"] for s in steps) and n not in inputs.values()]
+    if missing:
+        raise ModelFormatError(f"{source}: outputs {missing} are produced by no op")
+    outputs = [(n, slots[n], bool(aliases.get(n))) for n in output_names]
+    _release_program_values(function)
+    return Plan(
+        name=name or "main",
+        source=source,
+        steps=flat_steps,
+        template=template,
+        inputs=input_slots,
+        states=state_slots,
+        outputs=outputs,
+        op_counts=op_counts,
+        in_place_updates=len(in_place) // 2,
+        arrays=list({id(v): v for v in consts.values() if isinstance(v, np.ndarray)}.values()),
+    )
+
+
+def _is_state(var) -> bool:
+    from coremltools.converters.mil.mil import types
+
+    return types.is_state(var.sym_type)
+
+
+def _all_static(op) -> bool:
+    """No input is a state (their read ops must run every time)."""
+    return not any(_is_state(v) for v in flat_input_vars(op))
+
+
+def flat_input_vars_for(op, names: tuple[str, ...]) -> list:
+    out = []
+    for n in names:
+        v = op.inputs.get(n)
+        if v is None:
+            continue
+        if isinstance(v, (tuple, list)):
+            out.extend(v)
+        else:
+            out.append(v)
+    return out
+
+
+def _build(op, consts: dict, source: str) -> Kernel:
+    builder = KERNELS.get(op.op_type)
+    if builder is not None:
+        try:
+            kern = builder(op, BuildContext(op, consts))
+        except (NotConstant, NotImplementedError):
+            kern = None
+        if kern is not None and all(op.inputs.get(a) is not None for a in kern.args):
+            return kern
+    if has_value_inference(op):
+        return fallback_kernel(op)
+    raise UnsupportedOp(
+        f"{source}: the MIL executor has no implementation of op {op.op_type!r} (op {op.name!r})",
+        hint="this model uses an op anechat cannot run on the CPU; on a Mac, Core ML runs it",
+    )
+
+
+def _materialize(op, consts: dict, raw: dict, keys: dict, cache: ConstCache, source: str) -> None:
+    in_vars = flat_input_vars(op)
+    for v in in_vars:
+        if v.name not in raw:
+            raise UnsupportedOp(f"{source}: {op.op_type} {op.name!r} takes a non-constant input {v.name!r}")
+    key = (op.op_type,) + tuple(keys.get(v.name) or _small_key(raw[v.name]) for v in in_vars)
+    made: dict[str, Any] = {}
+
+    def make():
+        if not hasattr(op, "materialized_val_inference"):
+            raise UnsupportedOp(f"{source}: the MIL executor cannot materialize {op.op_type!r} ({op.name!r})")
+        value = call_with_values(op, "materialized_val_inference", [raw[v.name] for v in in_vars])
+        made["raw"] = value
+        return tuple(as_float(np.asarray(x)) for x in value) if len(op.outputs) > 1 else as_float(np.asarray(value))
+
+    value = cache.get_or_make(key, make)
+    values = value if len(op.outputs) > 1 else (value,)
+    for o, v in zip(op.outputs, values):
+        consts[o.name] = v
+        raw[o.name] = v  # a chained constexpr sees the fp32 value (numerically the same)
+        keys[o.name] = key + (o.name,) if len(op.outputs) > 1 else key
+
+
+def _small_key(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    return repr(value)
+
+
+def _aliases(steps: list[dict], states: dict[str, str]) -> dict[str, frozenset]:
+    """Var name -> the states whose array it may share memory with."""
+    alias: dict[str, frozenset] = {}
+    for s in steps:
+        k: Kernel = s["kernel"]
+        if k.state_role in ("read", "update"):
+            st = _state_of(s["op"], states)
+            for o in s["outs"]:
+                alias[o] = frozenset([st])
+        elif not k.fresh:
+            a = frozenset().union(*[alias.get(n, frozenset()) for n in s["ins"]])
+            for o in s["outs"]:
+                alias[o] = a
+    return alias
+
+
+def _state_of(op, states: dict[str, str]) -> str:
+    var = op.inputs.get("input") if op.op_type == "read_state" else op.inputs.get("state")
+    for n, v in states.items():
+        if v == var.name:
+            return n
+    return var.name
+
+
+def _plan_in_place(steps: list[dict], states: dict[str, str], output_names: list[str]) -> dict[int, Callable]:
+    """Which slice_update / coreml_update_state pairs may write the state array in place."""
+    alias = _aliases(steps, states)
+    producer: dict[str, int] = {}
+    last_use: dict[str, int] = {}
+    consumers: dict[str, list[int]] = {}
+    for i, s in enumerate(steps):
+        for o in s["outs"]:
+            producer[o] = i
+        for n in s["ins"]:
+            last_use[n] = i
+            consumers.setdefault(n, []).append(i)
+    for n in output_names:
+        last_use[n] = len(steps) + 1
+    result: dict[int, Callable] = {}
+    for p, s in enumerate(steps):
+        k: Kernel = s["kernel"]
+        if s["op"].op_type != "slice_update" or not hasattr(k, "in_place"):
+            continue
+        x = s["op"].inputs["x"].name
+        xp = producer.get(x)
+        if xp is None or steps[xp]["kernel"].state_role not in ("read", "update"):
+            continue
+        st = _state_of(steps[xp]["op"], states)
+        out = s["outs"][0]
+        users = consumers.get(out, [])
+        if len(users) != 1 or out in output_names:
+            continue
+        q = users[0]
+        qs = steps[q]
+        if qs["kernel"].state_role != "update" or _state_of(qs["op"], states) != st or qs["op"].inputs["value"].name != out:
+            continue
+        if any(st in alias.get(n, ()) for j in range(p + 1, q) for n in steps[j]["ins"]):
+            continue
+        if any(steps[j]["kernel"].state_role and _state_of(steps[j]["op"], states) == st for j in range(p + 1, q)):
+            continue
+        if any(st in a and producer.get(v, -1) < p and last_use.get(v, -1) > p for v, a in alias.items()):
+            continue
+        if x in s["ins"][1:]:  # the update reads the state itself
+            continue
+        result[p] = k.in_place  # type: ignore[attr-defined]
+        result[q] = update_in_place
+    return result
+
+
+def _release_program_values(function) -> None:
+    """Drop the loader's copies of large constants: the plan holds its own (fp32) ones, and
+    fallback kernels are handed every input value when they run."""
+    for op in function.operations:
+        if op.op_type == "const" or op.op_type.startswith("constexpr_"):
+            for o in op.outputs:
+                v = o._sym_val
+                if v is not None and isinstance(v.val, np.ndarray) and v.val.size >= _DEDUPE_MIN_SIZE:
+                    o._sym_val = None

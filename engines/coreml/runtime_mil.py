@@ -1,0 +1,76 @@
+"""The portable runtime: every part runs in the MIL executor (numpy, fp32, CPU)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from .anemll_layout import PartFiles
+from .mil import MILModel, StateSlot
+from .mil.loader import FunctionInfo
+from .runtime_base import CoreMLRuntime, PartRunner
+
+LABEL = "MIL on CPU — no Neural Engine here"
+
+
+class MILPart(PartRunner):
+    def __init__(self, files: PartFiles, functions: tuple[str | None, ...]):
+        self.files = files
+        path = files.mlpackage
+        if path is None:
+            raise ModelFormatError(
+                f"{files.label}: only {files.mlmodelc.name if files.mlmodelc else files.stem} (compiled) is here, "
+                "and the MIL executor needs the .mlpackage",
+                hint="only Core ML on macOS runs .mlmodelc parts; download the .mlpackage release or re-convert with anechat",
+            )
+        self.model = MILModel(path)
+        for fn in functions:  # compile at load, so the first token is not slow
+            self.model.plan(self._name(fn))
+
+    def _name(self, function: str | None) -> str | None:
+        if function is None or function in self.model.functions:
+            return function
+        if len(self.model.functions) == 1:
+            return None  # a single-function package serves whatever was asked
+        raise ModelFormatError(f"{self.files.any_path.name} has no function {function!r} (it has {', '.join(self.model.functions)})")
+
+    def info(self, function: str | None = None) -> FunctionInfo:
+        return self.model.function_info(self._name(function))
+
+    def predict(self, inputs: Mapping[str, np.ndarray], state: Any = None, function: str | None = None) -> dict[str, np.ndarray]:
+        return self.model.predict(inputs, state, self._name(function))
+
+
+class MILRuntime(CoreMLRuntime):
+    name = "mil"
+    label = LABEL
+    prefer = ".mlpackage"
+
+    def load_part(self, files: PartFiles, functions: tuple[str | None, ...]) -> PartRunner:
+        return MILPart(files, functions)
+
+    def make_state(self) -> dict[str, StateSlot]:
+        shapes: dict[str, tuple[int, ...]] = {}
+        for chunk in self.chunks:
+            for part, fn in ((chunk.infer, chunk.infer_function), (chunk.prefill, chunk.prefill_function)):
+                if part is None:
+                    continue
+                for name, t in part.info(fn).states.items():
+                    if shapes.setdefault(name, t.shape) != t.shape:
+                        raise ModelFormatError(
+                            f"{part.files.any_path.name}: state {name!r} is {t.shape} here but {shapes[name]} in another chunk",
+                            hint="the chunks come from different conversions; re-convert the model",
+                        )
+        return {n: StateSlot(n, np.zeros(s, np.float32)) for n, s in shapes.items()}
+
+    def weight_bytes(self) -> int:
+        seen: set[int] = set()
+        total = 0
+        for part in {id(p): p for p in [self.embeddings, self.lm_head, *[c.infer for c in self.chunks], *[c.prefill for c in self.chunks if c.prefill]]}.values():
+            for v in part.model.constant_arrays():  # type: ignore[attr-defined]
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    total += v.nbytes
+        return total

@@ -1,0 +1,211 @@
+"""A small Hugging Face hub on 127.0.0.1 for download tests (threaded ``http.server``).
+
+It answers what ``huggingface_hub`` 2.x asks when it pulls a model:
+
+- ``GET /api/models/{repo}[/revision/{rev}]?blobs=True``: the commit (``sha``) and
+  every file with its size, git blob id and LFS sha256;
+- ``HEAD`` / ``GET /{repo}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` and
+  ``X-Linked-Etag`` / ``X-Linked-Size`` (LFS files), ``Content-Length``,
+  ``Accept-Ranges`` and ``206`` answers to ``Range`` requests;
+- errors the way the hub sends them: ``X-Error-Code: RepoNotFound`` (401 for an
+  anonymous caller, as the real hub does), ``GatedRepo`` (401), ``RevisionNotFound``,
+  ``EntryNotFound``.
+
+``cut_once`` makes the server drop the connection half-way through a file, once.
+Every request is logged as (method, path, Range header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+@dataclass
+class FakeRepo:
+    files: dict[str, bytes]
+    gated: bool = False
+    commit: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.commit:
+            digest = hashlib.sha1()
+            for name in sorted(self.files):
+                digest.update(name.encode() + self.files[name])
+            self.commit = digest.hexdigest()
+
+    @staticmethod
+    def is_lfs(name: str) -> bool:
+        return name.endswith((".safetensors", ".zip", ".bin", ".gguf")) or "/weights/" in name
+
+    def etag(self, name: str) -> str:
+        data = self.files[name]
+        if self.is_lfs(name):
+            return hashlib.sha256(data).hexdigest()
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+    def info(self, repo_id: str) -> dict:
+        siblings = []
+        for name, data in sorted(self.files.items()):
+            sib = {"rfilename": name, "size": len(data), "blobId": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+            if self.is_lfs(name):
+                sib["lfs"] = {"sha256": self.etag(name), "size": len(data), "pointerSize": 134}
+            siblings.append(sib)
+        return {
+            "_id": "0" * 24,
+            "id": repo_id,
+            "modelId": repo_id,
+            "sha": self.commit,
+            "private": False,
+            "disabled": False,
+            "gated": "manual" if self.gated else False,
+            "tags": [],
+            "siblings": siblings,
+        }
+
+
+def model_folder_files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` keyed by its ``/``-separated relative path."""
+    return {
+        str(p.relative_to(folder)).replace("\\", "/"): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@dataclass
+class FakeHub:
+    repos: dict[str, FakeRepo] = field(default_factory=dict)
+    log: list[tuple[str, str, str | None]] = field(default_factory=list)
+    cut_once: set[str] = field(default_factory=set)  # "repo/path" to cut mid-body once
+    fail_once: dict[str, int] = field(default_factory=dict)  # "repo/path" -> HTTP status, answered once to GET
+    url: str = ""
+
+    def requests_for(self, name: str, method: str = "GET") -> list[str | None]:
+        """Range headers of the ``method`` requests whose path ends with ``name``."""
+        return [rng for m, path, rng in self.log if m == method and path.endswith("/" + name)]
+
+
+def _make_handler(hub: FakeHub):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def _error(self, status: int, code: str | None, message: str = "") -> None:
+            body = json.dumps({"error": message or code or str(status)}).encode()
+            self.send_response(status)
+            if code:
+                self.send_header("X-Error-Code", code)
+            if message:
+                self.send_header("X-Error-Message", message)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _repo(self, owner: str, name: str) -> FakeRepo | None:
+            return hub.repos.get(f"{owner}/{name}")
+
+        def do_HEAD(self) -> None:
+            self._handle()
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            path = unquote(urlsplit(self.path).path)
+            hub.log.append((self.command, path, self.headers.get("Range")))
+            parts = path.strip("/").split("/")
+            if parts[:2] == ["api", "models"] and len(parts) >= 4:
+                return self._api(parts[2], parts[3], parts[5] if len(parts) >= 6 and parts[4] == "revision" else "main")
+            if len(parts) >= 5 and parts[2] == "resolve":
+                return self._resolve(parts[0], parts[1], parts[3], "/".join(parts[4:]))
+            self._error(404, None, "not found")
+
+        def _api(self, owner: str, name: str, revision: str) -> None:
+            repo = self._repo(owner, name)
+            if repo is None:
+                return self._error(401, "RepoNotFound", "Repository not found")
+            if revision not in ("main", repo.commit):
+                return self._error(404, "RevisionNotFound", "Invalid rev id")
+            body = json.dumps(repo.info(f"{owner}/{name}")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _resolve(self, owner: str, name: str, revision: str, filename: str) -> None:
+            repo = self._repo(owner, name)
+            if repo is None:
+                return self._error(401, "RepoNotFound", "Repository not found")
+            if repo.gated and not self.headers.get("Authorization"):
+                return self._error(401, "GatedRepo", "Access to this model is restricted.")
+            if revision not in ("main", repo.commit):
+                return self._error(404, "RevisionNotFound", "Invalid rev id")
+            if filename not in repo.files:
+                return self._error(404, "EntryNotFound", "Entry not found")
+            key = f"{owner}/{name}/{filename}"
+            if self.command == "GET" and key in hub.fail_once:
+                return self._error(hub.fail_once.pop(key), None, "server error")
+            data = repo.files[filename]
+            start, status = 0, 200
+            rng = self.headers.get("Range")
+            if rng and rng.startswith("bytes="):
+                first = rng[len("bytes="):].split("-", 1)[0]
+                start, status = int(first or 0), 206
+            body = data[start:]
+            self.send_response(status)
+            etag = repo.etag(filename)
+            self.send_header("X-Repo-Commit", repo.commit)
+            self.send_header("ETag", f'"{etag}"')
+            if repo.is_lfs(filename):
+                self.send_header("X-Linked-Etag", f'"{etag}"')
+                self.send_header("X-Linked-Size", str(len(data)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            if key in hub.cut_once and start == 0:
+                hub.cut_once.discard(key)
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            self.wfile.write(body)
+
+    return Handler
+
+
+class FakeHubServer:
+    """``with FakeHubServer(hub) as url:`` serves ``hub`` on 127.0.0.1 at a free port."""
+
+    def __init__(self, hub: FakeHub) -> None:
+        self.hub = hub
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(hub))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        host, port = self.server.server_address[:2]
+        self.hub.url = f"http://{host}:{port}"
+        return self.hub.url
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

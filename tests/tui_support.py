@@ -1,0 +1,46 @@
+"""Helpers for the app's pilot tests: a quiet app (no config writes, still gauges)
+and waiting for a condition without ever asserting a time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from anechat.metrics import Gauges, PowerReading
+
+#: gauges that never change, so screens can be compared between runs and machines
+FROZEN_GAUGES = Gauges(
+    process_rss=150 * 1024**2,
+    system_used=6 * 1024**3,
+    system_total=24 * 1024**3,
+    model_disk_bytes=None,
+    power=PowerReading(False, "power: macOS only (IOReport)"),
+)
+
+
+def quiet_app(**kwargs):
+    from anechat.tui.application import AnechatApp
+
+    kwargs.setdefault("save_settings", False)
+    kwargs.setdefault("gauges", FROZEN_GAUGES)
+    return AnechatApp(**kwargs)
+
+
+async def wait_for(pilot, predicate, *, limit_s: float = 60.0, step: float = 0.05) -> None:
+    """Let the app run until ``predicate()`` holds; fail (with the limit) if it never does."""
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {limit_s} s: {predicate.__doc__ or predicate}")
+        await pilot.pause(step)
+
+
+def models_home(tmp_path: Path, monkeypatch, *models: Path) -> Path:
+    """A models folder holding links to ``models`` and an empty hub cache, for the catalog."""
+    home = tmp_path / "models"
+    home.mkdir()
+    for model in models:
+        (home / model.name).symlink_to(model, target_is_directory=True)
+    monkeypatch.setenv("ANECHAT_MODELS_DIR", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    return home

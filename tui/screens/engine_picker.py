@@ -1,0 +1,74 @@
+"""Switch engine: every engine anechat knows, the ones that cannot run here shown
+with their reason. The conversation stays; the next answer prefills it there."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList
+from textual.widgets.option_list import Option
+
+from anechat.engines.base import Availability
+from anechat.engines.registry import ENGINE_NAMES, availability
+
+
+class EnginePicker(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def __init__(self, current: str | None, check: Callable[[str], Availability] = availability) -> None:
+        super().__init__(classes="modal")
+        self.current = current
+        self._check = check
+        self.found: dict[str, Availability] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="engine-dialog") as box:
+            box.border_title = "Engine"
+            yield OptionList(Option(Text("checking engines…", style="italic"), disabled=True), id="engine-list")
+            yield Label("Enter switches; the conversation continues on the new engine · Esc closes", classes="hint")
+
+    def on_mount(self) -> None:
+        self.check_engines()
+
+    @work(thread=True, exclusive=True, group="engines")
+    def check_engines(self) -> None:
+        found = {}
+        for name in ENGINE_NAMES:
+            try:
+                found[name] = self._check(name)
+            except Exception as exc:
+                found[name] = Availability(False, f"cannot check: {exc}")
+        self.app.call_from_thread(self._show, found)
+
+    def _show(self, found: dict[str, Availability]) -> None:
+        self.found = found
+        options = self.query_one("#engine-list", OptionList)
+        options.clear_options()
+        for name, avail in found.items():
+            prompt = Text(name, style="bold")
+            if name == self.current:
+                prompt.append("  (current)", style="italic")
+            prompt.append("\n")
+            if avail.ok:
+                prompt.append(avail.runtime or avail.reason, style="dim")
+            else:
+                prompt.append(f"not available here: {avail.reason}", style="dim italic")
+            options.add_option(Option(prompt, id=name, disabled=not avail.ok))
+        for index, name in enumerate(found):
+            if found[name].ok:
+                options.highlighted = index
+                break
+        options.focus()
+
+    @on(OptionList.OptionSelected, "#engine-list")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,340 @@
+"""The main screen: chat pane and input on the left, speed and memory on the right,
+status line and footer below. Every action has a key, a footer entry and a
+command palette entry (see AnechatApp.get_system_commands)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from anechat.engines.base import CancelToken
+from anechat.engines.errors import EngineError
+from anechat.formatting import stats_line
+
+from ..messages import GaugesSampled, LoadProgress
+from ..turn import Drained, TurnBuffer, clean_text, run_turn
+from ..widgets.chat_input import ChatInput
+from ..widgets.chat_pane import AssistantMessage, ChatPane
+from ..widgets.memory_gauges import MemoryGauges
+from ..widgets.speed_panel import SpeedPanel
+from ..widgets.status_line import StatusLine
+from .code_blocks import CodeBlockPicker, code_blocks
+from .engine_picker import EnginePicker
+from .model_picker import ModelPicker, PickedModel
+from .params import ParamsResult, ParamsScreen
+
+#: (key, action, footer label, palette help); the palette lists the same actions
+ACTIONS = [
+    ("ctrl+o", "models", "Models", "Pick a model and load it"),
+    ("ctrl+e", "engine", "Engine", "Switch engine; the conversation continues there"),
+    ("ctrl+n", "new_chat", "New chat", "Start a new conversation"),
+    ("ctrl+s", "settings", "Settings", "Edit the system prompt and sampling parameters"),
+    ("ctrl+r", "copy_answer", "Copy answer", "Copy the last answer (OSC 52, works over SSH)"),
+    ("ctrl+b", "copy_code", "Copy code", "Copy a code block from the last answer"),
+    ("ctrl+t", "toggle_stats", "Stats", "Show or hide the speed and memory panels"),
+    ("escape", "stop", "Stop", "Stop the answer that is streaming"),
+]
+
+
+def error_line(exc: BaseException) -> str:
+    if isinstance(exc, EngineError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+@dataclass
+class ActiveTurn:
+    answer: AssistantMessage
+    buffer: TurnBuffer
+    cancel: CancelToken
+    last_stats_at: float = 0.0
+
+
+class MainScreen(Screen):
+    BINDINGS = [Binding(key, action, label, priority=key != "escape") for key, action, label, _ in ACTIONS]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turn: ActiveTurn | None = None
+        self.loading = False
+        self._drain_timer: Timer | None = None
+        self._draining = False
+        self._gauges_stop = threading.Event()
+
+    # -- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="chat-column"):
+                yield ChatPane(id="chat")
+                yield ChatInput(id="input", blink=not self.app.low_motion)
+            with Vertical(id="side"):
+                yield SpeedPanel(id="speed")
+                yield MemoryGauges(id="memory")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    @property
+    def pane(self) -> ChatPane:
+        return self.query_one(ChatPane)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    @property
+    def speed(self) -> SpeedPanel:
+        return self.query_one(SpeedPanel)
+
+    @property
+    def controller(self):
+        return self.app.controller
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.app.mark_painted)
+        self.query_one(ChatInput).focus()
+        for line in self.app.startup_warnings:
+            self.app.call_later(self.pane.add_notice, line, "warning")
+        if self.app.frozen_gauges is not None:
+            self.query_one(MemoryGauges).show(self.app.frozen_gauges)
+        else:
+            self.sample_gauges()
+        if self.app.model_ref:
+            self.load_model(self.app.model_ref, self.app.engine_name)
+
+    def on_unmount(self) -> None:
+        self._gauges_stop.set()
+        if self.turn is not None:
+            self.turn.cancel.cancel()
+
+    # -- gauges (worker thread, bounded rate) -----------------------------------------
+    @work(thread=True, exclusive=True, group="gauges")
+    def sample_gauges(self) -> None:
+        worker = get_current_worker()
+        period = 1.0 / self.app.gauges_hz
+        while not worker.is_cancelled and not self._gauges_stop.is_set():
+            ctrl = self.controller
+            loaded = ctrl.loaded
+            gauges = self.app.sampler.sample(ctrl.engine if loaded else None, loaded.path if loaded else None)
+            self.post_message(GaugesSampled(gauges))
+            self._gauges_stop.wait(period)
+
+    def on_gauges_sampled(self, message: GaugesSampled) -> None:
+        self.query_one(MemoryGauges).show(message.gauges)
+
+    # -- loading ------------------------------------------------------------------------
+    def load_model(self, ref: str, engine: str, *, switching: bool = False) -> None:
+        if self.turn is not None:
+            self.notify("an answer is streaming: Esc stops it first", severity="warning")
+            return
+        if self.loading:
+            self.notify("a model is already loading", severity="warning")
+            return
+        self.loading = True
+        self.status.set_state(f"loading {ref} on {engine}…")
+        self.run_worker(self._load(ref, engine, switching), group="load", exclusive=True)
+
+    async def _load(self, ref: str, engine: str, switching: bool) -> None:
+        def progress(step: str, fraction: float | None) -> None:
+            self.post_message(LoadProgress(step, fraction))
+
+        try:
+            loaded = await self.app.engine_thread.run(self.controller.load, ref, engine, progress)
+        except Exception as exc:  # shown in the app, never a crash
+            await self.pane.add_notice(f"could not load {ref} on {engine}: {error_line(exc)}", "error")
+            if switching and self.controller.messages:
+                await self.pane.add_notice("the conversation is kept", "info")
+        else:
+            self.app.model_ref, self.app.engine_name = ref, engine
+            verb = "switched to" if switching else "loaded"
+            where = f"{loaded.engine} · {loaded.runtime}" if loaded.runtime else loaded.engine
+            await self.pane.add_notice(f"{verb} {loaded.name} on {where}", "info")
+            if switching and self.controller.messages:
+                await self.pane.add_notice("the conversation continues here; the next answer prefills it", "info")
+        finally:
+            self.loading = False
+            self._show_model()
+
+    def _show_model(self) -> None:
+        ctrl = self.controller
+        session = ctrl.session if ctrl.loaded else None
+        size = getattr(getattr(session, "info", None), "context_length", None) if session else None
+        self.status.set_model(ctrl.loaded if session else None, size or None)
+        self.status.set_context(ctrl.last_stats.context_tokens if ctrl.last_stats and ctrl.messages else 0)
+        self.status.set_state("ready" if session else "no model — Ctrl+O picks one")
+
+    def on_load_progress(self, message: LoadProgress) -> None:
+        if self.loading:
+            pct = "" if message.fraction is None else f" {message.fraction:.0%}"
+            self.status.set_state(f"loading: {message.step}{pct}")
+
+    # -- a turn -------------------------------------------------------------------------
+    @on(ChatInput.Submitted)
+    async def _submitted(self, event: ChatInput.Submitted) -> None:
+        await self.send(event.text)
+
+    async def send(self, text: str) -> bool:
+        """Start an answer to ``text``; False (with a message) when it cannot start."""
+        if not text.strip():
+            self.notify("the message is empty: type something first", severity="warning")
+            return False
+        if self.turn is not None:
+            self.notify("an answer is still streaming: Esc stops it", severity="warning")
+            return False
+        if self.loading:
+            self.notify("a model is loading: wait a moment", severity="warning")
+            return False
+        if self.controller.session is None:
+            await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
+            return False
+        await self.pane.add_user(text)
+        answer = await self.pane.add_assistant()
+        self.pane.anchor()
+        turn = ActiveTurn(answer, TurnBuffer(clock=self.app.clock), CancelToken())
+        self.turn = turn
+        self.speed.start_turn()
+        self.status.set_state("answering… Esc stops")
+        self._drain_timer = self.set_interval(1.0 / self.app.drain_hz, self._drain)
+        self.run_worker(self._generate(turn, text), group="turn", exclusive=True)
+        return True
+
+    async def _generate(self, turn: ActiveTurn, text: str) -> None:
+        await self.app.engine_thread.run(run_turn, self.controller, text, turn.cancel, turn.buffer)
+        await self._drain()
+
+    async def _drain(self) -> None:
+        turn = self.turn
+        if turn is None or self._draining:
+            return
+        self._draining = True
+        try:
+            got = turn.buffer.drain()
+            if got.text:
+                await turn.answer.write(clean_text(got.text))
+            now = self.app.clock()
+            if got.done:
+                await self._finish(turn, got)
+            elif now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
+                turn.last_stats_at = now
+                self.speed.show_live(got.tokens, got.decode_tps, got.ttft_s)
+        finally:
+            self._draining = False
+
+    async def _finish(self, turn: ActiveTurn, got: Drained) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
+        stats = got.stats
+        final = clean_text(stats.text) if stats is not None and stats.text else None
+        if stats is not None:
+            self.speed.show_final(stats)
+            reason = stats.finish_reason
+            note = stats_line(stats) if reason != "stop" else ""
+            kind = "error" if reason == "error" else "warning" if reason == "cancelled" else ""
+            if reason == "cancelled":
+                note = "stopped · " + stats_line(stats)
+        else:
+            self.speed.show_state("error")
+            note, kind = f"error: {got.error or 'the engine stopped without a result'}", "error"
+        if got.error and stats is not None and "error" not in note:
+            note += f" — {got.error}"
+        await turn.answer.finish(final, note, kind)
+        self.turn = None
+        self._show_model()
+        if stats is not None:
+            self.status.set_context(stats.context_tokens)
+
+    # -- actions ------------------------------------------------------------------------
+    def action_stop(self) -> None:
+        if self.turn is None:
+            return
+        self.turn.cancel.cancel()
+        self.status.set_state("stopping…")
+
+    def action_models(self) -> None:
+        def chosen(picked: PickedModel | None) -> None:
+            if picked is not None:
+                self.load_model(picked.ref, picked.engine)
+
+        self.app.push_screen(ModelPicker(self.app.list_models, self.app.engine_name), chosen)
+
+    def action_engine(self) -> None:
+        def chosen(engine: str | None) -> None:
+            if engine is None:
+                return
+            loaded = self.controller.loaded
+            if loaded is None or self.app.model_ref is None:
+                self.app.engine_name = engine
+                self.notify(f"engine set to {engine}: pick a model with Ctrl+O")
+            elif engine == loaded.engine:
+                self.notify(f"already on {engine}")
+            else:
+                self.load_model(self.app.model_ref, engine, switching=True)
+
+        current = self.controller.loaded.engine if self.controller.loaded else self.app.engine_name
+        self.app.push_screen(EnginePicker(current, self.app.engine_check), chosen)
+
+    async def action_new_chat(self) -> None:
+        if self.turn is not None:
+            self.notify("an answer is streaming: Esc stops it first", severity="warning")
+            return
+        self.controller.new_chat()
+        await self.pane.clear()
+        self.speed.show_state("")
+        self._show_model()
+        self.query_one(ChatInput).focus()
+
+    def action_settings(self) -> None:
+        state = self.controller.state
+
+        def saved(result: ParamsResult | None) -> None:
+            if result is None:
+                return
+            self.controller.set_system_prompt(result.system_prompt)
+            self.controller.set_params(result.params)
+            self.notify("settings saved for this chat")
+
+        self.app.push_screen(ParamsScreen(state.system_prompt, state.params), saved)
+
+    def _last_answer_text(self) -> str:
+        for message in reversed(self.controller.messages):
+            if message.role == "assistant" and message.content:
+                return clean_text(message.content)
+        answer = self.pane.last_answer()
+        return answer.text if answer is not None else ""
+
+    def action_copy_answer(self) -> None:
+        text = self._last_answer_text()
+        if not text:
+            self.notify("no answer to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied the last answer ({len(text)} characters)")
+
+    def action_copy_code(self) -> None:
+        blocks = code_blocks(self._last_answer_text())
+        if not blocks:
+            self.notify("the last answer has no code block", severity="warning")
+            return
+
+        def copy(code: str | None) -> None:
+            if code is not None:
+                self.app.copy_to_clipboard(code)
+                self.notify(f"copied a code block ({len(code.splitlines())} lines)")
+
+        if len(blocks) == 1:
+            copy(blocks[0][1])
+        else:
+            self.app.push_screen(CodeBlockPicker(blocks), copy)
+
+    def action_toggle_stats(self) -> None:
+        side = self.query_one("#side")
+        side.display = not side.display

@@ -1,0 +1,107 @@
+"""The conversation: user messages, streamed Markdown answers and notices.
+
+Follows the bottom while answers stream (Textual's scroll anchor) unless the
+person scrolled up; scrolling back to the end re-attaches it.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Markdown, Static
+from textual.widgets._markdown import MarkdownStream
+
+#: a pasted megabyte is sent whole, but the pane shows only its start
+MAX_SHOWN_CHARS = 4000
+
+
+def _shown(text: str) -> str:
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    return text[:MAX_SHOWN_CHARS] + f"\n… ({len(text):,} characters in all; the rest is sent but not shown)"
+
+
+class UserMessage(Static):
+    """What the person sent (plain text: no markup is interpreted)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(Text(_shown(text)), classes="message user")
+        self.text = text
+
+
+class Notice(Static):
+    """One line from the app in the conversation: loads, engine switches, errors."""
+
+    def __init__(self, text: str, kind: str = "info") -> None:
+        super().__init__(Text(text), classes=f"notice {kind}")
+        self.text = text
+        self.kind = kind
+
+
+class AssistantMessage(Vertical):
+    """An answer: Markdown that streams in, then one final render and a short footnote."""
+
+    def __init__(self) -> None:
+        super().__init__(classes="message assistant")
+        self.text = ""
+        self._stream: MarkdownStream | None = None
+
+    def compose(self):
+        yield Markdown("", classes="answer-body")
+        yield Static("", classes="answer-meta")
+
+    @property
+    def body(self) -> Markdown:
+        return self.query_one(".answer-body", Markdown)
+
+    async def write(self, fragment: str) -> None:
+        if not fragment:
+            return
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.body)
+        self.text += fragment
+        await self._stream.write(fragment)
+
+    async def finish(self, text: str | None, note: str = "", kind: str = "") -> None:
+        """Stop streaming and render the whole answer once, so the final view is exact."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if text is not None:
+            self.text = text
+        await self.body.update(self.text)
+        meta = self.query_one(".answer-meta", Static)
+        meta.update(Text(note))
+        meta.set_class(bool(note), "shown")
+        if kind:
+            meta.add_class(kind)
+
+
+class ChatPane(VerticalScroll):
+    """Messages, newest at the bottom."""
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    async def add_user(self, text: str) -> UserMessage:
+        widget = UserMessage(text)
+        await self.mount(widget)
+        return widget
+
+    async def add_assistant(self) -> AssistantMessage:
+        widget = AssistantMessage()
+        await self.mount(widget)
+        return widget
+
+    async def add_notice(self, text: str, kind: str = "info") -> Notice:
+        widget = Notice(text, kind)
+        await self.mount(widget)
+        return widget
+
+    async def clear(self) -> None:
+        await self.remove_children()
+        self.anchor()
+
+    def last_answer(self) -> AssistantMessage | None:
+        answers = self.query(AssistantMessage)
+        return answers.last() if answers else None

@@ -1,0 +1,77 @@
+"""Memory gauges: this process, the system, the engine's own report, the model on disk,
+and power where it can be read (never a made-up ANE figure)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from anechat.formatting import human_bytes
+from anechat.metrics import Gauges
+
+BAR_WIDTH = 8
+
+
+def bar(fraction: float | None, width: int = BAR_WIDTH) -> Text:
+    if fraction is None:
+        return Text("░" * width, style="dim")
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    style = "red" if fraction > 0.9 else "yellow" if fraction > 0.75 else "green"
+    return Text("█" * filled, style=style) + Text("░" * (width - filled), style="dim")
+
+
+def used_of_total(used: int | None, total: int) -> str:
+    """'3.1/24.0 GB': both figures in the total's unit."""
+    unit, div = next(((u, d) for u, d in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2)) if total >= d), ("KB", 1024))
+    return f"{(used or 0) / div:.1f}/{total / div:.1f} {unit}"
+
+
+def engine_lines(gauges: Gauges) -> list[tuple[str, str]]:
+    report = gauges.engine
+    if report is None:
+        return [("engine", "—")]
+    name = gauges.engine_name or "engine"
+    rows: list[tuple[str, str]] = []
+    if report.active_bytes is not None or report.peak_bytes is not None:
+        rows.append((f"{name} active", human_bytes(report.active_bytes)))
+        rows.append((f"{name} peak", human_bytes(report.peak_bytes)))
+        if report.cache_bytes is not None:
+            rows.append((f"{name} cache", human_bytes(report.cache_bytes)))
+    elif report.cache_bytes is not None:
+        rows.append((f"{name} cache", human_bytes(report.cache_bytes)))
+    if report.model_bytes is not None:
+        rows.append((f"{name} model", human_bytes(report.model_bytes)))
+    return rows or [(name, "—")]
+
+
+class MemoryGauges(Static):
+    """Shows one :class:`Gauges` sample; the screen feeds it from a worker at 1-4 Hz."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, classes="side-panel")
+        self.border_title = "Memory"
+        self.gauges: Gauges | None = None
+
+    def on_mount(self) -> None:
+        self.show(None)
+
+    def show(self, gauges: Gauges | None) -> None:
+        self.gauges = gauges
+        g = gauges or Gauges()
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="dim", no_wrap=True, min_width=9)
+        table.add_column(no_wrap=True, overflow="ellipsis")
+        table.add_row("process", human_bytes(g.process_rss))
+        sys_text = bar(g.system_fraction)
+        if g.system_total:
+            sys_text += Text(f" {used_of_total(g.system_used, g.system_total)}")
+        table.add_row("system", sys_text)
+        for label, value in engine_lines(g):
+            table.add_row(label, value)
+        table.add_row("on disk", human_bytes(g.model_disk_bytes))
+        if g.power.available:
+            table.add_row("power", " · ".join(f"{k} {w:.1f} W" for k, w in g.power.watts.items()))
+        else:
+            table.add_row("power", Text(g.power.reason.removeprefix("power: "), style="dim"))
+        self.update(table)

@@ -1,0 +1,89 @@
+"""Live speed: decode tok/s while tokens arrive, then the engine's final figures,
+and a sparkline of decode tok/s over the session's turns."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from anechat.engines.base import GenerationStats
+
+
+def _fig(value: float | None, fmt: str, unit: str) -> str:
+    return "—" if value is None else f"{value:{fmt}} {unit}"
+
+
+class SpeedPanel(Vertical):
+    """Figures come from the engine's counters (TextDelta.decode_tps, GenerationStats)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="side-panel")
+        self.border_title = "Speed"
+        self.decode_tps: float | None = None
+        self.ttft_s: float | None = None
+        self.prefill_tps: float | None = None
+        self.tokens_in: int | None = None
+        self.cached_in: int = 0
+        self.tokens_out: int | None = None
+        self.state = ""
+        self.history: list[float] = []
+
+    def compose(self):
+        yield Static(self._table(), classes="figures")
+        yield Static(Text("decode tok/s per turn", style="dim"), classes="spark-label")
+        yield Sparkline([], classes="spark")
+
+    def _table(self) -> Table:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="dim", no_wrap=True, min_width=8)
+        table.add_column(no_wrap=True, overflow="ellipsis")
+        tokens_in = "—" if self.tokens_in is None else f"{self.tokens_in}" + (f" (+{self.cached_in} cached)" if self.cached_in else "")
+        rows = [
+            ("decode", Text(_fig(self.decode_tps, ".1f", "tok/s"), style="bold")),
+            ("TTFT", _fig(self.ttft_s, ".2f", "s")),
+            ("prefill", _fig(self.prefill_tps, ".1f", "tok/s")),
+            ("in", tokens_in),
+            ("out", "—" if self.tokens_out is None else str(self.tokens_out)),
+        ]
+        for label, value in rows:
+            table.add_row(label, value)
+        if self.state:
+            table.add_row("", Text(self.state, style="italic dim"))
+        return table
+
+    def _refresh_figures(self) -> None:
+        self.query_one(".figures", Static).update(self._table())
+
+    def start_turn(self) -> None:
+        self.decode_tps = self.ttft_s = self.prefill_tps = None
+        self.tokens_in = None
+        self.cached_in = 0
+        self.tokens_out = 0
+        self.state = "waiting for the first token…"
+        self._refresh_figures()
+
+    def show_live(self, tokens_out: int, decode_tps: float, ttft_s: float | None) -> None:
+        self.tokens_out = tokens_out
+        self.decode_tps = decode_tps if tokens_out > 1 else None
+        self.ttft_s = ttft_s
+        self.state = "generating…" if ttft_s is not None else "waiting for the first token…"
+        self._refresh_figures()
+
+    def show_final(self, stats: GenerationStats) -> None:
+        self.decode_tps = stats.decode_tps
+        self.ttft_s = stats.ttft_s
+        self.prefill_tps = stats.prefill_tps
+        self.tokens_in = stats.prompt_tokens
+        self.cached_in = stats.cached_tokens
+        self.tokens_out = stats.generation_tokens
+        self.state = "" if stats.finish_reason in ("stop", "length") else stats.finish_reason
+        if stats.generation_tokens > 1 and stats.decode_tps > 0:
+            self.history.append(stats.decode_tps)
+            self.query_one(".spark", Sparkline).data = list(self.history)
+        self._refresh_figures()
+
+    def show_state(self, state: str) -> None:
+        self.state = state
+        self._refresh_figures()
