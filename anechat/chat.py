@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .catalog.inuse import register_loaded, unregister_loaded
 from .engines.base import CancelToken, Engine, Event, GenerationStats, Message, SamplingParams, Session
 from .engines.errors import BackendUnavailable, InvalidParameter, NotLoaded
 from .engines.registry import create_engine
@@ -46,6 +47,7 @@ class ChatController:
         self.session: Session | None = None
         self.loaded: LoadedModel | None = None
         self.last_stats: GenerationStats | None = None
+        self._loaded_token: str | None = None  # marks the model as in use for `anechat models rm`
 
     # -- loading ------------------------------------------------------------------
     def load(self, model: str | None, engine: str, progress: Progress | None = None) -> LoadedModel:
@@ -66,8 +68,10 @@ class ChatController:
         if self.engine is not None and self.engine is not eng:
             self.engine.unload()
         eng.unload()
+        self._release_mark()
         session = eng.load(path)
         self.engine, self.session = eng, session
+        self._loaded_token = register_loaded(path)
         self.loaded = LoadedModel(
             name=entry.name,
             path=Path(path),
@@ -88,6 +92,12 @@ class ChatController:
         for eng in self._engines.values():
             eng.unload()
         self.engine = self.session = self.loaded = None
+        self._release_mark()
+
+    def _release_mark(self) -> None:
+        if self._loaded_token is not None:
+            unregister_loaded(self._loaded_token)
+            self._loaded_token = None
 
     # -- conversation ---------------------------------------------------------------
     @property

@@ -11,11 +11,7 @@ import typer
 
 from .cli_errors import fail, friendly_errors
 
-BENCH_HELP = """Benchmark engines on one model with the method of mlx_lm.benchmark: a random prompt of
-N tokens, one warm-up run, stop tokens ignored, the median of --runs timed runs.
-Prints a table (or Markdown), saves the run for --history, and with --json writes the
-figures together with a record of the machine (OS, chip, memory, package versions, BLAS,
-Core ML runtime). Figures from different machines say little: compare ratios."""
+BENCH_HELP = """Benchmark engines on one model with the method of mlx_lm.benchmark: a random prompt of N tokens, one warm-up run, stop tokens ignored, the median of --runs timed runs. Prints a table (or Markdown), saves the run for --history, and with --json writes the figures together with a record of the machine (OS, chip, memory, package versions, BLAS, Core ML runtime). Figures from different machines say little: compare ratios."""
 
 
 def register(app: typer.Typer) -> None:

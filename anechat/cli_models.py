@@ -6,7 +6,7 @@ Imports stay light: the catalog, huggingface_hub and rich load inside the comman
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable
 
 import typer
 
@@ -84,25 +84,24 @@ def _list(as_json: bool) -> None:
         _echo_json({"models": [e.to_dict() for e in scan.entries], "warnings": scan.warnings})
         return
     _warn(scan.warnings)
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    name_width = max([len(_safe(e.name)) for e in scan.entries] + [4])
-    for column, justify in (("NAME", "left"), ("FORMAT", "left"), ("QUANT", "left"), ("PARAMS", "right"),
-                            ("CONTEXT", "right"), ("SIZE", "right"), ("ENGINES", "left"), ("SOURCE", "left")):
-        table.add_column(column, justify=justify, no_wrap=True,  # type: ignore[arg-type]
-                         min_width=name_width if column == "NAME" else None)
+    rows = [
+        (_safe(e.name), e.format, _safe(e.quantization) or "—", human_count(e.parameters),
+         str(e.context_length) if e.context_length else "—", human_bytes(e.size_bytes), _engines(e), e.source)
+        for e in scan.entries
+    ]
+    table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 2, 0, 0))
+    for i, (column, justify) in enumerate((("NAME", "left"), ("FORMAT", "left"), ("QUANT", "left"), ("PARAMS", "right"),
+                                           ("CTX", "right"), ("SIZE", "right"), ("ENGINES", "left"), ("SOURCE", "left"))):
+        widest = max([len(r[i]) for r in rows] + [len(column)])
+        # on a narrow terminal long names and quantization labels fold onto a second line;
+        # the other cells always keep their full text
+        folds = column in ("NAME", "QUANT")
+        table.add_column(column, justify=justify, no_wrap=not folds, overflow="fold",  # type: ignore[arg-type]
+                         min_width=min(widest, 12) if folds else widest)
     problems = []
-    for e in scan.entries:
+    for e, row in zip(scan.entries, rows):
         style = "dim" if e.format == "unsupported" else ""
-        table.add_row(
-            Text(_safe(e.name), style=style or "bold"),
-            Text(e.format, style=style),
-            Text(_safe(e.quantization) or "—", style=style),
-            Text(human_count(e.parameters), style=style),
-            Text(str(e.context_length) if e.context_length else "—", style=style),
-            Text(human_bytes(e.size_bytes), style=style),
-            Text(_engines(e), style=style),
-            Text(e.source, style=style),
-        )
+        table.add_row(*(Text(cell, style=(style or "bold") if i == 0 else style) for i, cell in enumerate(row)))
         if e.format == "unsupported" or (not e.engines and e.reason):
             problems.append(e)
     console = _console()
@@ -178,7 +177,7 @@ def _pull(repo: str) -> None:
 
     err = _console(stderr=True)
     plan = plan_pull(repo)
-    todo = len(plan.files) - len(plan.cached)
+    todo = sum(1 for f in plan.files if not (plan.snapshot / f).exists())
     line = (
         f"{plan.repo_id} @ {plan.revision} ({plan.commit[:10]}): {len(plan.files)} files, "
         f"{human_bytes(plan.download_bytes)} to download"
@@ -205,7 +204,10 @@ def _pull(repo: str) -> None:
         result = hub_pull(repo, progress=progress, plan=plan)
     name = next((e.name for e in list_models() if e.path == result.path), None)
     where = f" as '{name}'" if name else ""
-    typer.echo(f"pulled {result.repo_id}{where}: {human_bytes(result.downloaded_bytes)} downloaded, in {result.path}")
+    if todo == 0:
+        typer.echo(f"{result.repo_id} is already here and up to date{where}: {result.path}")
+    else:
+        typer.echo(f"pulled {result.repo_id}{where}: {human_bytes(result.downloaded_bytes)} downloaded, in {result.path}")
     if name:
         typer.echo(f"chat with it: anechat chat -m {name}")
 

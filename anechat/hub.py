@@ -33,33 +33,19 @@ from typing import Callable
 
 from anechat.engines.errors import EngineError, ModelNotFound
 
+from .hub_errors import (  # noqa: F401  (re-exported: callers catch these from anechat.hub)
+    HubOffline,
+    HubUnauthorized,
+    NotEnoughSpace,
+    PullCancelled,
+    PullError,
+    RepoGated,
+    hub_error,
+    offline_error,
+)
 from .hub_select import MARKER_FILES, ZIPPED_PART, download_order, has_usable_files, select_files, unpack_core_ml_zip
 
 _TRUE = ("1", "on", "yes", "true")
-
-
-class PullError(EngineError):
-    kind = "pull_failed"
-
-
-class HubOffline(PullError):
-    kind = "offline"
-
-
-class RepoGated(PullError):
-    kind = "gated"
-
-
-class HubUnauthorized(PullError):
-    kind = "unauthorized"
-
-
-class NotEnoughSpace(PullError):
-    kind = "disk_full"
-
-
-class PullCancelled(PullError):
-    kind = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -72,6 +58,15 @@ class PullProgress:
 
 
 ByteProgress = Callable[[PullProgress], None]
+
+
+def step_progress(progress: Callable[[str, "float | None"], None]) -> ByteProgress:
+    """Adapt a ``progress(step, fraction)`` callback (conversions, the app's bars) to pull's reports."""
+
+    def report(p: PullProgress) -> None:
+        progress(f"{p.files_done}/{p.files_total} {p.current_file}", p.done_bytes / p.total_bytes if p.total_bytes else None)
+
+    return report
 
 
 @dataclass
@@ -145,45 +140,6 @@ def _endpoint(endpoint: str | None) -> str:
     return (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
-def _hub_error(exc: BaseException, repo_id: str, revision: str | None, endpoint: str) -> EngineError:
-    """Map a huggingface_hub / network error to one line a person can act on."""
-    import httpx2
-    from huggingface_hub import errors as he
-
-    login = "log in with `hf auth login` or set HF_TOKEN"
-    if isinstance(exc, he.GatedRepoError):
-        return RepoGated(f"{repo_id} is gated: accept its conditions at {endpoint}/{repo_id}", hint=f"then {login}")
-    if isinstance(exc, he.RevisionNotFoundError):
-        return ModelNotFound(f"{repo_id} has no revision '{revision}'", hint="check the branch, tag or commit after @")
-    if isinstance(exc, he.RepositoryNotFoundError):
-        return ModelNotFound(
-            f"no model repo '{repo_id}' on the hub ({endpoint})",
-            hint=f"check the name (owner/name); for a private repo, {login}",
-        )
-    if isinstance(exc, he.OfflineModeIsEnabled):
-        return HubOffline(
-            f"offline mode is on (HF_HUB_OFFLINE): cannot download {repo_id}",
-            hint="unset HF_HUB_OFFLINE to download; anechat models list shows what is here",
-        )
-    if isinstance(exc, he.HfHubHTTPError):
-        status = exc.response.status_code if exc.response is not None else None
-        if status in (401, 403):
-            return HubUnauthorized(f"not authorised to download {repo_id} (HTTP {status})", hint=login)
-        if status == 404:
-            return ModelNotFound(f"{repo_id}: not found on the hub (HTTP 404)")
-        return PullError(f"the hub answered HTTP {status} for {repo_id}", hint="try again later")
-    if isinstance(exc, (httpx2.TransportError, he.LocalEntryNotFoundError, ConnectionError, TimeoutError)):
-        return HubOffline(
-            f"cannot reach the Hugging Face hub ({endpoint}) to download {repo_id}: no network?",
-            hint="check the connection and run the pull again; finished files are kept",
-        )
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
-        return NotEnoughSpace(f"the disk filled up while downloading {repo_id}", hint="free some space and pull again")
-    if isinstance(exc, OSError):
-        return PullError(f"download of {repo_id} failed: {exc}", hint="run the pull again; finished files are kept")
-    return PullError(f"download of {repo_id} failed: {type(exc).__name__}: {exc}")
-
-
 def _free_bytes(path: Path) -> int:
     probe = path
     while not probe.exists() and probe != probe.parent:
@@ -199,14 +155,14 @@ def plan_pull(spec: str, *, endpoint: str | None = None, cache_dir: Path | None 
     repo_id, revision = parse_repo_spec(spec)
     endpoint = _endpoint(endpoint)
     if is_offline():
-        raise _hub_error(_offline_error(), repo_id, revision, endpoint)
+        raise hub_error(offline_error(), repo_id, revision, endpoint)
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=token, library_name="anechat", library_version=__version__)
     try:
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
     except Exception as exc:  # mapped to typed errors
-        raise _hub_error(exc, repo_id, revision, endpoint) from None
+        raise hub_error(exc, repo_id, revision, endpoint) from None
     siblings = info.siblings or []
     sizes = {s.rfilename: s.size for s in siblings}
     keys = {s.rfilename: (s.lfs.sha256 if s.lfs is not None else s.blob_id) for s in siblings}
@@ -226,12 +182,6 @@ def plan_pull(spec: str, *, endpoint: str | None = None, cache_dir: Path | None 
     return plan
 
 
-def _offline_error() -> Exception:
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
-    return OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
-
-
 class _Tracker:
     """Sums the bytes every file download reports (several threads) and reports them."""
 
@@ -241,7 +191,7 @@ class _Tracker:
         self.total = plan.total_bytes
         self.done = sum(plan.sizes.get(f) or 0 for f in plan.cached)
         self.files_total = len(plan.files)
-        self.files_done = len(plan.cached)
+        self.files_done = sum(1 for f in plan.files if (plan.snapshot / f).exists())
         self.downloaded = 0
         self.current = ""
         self.progress = progress
@@ -337,7 +287,9 @@ def pull(
     from anechat import __version__
 
     tracker = _Tracker(plan, progress, cancel)
-    todo = [f for f in download_order(plan.files, plan.sizes) if f not in plan.cached]
+    # a file whose blob is cached (e.g. from another revision) still needs its snapshot link:
+    # hf_hub_download makes it without downloading
+    todo = [f for f in download_order(plan.files, plan.sizes) if not (plan.snapshot / f).exists()]
     body = [f for f in todo if f not in MARKER_FILES]
     markers = [f for f in todo if f in MARKER_FILES]
 
@@ -380,7 +332,7 @@ def pull(
     except EngineError:
         raise
     except Exception as exc:  # mapped to typed errors
-        raise _hub_error(exc, plan.repo_id, plan.revision, endpoint) from None
+        raise hub_error(exc, plan.repo_id, plan.revision, endpoint) from None
     return PullResult(
         repo_id=plan.repo_id,
         commit=plan.commit,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 REPLACEMENT = "\ufffd"
 
@@ -74,16 +74,14 @@ def json_terminal_safe(encoded: str) -> str:
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)
 
 
-class DecodedText(str):
-    """Text decoded from bytes. ``replaced`` counts the bytes that were not valid UTF-8
-    (each became one U+FFFD); ``message`` says so in a line, or is None."""
+class Decoded(NamedTuple):
+    """Text decoded from bytes: ``text, replaced = decode_stdin_bytes(data)``.
 
+    ``replaced`` counts the bytes that were not valid UTF-8 (each became one U+FFFD);
+    ``message`` says so in one line, or is None."""
+
+    text: str
     replaced: int = 0
-
-    def __new__(cls, text: str, replaced: int = 0) -> "DecodedText":
-        obj = super().__new__(cls, text)
-        obj.replaced = replaced
-        return obj
 
     @property
     def message(self) -> str | None:
@@ -96,19 +94,19 @@ class DecodedText(str):
 _ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
 
 
-def decode_stdin_bytes(data: bytes) -> DecodedText:
+def decode_stdin_bytes(data: bytes) -> Decoded:
     """Decode input bytes as UTF-8 (a leading BOM is dropped). Each byte that is not
-    valid UTF-8 becomes U+FFFD and is counted in ``.replaced``; nothing raises."""
+    valid UTF-8 becomes U+FFFD and is counted in ``replaced``; nothing raises."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     text = data.decode("utf-8", errors="surrogateescape")
     replaced = len(_ESCAPED_BYTE.findall(text))
     if replaced:
         text = _ESCAPED_BYTE.sub(REPLACEMENT, text)
-    return DecodedText(text, replaced)
+    return Decoded(text, replaced)
 
 
-def read_stdin(stream: BinaryIO | None = None) -> DecodedText:
+def read_stdin(stream: BinaryIO | None = None) -> Decoded:
     """All of stdin (or ``stream``) as text, via :func:`decode_stdin_bytes`."""
     if stream is None:
         stream = sys.stdin.buffer

@@ -9,7 +9,8 @@ It answers what ``huggingface_hub`` 2.x asks when it pulls a model:
   ``Accept-Ranges`` and ``206`` answers to ``Range`` requests;
 - errors the way the hub sends them: ``X-Error-Code: RepoNotFound`` (401 for an
   anonymous caller, as the real hub does), ``GatedRepo`` (401), ``RevisionNotFound``,
-  ``EntryNotFound``.
+  ``EntryNotFound``; 401 "Invalid credentials" for a wrong token, 403 ``GatedRepo``
+  for a logged-in caller who did not accept a gated repo's conditions.
 
 ``cut_once`` makes the server drop the connection half-way through a file, once.
 Every request is logged as (method, path, Range header).
@@ -85,6 +86,7 @@ class FakeHub:
     cut_once: set[str] = field(default_factory=set)  # "repo/path" to cut mid-body once
     fail_once: dict[str, int] = field(default_factory=dict)  # "repo/path" -> HTTP status, answered once to GET
     url: str = ""
+    valid_token: str = "hf_good_token"  # any other token is refused with 401
 
     def requests_for(self, name: str, method: str = "GET") -> list[str | None]:
         """Range headers of the ``method`` requests whose path ends with ``name``."""
@@ -146,10 +148,15 @@ def _make_handler(hub: FakeHub):
 
         def _resolve(self, owner: str, name: str, revision: str, filename: str) -> None:
             repo = self._repo(owner, name)
+            auth = self.headers.get("Authorization")
+            if auth and auth != f"Bearer {hub.valid_token}":
+                return self._error(401, None, "Invalid credentials in Authorization header")
             if repo is None:
                 return self._error(401, "RepoNotFound", "Repository not found")
-            if repo.gated and not self.headers.get("Authorization"):
+            if repo.gated and not auth:
                 return self._error(401, "GatedRepo", "Access to this model is restricted.")
+            if repo.gated:  # logged in, but the conditions were not accepted
+                return self._error(403, "GatedRepo", "Access to this model is restricted.")
             if revision not in ("main", repo.commit):
                 return self._error(404, "RevisionNotFound", "Invalid rev id")
             if filename not in repo.files:

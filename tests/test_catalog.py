@@ -63,6 +63,17 @@ def test_an_mlx_quantized_model_shows_bits_and_group_size_and_its_logical_parame
     assert det.details["convert_to"] == []  # quantized weights are not a conversion source
 
 
+def test_a_float_model_saved_by_mlx_is_an_mlx_model(tiny_model_dir, float_params, tmp_path):
+    import mlx.core as mx
+
+    folder = copy_model(tiny_model_dir, tmp_path / "mlx-float")
+    weights = {k: v.astype(mx.bfloat16) for k, v in mx.load(str(folder / "model.safetensors")).items()}
+    mx.save_safetensors(str(folder / "model.safetensors"), weights, metadata={"format": "mlx"})
+    det = detect(folder)
+    assert (det.format, det.quantization, det.parameters) == ("mlx", "bfloat16", float_params)
+    assert det.details["convert_to"] == ["mlx", "coreml"]
+
+
 def test_mixed_precision_mlx_quantization_is_labelled_mixed(tiny_model_dir, float_params, tmp_path):
     folder = build_mlx_quantized(
         tiny_model_dir, tmp_path / "mixed", bits=4, group_size=32,

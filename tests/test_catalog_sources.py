@@ -61,7 +61,10 @@ def test_models_in_anechats_folder_by_short_name(home, tiny_model_dir, mlx_tiny)
     shutil.copytree(mlx_tiny, home / "models" / "tiny-llama-4bit")
     build_gguf(home / "models" / "Other.Q8_0.gguf", file_type=7)
     (home / "models" / ".tiny.partial-x1").mkdir()  # a conversion in progress: hidden, not listed
+    (home / "models" / "notes").mkdir()
+    (home / "models" / "notes" / "todo.txt").write_text("not a model")
     models = by_name(list_models())
+    assert models["notes"].format == "unsupported" and models["notes"].reason.startswith("not a model")
     assert models["tiny-llama"].format == "hf" and models["tiny-llama"].source == "anechat"
     assert models["tiny-llama-4bit"].quantization == "4-bit g32"
     assert models["other.q8_0"].format == "gguf"

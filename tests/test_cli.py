@@ -14,7 +14,7 @@ import pytest
 
 from tinymodel import build_tiny_llama
 
-ANECHAT = [sys.executable, "-m", "anechat.tui"]
+ANECHAT = [str(Path(sys.executable).parent / "anechat")]
 
 
 def anechat(*args: str, stdin: str | bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -58,7 +58,7 @@ def test_list_shows_a_table_and_why_a_model_cannot_run(with_tiny):
     result = runner.invoke(app, ["list"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "FORMAT", "QUANT", "PARAMS", "CONTEXT", "SIZE", "ENGINES", "SOURCE"]
+    assert lines[0].split() == ["NAME", "FORMAT", "QUANT", "PARAMS", "CTX", "SIZE", "ENGINES", "SOURCE"]
     tiny = next(line for line in lines if line.startswith("tiny "))
     assert tiny.split()[:4] == ["tiny", "hf", "float32", "123K"] and tiny.split()[-2:] == ["mlx", "anechat"]
     assert any(line.startswith("smollm2-135m-instruct ") for line in lines)

@@ -9,7 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("coremltools")
 
-from anechat.engines.coreml.convert.ane_llama import Embeddings, FFNChunk, LMHead, lm_head_split  # noqa: E402
+from anechat.engines.coreml.convert.ane_llama import Embeddings, FFNChunk, LMHead  # noqa: E402
+from anechat.engines.coreml.convert.options import lm_head_split  # noqa: E402
 from anechat.engines.coreml.convert.kmeans import KMeansLUT, kmeans_lut  # noqa: E402
 from anechat.engines.coreml.convert.pipeline import chunk_ranges  # noqa: E402
 from anechat.engines.coreml.convert.rope import inverse_frequencies, rope_tables  # noqa: E402

@@ -4,10 +4,12 @@ answer, and two writing to the same database at the same moment."""
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -21,6 +23,21 @@ def spawn(script: str, *args: str) -> subprocess.Popen:
         [sys.executable, "-c", textwrap.dedent(script), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
     )
+
+
+def lines_of(proc: subprocess.Popen) -> "queue.Queue[str]":
+    """The child's stdout lines, read by a thread, so the test can wait with a timeout."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    return lines
+
+
+def next_line(lines: "queue.Queue[str]", proc: subprocess.Popen, timeout: float = 30) -> str:
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        proc.kill()
+        pytest.fail(f"the child printed nothing for {timeout} s: {proc.stderr.read()}")
 
 
 def expected_stream(chars: int) -> str:
@@ -56,14 +73,15 @@ def test_a_process_killed_mid_answer_leaves_the_question_and_the_partial_answer(
     db = tmp_path / "history.sqlite3"
     child = spawn(STREAMER, str(db))
     try:
-        _, sid, mid = child.stdout.readline().split()
-        saved = [int(child.stdout.readline().split()[1]) for _ in range(5)]  # five writes happened
+        lines = lines_of(child)
+        _, sid, mid = next_line(lines, child).split()
+        saved = [int(next_line(lines, child).split()[1]) for _ in range(5)]  # five writes happened
         os.kill(child.pid, signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL
     finally:
         if child.poll() is None:
             child.kill()
-        child.stdout.close()
+        child.wait()
         child.stderr.close()
 
     with HistoryStore(db) as store:  # "after restart"

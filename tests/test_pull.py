@@ -13,9 +13,9 @@ import pytest
 from fake_hub import FakeHub, FakeHubServer, FakeRepo, model_folder_files
 from model_folders import build_coreml_layout
 
-from anechat.catalog import list_models, lookup_model
+from anechat.catalog import lookup_model, scan_catalog
 from anechat.engines.errors import ModelNotFound
-from anechat.hub import HubOffline, NotEnoughSpace, PullCancelled, PullError, RepoGated, plan_pull, pull
+from anechat.hub import HubOffline, HubUnauthorized, NotEnoughSpace, PullCancelled, PullError, RepoGated, plan_pull, pull
 
 BIG = 24 * 1024 * 1024  # over huggingface_hub's 10 MB read chunk, so a cut leaves a partial file to resume
 
@@ -82,6 +82,7 @@ def test_a_full_pull_downloads_only_what_the_model_needs(home, hub, tiny_files):
     assert (cache(home) / "models--acme--tiny" / "refs" / "main").read_text() == result.commit
     entry = lookup_model("tiny")
     assert (entry.source, entry.format, entry.engines, entry.repo_id) == ("hf-cache", "hf", ("mlx",), "acme/tiny")
+    assert scan_catalog().warnings == []  # the hub's own scan of its cache finds nothing odd
 
 
 def test_pulling_again_downloads_nothing(home, hub):
@@ -91,6 +92,18 @@ def test_pulling_again_downloads_nothing(home, hub):
     assert plan.download_bytes == 0 and plan.cached == set(plan.files)
     again = pull("acme/tiny", endpoint=hub.url, plan=plan)
     assert again.downloaded_bytes == 0 and len(resolve_gets(hub)) == before
+
+
+def test_a_new_revision_reuses_unchanged_files_and_is_complete(home, hub, tiny_files):
+    first = pull("acme/tiny", endpoint=hub.url)
+    hub.repos["acme/tiny"] = FakeRepo(dict(tiny_files) | {"model.safetensors": tiny_files["model.safetensors"][:-4] + b"\0\0\0\0"})
+    second = pull("acme/tiny", endpoint=hub.url)
+    assert second.commit != first.commit
+    # only the changed weights travel; config.json and the tokenizer come from the cached blobs
+    assert second.downloaded_bytes == len(tiny_files["model.safetensors"])
+    assert (second.path / "config.json").read_bytes() == tiny_files["config.json"]
+    entry = lookup_model("tiny")
+    assert entry.path == second.path and entry.format == "hf"
 
 
 def test_a_connection_cut_mid_file_resumes_with_a_range_request(home, tiny_model_dir):
@@ -159,6 +172,19 @@ def test_a_gated_repo_without_a_login(home, hub, tiny_files):
     assert not any(snapshots.rglob("config.json")) if snapshots.exists() else True
 
 
+def test_a_gated_repo_whose_conditions_were_not_accepted(home, hub, tiny_files):
+    hub.repos["acme/gated"] = FakeRepo(dict(tiny_files), gated=True)
+    with pytest.raises(RepoGated, match="acme/gated is gated"):
+        pull("acme/gated", endpoint=hub.url, token=hub.valid_token)
+    assert ("GET", "/api/models/acme/gated", None) in hub.log
+
+
+def test_a_wrong_token_is_unauthorised(home, hub):
+    with pytest.raises(HubUnauthorized) as err:
+        pull("acme/tiny", endpoint=hub.url, token="hf_wrong")
+    assert str(err.value) == "not authorised to download acme/tiny (HTTP 401) — log in with `hf auth login` or set HF_TOKEN"
+
+
 def test_offline_mode_is_refused_before_any_request(home, hub, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(HubOffline, match=r"offline mode is on \(HF_HUB_OFFLINE\): cannot download acme/tiny"):
@@ -213,4 +239,4 @@ def test_an_anemll_repo_with_zipped_core_ml_parts_is_unpacked(home, tiny_model_d
     assert resolve_gets(fake)[-1] == "meta.yaml"
     entry = lookup_model("tiny-ane")
     assert (entry.format, entry.engines, entry.quantization, entry.context_length) == ("coreml", ("coreml",), "LUT6 (embeddings fp16)", 128)
-    assert entry.name in {e.name for e in list_models()}
+    assert scan_catalog().warnings == []  # unpacked parts inside the snapshot do not upset the hub's cache scan

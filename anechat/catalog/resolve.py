@@ -186,6 +186,8 @@ def _suggest(query: str, names: list[str]) -> list[str]:
 
 
 def _usable(entry: ModelEntry, asked: str) -> ModelEntry:
+    if entry.format == "unsupported" and entry.source == "builtin":  # its package is not installed
+        raise ModelNotFound(entry.reason)
     if entry.format == "unsupported":
         raise ModelFormatError(f"{asked} is not a model anechat can use: {entry.reason}")
     return entry
@@ -205,7 +207,7 @@ def lookup_model(name_or_path: str | os.PathLike) -> ModelEntry:
     """Like :func:`resolve_model` but returns unsupported entries too (for ``info`` and ``rm``)."""
     text = os.fspath(name_or_path).strip()
     if not text:
-        raise ModelNotFound("no model named", hint=LIST_HINT)
+        raise ModelNotFound("no model name given", hint=LIST_HINT)
     if text.lower() == DEFAULT_ALIAS:
         from anechat.default_model import DEFAULT_MODEL_NAME
 
@@ -220,9 +222,9 @@ def lookup_model(name_or_path: str | os.PathLike) -> ModelEntry:
         return entry
     if explicit_path:
         raise ModelNotFound(f"no such file or folder: {text}")
-    if _REPO_ID.match(text):
-        raise ModelNotFound(f"no model named '{text}' here", hint=f"download it: anechat models pull {text}")
     names = [e.name for e in scan.entries] + [e.repo_id.lower() for e in scan.entries if e.repo_id]
     close = _suggest(text, names)
-    hint = (f"did you mean {' or '.join(close)}? " if close else "") + f"({LIST_HINT})"
-    raise ModelNotFound(f"no model named '{text}'", hint=hint)
+    did_you_mean = f"did you mean {' or '.join(close)}? " if close else ""
+    if _REPO_ID.match(text):
+        raise ModelNotFound(f"no model named '{text}' here", hint=f"{did_you_mean}download it: anechat models pull {text}")
+    raise ModelNotFound(f"no model named '{text}'", hint=f"{did_you_mean}({LIST_HINT})")

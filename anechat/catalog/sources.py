@@ -79,9 +79,10 @@ def scan_hf_cache(cache_dir: Path | None = None) -> tuple[list[Candidate], list[
 
 
 def scan_folder(folder: Path, source: str, *, skip: tuple[Path, ...] = ()) -> tuple[list[Candidate], list[str]]:
-    """The models in ``folder``: the folder itself if it is one, else its sub-folders and
-    ``.gguf`` files (one more level down for sub-folders that hold models, e.g. ``org/model``).
-    Hidden entries (``.name``, e.g. a conversion's temp folder) are skipped."""
+    """The models in ``folder``: the folder itself if it is one, else each sub-folder and
+    ``.gguf`` file (one more level down for sub-folders that hold models, e.g. ``org/model``).
+    A sub-folder that is not a model is listed too (detection says why). Hidden entries
+    (``.name``, e.g. a conversion's temp folder) are skipped."""
     folder = Path(folder).expanduser()
     if not folder.exists():
         return [], []
@@ -101,12 +102,13 @@ def scan_folder(folder: Path, source: str, *, skip: tuple[Path, ...] = ()) -> tu
         if child.is_file() and child.suffix.lower() == ".gguf":
             found.append(Candidate(child, source, short_name(child.stem)))
         elif child.is_dir():
-            if looks_like_model(child) or _has_gguf(child) or _is_empty(child):
+            nested = [] if looks_like_model(child) or _has_gguf(child) else [
+                g for g in _subdirs(child) if looks_like_model(g)
+            ]
+            if nested:  # an org/model layout
+                found += [Candidate(g, source, short_name(g.name)) for g in nested]
+            else:  # a model, or something listed as unsupported with the reason
                 found.append(Candidate(child, source, short_name(child.name)))
-            else:
-                for grandchild in _subdirs(child):
-                    if looks_like_model(grandchild):
-                        found.append(Candidate(grandchild, source, short_name(grandchild.name)))
     return found, []
 
 
@@ -120,13 +122,6 @@ def _resolved(path: Path) -> Path:
 def _has_gguf(folder: Path) -> bool:
     try:
         return any(folder.glob("*.gguf"))
-    except OSError:
-        return False
-
-
-def _is_empty(folder: Path) -> bool:
-    try:
-        return not any(folder.iterdir())
     except OSError:
         return False
 

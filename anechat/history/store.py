@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import re
 import sqlite3
 import threading
 import time
@@ -33,7 +31,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import AmbiguousSession, HistoryError, InvalidInput, StorageError, UnknownMessage, UnknownSession
-from .records import STATUSES, MessageRecord, SearchHit, SessionRecord, SessionSummary, auto_title, snippet
+from . import values
+from .records import MessageRecord, SearchHit, SessionRecord, SessionSummary, auto_title, snippet
 from .recovery import open_database
 
 DB_NAME = "history.sqlite3"
@@ -99,8 +98,9 @@ class HistoryStore:
             db.execute(
                 "INSERT INTO sessions (id, title, created, updated, model, engine, system_prompt, params)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (sid, _text("title", title).strip(), now, now, _text("model", model), _text("engine", engine),
-                 _text("system_prompt", system_prompt), _params_json(params)),
+                (sid, values.text("title", title).strip(), now, now, values.text("model", model),
+                 values.text("engine", engine), values.text("system_prompt", system_prompt),
+                 values.params_json(params)),
             )
         return sid
 
@@ -117,9 +117,9 @@ class HistoryStore:
         changes: dict[str, object] = {}
         for name, value in (("model", model), ("engine", engine), ("system_prompt", system_prompt)):
             if value is not None:
-                changes[name] = _text(name, value)
+                changes[name] = values.text(name, value)
         if params is not None:
-            changes["params"] = _params_json(params)
+            changes["params"] = values.params_json(params)
         changes["updated"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in changes)
         with self._write() as db:
@@ -128,7 +128,7 @@ class HistoryStore:
                 raise _unknown(session_id)
 
     def rename(self, session_id: str, title: str) -> None:
-        title = " ".join(_text("title", title).split())
+        title = " ".join(values.text("title", title).split())
         if not title:
             raise InvalidInput("a session title cannot be empty")
         with self._write() as db:
@@ -137,16 +137,17 @@ class HistoryStore:
 
     def delete(self, session_id: str) -> None:
         """Delete a session and its messages (ask the person first)."""
-        with self._write() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE session_id = ?", (session_id,))]
-            if db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount == 0:
-                raise _unknown(session_id)
+        with self._lock:
+            with self._write() as db:
+                ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE session_id = ?", (session_id,))]
+                if db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount == 0:
+                    raise _unknown(session_id)
             for mid in ids:
                 self._pending.pop(mid, None)
 
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one session whose id starts with ``prefix``."""
-        prefix = _text("session id", prefix).strip().lower()
+        prefix = values.text("session id", prefix).strip().lower()
         if not prefix:
             raise InvalidInput("give a session id (or the first characters of one)")
         with self._read() as db:
@@ -193,11 +194,11 @@ class HistoryStore:
             messages = [_message(r) for r in db.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id", (session_id,)
             )]
-        return SessionRecord(*row[:7], params=_loads(row[7]) or {}, messages=messages)
+        return SessionRecord(*row[:7], params=values.loads(row[7]) or {}, messages=messages)
 
     def search(self, text: str, limit: int = 50) -> list[SearchHit]:
         """Messages containing ``text`` (case-insensitive), newest first."""
-        needle = " ".join(_text("search text", text).split())
+        needle = " ".join(values.text("search text", text).split())
         if not needle:
             raise InvalidInput("give some text to search for")
         with self._read() as db:
@@ -219,7 +220,7 @@ class HistoryStore:
 
     def add_user_message(self, session_id: str, text: str) -> int:
         """Store the person's message (committed when this returns); titles an untitled session."""
-        text = _text("message", text)
+        text = values.text("message", text)
         if not text.strip():
             raise InvalidInput("the message is empty: nothing to store")
         now = time.time()
@@ -235,7 +236,7 @@ class HistoryStore:
             raise InvalidInput(f"unknown role {role!r}: use system, user or assistant")
         now = time.time()
         with self._write() as db:
-            mid = self._insert(db, session_id, role, _text("message", text), _status(status), now)
+            mid = self._insert(db, session_id, role, values.text("message", text), values.status(status), now)
             db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))
         return mid
 
@@ -257,7 +258,8 @@ class HistoryStore:
         """Add streamed text to an answer. Cheap: the text is written (and committed) once
         ``flush_interval_s`` has passed or ``flush_chars`` have gathered since the last write.
         Returns True when this call wrote to the database. A failed write keeps the text
-        for the next try and sets :attr:`warning`; it never raises into the token loop."""
+        for the next try and sets :attr:`warning` instead of raising into the token loop
+        (an id that is no answer at all raises UnknownMessage)."""
         if not delta_text:
             return False
         with self._lock:
@@ -265,9 +267,9 @@ class HistoryStore:
             if pending is None:
                 self._check_answer(msg_id)
                 pending = self._pending[msg_id] = _Pending([], 0, time.monotonic())
-            pending.parts.append(_text("answer text", delta_text))
+            pending.parts.append(values.text("answer text", delta_text))
             pending.chars += len(delta_text)
-            if False:
+            if pending.chars >= self.flush_chars or time.monotonic() - pending.last_flush >= self.flush_interval_s:
                 return self._flush_one(msg_id, pending)
             return False
 
@@ -287,26 +289,27 @@ class HistoryStore:
         """Close an answer: its final ``text`` (default: what was appended), its ``status``
         (default: from ``stats.finish_reason`` — stop/length complete, cancelled partial,
         error error) and ``stats`` (a GenerationStats or a dict)."""
-        stats_dict = _stats_dict(stats)
+        stats_dict = values.stats_dict(stats)
         if status is None:
             status = STATUS_FOR_FINISH.get(str((stats_dict or {}).get("finish_reason")), "complete")
-        status = _status(status)
-        with self._write() as db:
-            row = db.execute("SELECT session_id, content FROM messages WHERE id = ?", (msg_id,)).fetchone()
-            if row is None:
-                raise UnknownMessage(f"no message with id {msg_id}")
-            pending = self._pending.get(msg_id)
-            if text is None:
-                text = row[1] + ("".join(pending.parts) if pending else "")
-            db.execute(
-                "UPDATE messages SET content = ?, status = ?, stats = ?, prompt_tokens = ?, generation_tokens = ?"
-                " WHERE id = ?",
-                (_text("answer text", text), status, None if stats_dict is None else json.dumps(stats_dict),
-                 _int_or_none((stats_dict or {}).get("prompt_tokens")),
-                 _int_or_none((stats_dict or {}).get("generation_tokens")), msg_id),
-            )
-            db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), row[0]))
-        self._pending.pop(msg_id, None)
+        status = values.status(status)
+        with self._lock:
+            with self._write() as db:
+                row = db.execute("SELECT session_id, content FROM messages WHERE id = ?", (msg_id,)).fetchone()
+                if row is None:
+                    raise UnknownMessage(f"no message with id {msg_id}")
+                pending = self._pending.get(msg_id)
+                if text is None:
+                    text = row[1] + ("".join(pending.parts) if pending else "")
+                db.execute(
+                    "UPDATE messages SET content = ?, status = ?, stats = ?, prompt_tokens = ?, generation_tokens = ?"
+                    " WHERE id = ?",
+                    (values.text("answer text", text), status, None if stats_dict is None else json.dumps(stats_dict),
+                     values.int_or_none((stats_dict or {}).get("prompt_tokens")),
+                     values.int_or_none((stats_dict or {}).get("generation_tokens")), msg_id),
+                )
+                db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), row[0]))
+            self._pending.pop(msg_id, None)
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -342,10 +345,11 @@ class HistoryStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -397,85 +401,10 @@ _MESSAGE_COLUMNS = "id, session_id, role, content, created, status, model, engin
 
 
 def _message(row: tuple) -> MessageRecord:
-    values = list(row)
-    values[8] = _loads(values[8])
-    return MessageRecord(*values)
+    columns = list(row)
+    columns[8] = values.loads(columns[8])  # stats JSON
+    return MessageRecord(*columns)
 
 
 def _unknown(session_id: str) -> UnknownSession:
     return UnknownSession(f"no session with id {session_id!r}", hint="see `anechat history list`")
-
-
-def _text(what: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be text, not {type(value).__name__}")
-    # lone surrogates (undecodable bytes) cannot be stored as UTF-8
-    return _SURROGATE.sub("\ufffd", value) if _has_surrogates(value) else value
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _has_surrogates(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _status(status: str) -> str:
-    if status not in STATUSES:
-        raise InvalidInput(f"unknown message status {status!r}: use one of {', '.join(STATUSES)}")
-    return status
-
-
-def _params_json(params: Any) -> str:
-    if params is None:
-        params = {}
-    elif dataclasses.is_dataclass(params) and not isinstance(params, type):
-        params = dataclasses.asdict(params)
-    if not isinstance(params, dict):
-        raise InvalidInput(f"sampling params must be a dict or a dataclass, not {type(params).__name__}")
-    try:
-        return json.dumps(params, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise InvalidInput(f"sampling params cannot be saved as JSON: {e}") from e
-
-
-def _stats_dict(stats: Any) -> dict | None:
-    if stats is None:
-        return None
-    if hasattr(stats, "as_dict"):
-        stats = stats.as_dict()
-    elif dataclasses.is_dataclass(stats) and not isinstance(stats, type):
-        stats = dataclasses.asdict(stats)
-    if not isinstance(stats, dict):
-        raise InvalidInput(f"stats must be a GenerationStats or a dict, not {type(stats).__name__}")
-    # the text is the message itself; JSON has no NaN/inf (a zero-length timing can make one)
-    return {str(k): _json_safe(v) for k, v in stats.items() if k != "text"}
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return str(value)
-
-
-def _int_or_none(value: object) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _loads(value: str | None):
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        return None

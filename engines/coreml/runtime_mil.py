@@ -10,6 +10,7 @@ from ..errors import ModelFormatError
 from .anemll_layout import PartFiles
 from .mil import MILModel, StateSlot
 from .mil.loader import FunctionInfo
+from .mil.threads import single_blas_thread
 from .runtime_base import CoreMLRuntime, PartRunner
 
 LABEL = "MIL on CPU — no Neural Engine here"
@@ -40,7 +41,10 @@ class MILPart(PartRunner):
         return self.model.function_info(self._name(function))
 
     def predict(self, inputs: Mapping[str, np.ndarray], state: Any = None, function: str | None = None) -> dict[str, np.ndarray]:
-        return self.model.predict(inputs, state, self._name(function))
+        if function == "prefill":
+            return self.model.predict(inputs, state, self._name(function))
+        with single_blas_thread():
+            return self.model.predict(inputs, state, self._name(function))
 
 
 class MILRuntime(CoreMLRuntime):

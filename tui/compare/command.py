@@ -14,18 +14,11 @@ import typer
 
 from anechat.cli_errors import fail, friendly_errors
 
-COMPARE_HELP = """Ask several contestants (a model on an engine) the same prompt and watch their answers
-side by side, each with its own live decode tok/s, time to first token and memory; then a
-summary row: decode and prefill tok/s, TTFT and peak memory as ratios to the first
-contestant, and the token agreement between the answers (greedy decoding by default).
+COMPARE_HELP = """Ask several contestants (a model on an engine) the same prompt and watch their answers side by side, each with its own live decode tok/s, time to first token and memory; then a summary row: decode and prefill tok/s, TTFT and peak memory as ratios to the first contestant, and the token agreement between the answers (greedy decoding by default).
 
-Pairing: every -m is combined with every -e, models first. `-m A -e coreml -e mlx` runs A on
-both engines; `-m A -m B -e mlx` runs A and B on mlx; `-m A -m B -e coreml -e mlx` runs four.
-Without -m: the default model; without -e: the configured engine. The first contestant is
-the baseline of the ratios.
+Pairing: every -m is combined with every -e, models first. `-m A -e coreml -e mlx` runs A on both engines; `-m A -m B -e mlx` runs A and B on mlx; `-m A -m B -e coreml -e mlx` runs four. Without -m: the default model; without -e: the configured engine. The first contestant is the baseline of the ratios.
 
-Contestants run one after another (fair timing, one model in memory at a time);
---concurrent runs them at the same time."""
+Contestants run one after another (fair timing, one model in memory at a time); --concurrent runs them at the same time."""
 
 
 def register(app: typer.Typer) -> None:

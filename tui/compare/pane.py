@@ -84,11 +84,14 @@ class ContestantPane(Vertical):
         """Take one drained update: new text goes through the Markdown stream."""
         self.state = state
         if state.text:
+            scroll = self.query_one(VerticalScroll)
+            following = scroll.scroll_y >= scroll.max_scroll_y - 1  # at the end: keep up with the answer
             if self._stream is None:
                 self._stream = Markdown.get_stream(self.markdown)
-                self.query_one(VerticalScroll).anchor()
             self.answer += state.text
             await self._stream.write(state.text)
+            if following:
+                scroll.scroll_end(animate=False)
         phase = state.phase.phase
         self.set_class(phase == "generating", "-active")
         self.set_class(phase == "failed", "-failed")

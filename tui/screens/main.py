@@ -4,6 +4,7 @@ command palette entry (see AnechatApp.get_system_commands)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from anechat.engines.errors import EngineError
 from anechat.formatting import stats_line
 
 from ..messages import GaugesSampled, LoadProgress
+from ..switching import no_target_hint, switch_target
 from ..turn import Drained, TurnBuffer, clean_text, run_turn
 from ..widgets.chat_input import ChatInput
 from ..widgets.chat_pane import AssistantMessage, ChatPane
@@ -29,7 +31,7 @@ from ..widgets.speed_panel import SpeedPanel
 from ..widgets.status_line import StatusLine
 from .code_blocks import CodeBlockPicker, code_blocks
 from .engine_picker import EnginePicker
-from .model_picker import ModelPicker, PickedModel
+from .model_picker import ModelPicker, PickedModel, model_ref
 from .params import ParamsResult, ParamsScreen
 
 #: (key, action, footer label, palette help); the palette lists the same actions
@@ -271,16 +273,35 @@ class MainScreen(Screen):
             if engine is None:
                 return
             loaded = self.controller.loaded
-            if loaded is None or self.app.model_ref is None:
+            if loaded is None:
                 self.app.engine_name = engine
                 self.notify(f"engine set to {engine}: pick a model with Ctrl+O")
             elif engine == loaded.engine:
                 self.notify(f"already on {engine}")
             else:
-                self.load_model(self.app.model_ref, engine, switching=True)
+                self.switch_engine(engine)
 
         current = self.controller.loaded.engine if self.controller.loaded else self.app.engine_name
         self.app.push_screen(EnginePicker(current, self.app.engine_check), chosen)
+
+    @work(exclusive=True, group="switch")
+    async def switch_engine(self, engine: str) -> None:
+        """Continue this conversation on ``engine``: the same model, or its conversion for that engine."""
+        loaded = self.controller.loaded
+        self.status.set_state(f"looking for {loaded.name} on {engine}…")
+        try:
+            entries = await asyncio.to_thread(self.app.list_models)
+        except Exception as exc:
+            entries = []
+            await self.pane.add_notice(f"could not list models: {error_line(exc)}", "error")
+        target = switch_target(loaded.name, loaded.path, engine, entries)
+        if target is None:
+            await self.pane.add_notice(no_target_hint(loaded.name, engine), "error")
+            if self.controller.messages:
+                await self.pane.add_notice("the conversation is kept", "info")
+            self._show_model()
+            return
+        self.load_model(model_ref(target), engine, switching=True)
 
     async def action_new_chat(self) -> None:
         if self.turn is not None:

@@ -97,6 +97,7 @@ class Attention(nn.Module):
         return x.reshape(1, n, self.head_dim, x.shape[-1]).permute(0, 1, 3, 2)
 
     def forward(self, x, cos, sin, mask, pos, cache: torch.Tensor) -> torch.Tensor:
+        """``mask`` is the causal mask already repeated for the query heads of a group (1, 1, group*S, ctx)."""
         seq = x.shape[1]
         xc = to_channels(x)
         q = self._heads(self.q_proj(xc), self.heads)
@@ -111,8 +112,6 @@ class Attention(nn.Module):
         # fold the query heads of each kv group into the sequence axis: (1, kv, group*S, hd)
         q = q.reshape(1, self.kv_heads, self.group * seq, self.head_dim)
         scores = torch.matmul(q, keys.transpose(2, 3))
-        if self.group > 1:
-            mask = mask.repeat(1, 1, self.group, 1)
         probs = torch.softmax(scores + mask, dim=-1)
         out = torch.matmul(probs, values)  # (1, kv, group*S, hd)
         out = out.reshape(1, self.heads, seq, self.head_dim).permute(0, 1, 3, 2)
@@ -174,6 +173,7 @@ class FFNChunk(nn.Module):
         super().__init__()
         self.mode = "infer"
         self.head_dim = spec.head_dim
+        self.group = spec.num_heads // spec.num_kv_heads
         self.is_last = end == spec.num_layers
         self.layers = nn.ModuleList(DecoderLayer(spec, weights, i, dtype) for i in range(start, end))
         cos, sin = rope_tables(spec, state_length)
@@ -193,10 +193,11 @@ class FFNChunk(nn.Module):
         pos = current_pos[0]
         cos = torch.index_select(self.rope_cos, 0, position_ids).reshape(1, 1, seq, self.head_dim)
         sin = torch.index_select(self.rope_sin, 0, position_ids).reshape(1, 1, seq, self.head_dim)
+        mask = causal_mask.repeat(1, 1, self.group, 1) if self.group > 1 else causal_mask
         x = hidden_states
         cache = self.kv_cache
         for layer in self.layers:
-            x = layer(x, cos, sin, causal_mask, pos, cache)
+            x = layer(x, cos, sin, mask, pos, cache)
         if self.is_last:
             if self.mode == "prefill":
                 return x[:, 0:1, :]
@@ -217,18 +218,6 @@ class Embeddings(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.embed_tokens(input_ids)
-
-
-def lm_head_split(vocab: int, parts: int, multiple: int = 16) -> list[int]:
-    """Output sizes of the split LM head: equal parts, rounded up to a multiple of ``multiple``
-    when the vocabulary allows (so grouped-channel LUTs fit); the last part takes what is left."""
-    even = -(-vocab // parts)
-    rounded = -(-even // multiple) * multiple
-    for size in (rounded, even):
-        last = vocab - size * (parts - 1)
-        if 0 < last <= size:
-            return [size] * (parts - 1) + [last]
-    raise ValueError(f"cannot split a vocabulary of {vocab} into {parts} parts")
 
 
 class LMHead(nn.Module):

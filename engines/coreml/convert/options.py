@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from anechat.engines.errors import InvalidParameter
 
-from .ane_llama import lm_head_split
-from .palettize import LUT_BITS
 from .source import LlamaSpec
 
+#: LUT sizes Core ML palettization offers that ANEMLL uses
+LUT_BITS = (4, 6, 8)
 #: no tensor dimension on the ANE may exceed this
 MAX_DIMENSION = 16384
 
@@ -63,3 +63,15 @@ class CoreMLConvertOptions:
         while -(-vocab // parts) > MAX_DIMENSION:
             parts *= 2
         return lm_head_split(vocab, parts)
+
+
+def lm_head_split(vocab: int, parts: int, multiple: int = 16) -> list[int]:
+    """Output sizes of the split LM head: equal parts, rounded up to a multiple of ``multiple``
+    when the vocabulary allows (so grouped-channel LUTs fit); the last part takes what is left."""
+    even = -(-vocab // parts)
+    rounded = -(-even // multiple) * multiple
+    for size in (rounded, even):
+        last = vocab - size * (parts - 1)
+        if 0 < last <= size:
+            return [size] * (parts - 1) + [last]
+    raise ValueError(f"cannot split a vocabulary of {vocab} into {parts} parts")

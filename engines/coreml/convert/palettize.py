@@ -7,7 +7,6 @@ from .parts import quiet
 
 #: weights with fewer elements stay in fp16 (coremltools' default threshold, as ANEMLL leaves it)
 WEIGHT_THRESHOLD = 2048
-LUT_BITS = (4, 6, 8)
 
 
 def palettize(mlmodel, nbits: int, group_size: int, op_type: str, lut_function: KMeansLUT | None = None):

@@ -15,6 +15,11 @@ from .source import LlamaSpec
 
 FFN_FUNCTIONS = ("infer", "prefill")
 
+#: The modules are traced in float32: torch's fp16 CPU kernels are slow, and coremltools casts
+#: every weight and op to fp16 (compute_precision=FLOAT16, fp16 inputs/outputs/state), giving
+#: the same program as tracing an fp16 module.
+TRACE_DTYPE = torch.float32
+
 
 def _ct():
     import coremltools as ct
@@ -77,19 +82,17 @@ def trace_embeddings(module: Embeddings, batch_size: int):
 
 def convert_embeddings(traced, batch_size: int):
     ct = _ct()
-    shapes = [[1, 1]] if batch_size == 1 else [[1, 1], [1, batch_size]]
-    ids = ct.TensorType(
-        name="input_ids", shape=ct.EnumeratedShapes(shapes=shapes, default=[1, 1]), dtype=np.int32
-    )
+    shape = (1, 1) if batch_size == 1 else ct.EnumeratedShapes(shapes=[[1, 1], [1, batch_size]], default=[1, 1])
+    ids = ct.TensorType(name="input_ids", shape=shape, dtype=np.int32)
     return _convert(traced, inputs=[ids], outputs=[ct.TensorType(name="hidden_states", dtype=np.float16)])
 
 
-def ffn_example(spec: LlamaSpec, function: str, batch_size: int, state_length: int) -> tuple:
+def ffn_example(spec: LlamaSpec, function: str, batch_size: int, state_length: int, dtype=TRACE_DTYPE) -> tuple:
     seq = 1 if function == "infer" else batch_size
     return (
-        torch.zeros((1, seq, spec.hidden_size), dtype=torch.float16),
+        torch.zeros((1, seq, spec.hidden_size), dtype=dtype),
         torch.arange(seq, dtype=torch.int32),
-        torch.zeros((1, 1, seq, state_length), dtype=torch.float16),
+        torch.zeros((1, 1, seq, state_length), dtype=dtype),
         torch.zeros((1,), dtype=torch.int32),
     )
 
@@ -97,7 +100,7 @@ def ffn_example(spec: LlamaSpec, function: str, batch_size: int, state_length: i
 def trace_ffn(module: FFNChunk, spec: LlamaSpec, function: str, batch_size: int, state_length: int):
     module.mode = function
     try:
-        return _trace(module, ffn_example(spec, function, batch_size, state_length))
+        return _trace(module, ffn_example(spec, function, batch_size, state_length, module.kv_cache.dtype))
     finally:
         module.kv_cache.zero_()  # tracing ran the graph once and wrote into the buffer
 
@@ -119,7 +122,8 @@ def convert_ffn(traced, spec: LlamaSpec, function: str, batch_size: int, state_l
 
 
 def trace_lm_head(module: LMHead, spec: LlamaSpec):
-    return _trace(module, (torch.zeros((1, 1, spec.hidden_size), dtype=torch.float16),))
+    dtype = module.heads[0].weight.dtype
+    return _trace(module, (torch.zeros((1, 1, spec.hidden_size), dtype=dtype),))
 
 
 def convert_lm_head(traced, spec: LlamaSpec, parts: int):

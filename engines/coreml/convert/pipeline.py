@@ -12,12 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from anechat.engines.errors import InvalidParameter
+from anechat.engines.errors import BackendUnavailable, InvalidParameter
 
-from . import layout, parts
+from . import layout
 from .options import CoreMLConvertOptions
 from .kmeans import KMeansLUT
-from .palettize import palettize
 from .source import LlamaSpec, load_weights, read_spec, with_vocab_from_weights
 
 ProgressCallback = Callable[[str, "float | None"], None]
@@ -52,6 +51,17 @@ def _count_steps(o: CoreMLConvertOptions) -> int:
     return 2 + part(o.lut_embeddings) + o.num_chunks * part(o.lut_ffn, 2) + part(o.lut_lmhead) + 1
 
 
+def _require_toolchain() -> None:
+    try:
+        import coremltools  # noqa: F401
+        import sklearn  # noqa: F401  (coremltools' palettization needs it)
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the Core ML converter needs {exc.name}", hint="install the Core ML extra: pip install 'anechat[coreml]'"
+        ) from exc
+
+
 def _check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidParameter(f"{out} already exists", hint="choose a new folder or delete the old one first")
@@ -69,6 +79,7 @@ def convert_to_coreml(
     spec = with_vocab_from_weights(read_spec(src), src)
     options.check(spec)
     _check_out(out)
+    _require_toolchain()
     out.parent.mkdir(parents=True, exist_ok=True)
     steps = _Steps(_count_steps(options), progress)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
@@ -93,18 +104,20 @@ def convert_to_coreml(
 
 def _finish_part(mlmodel, lut: int | None, op_type: str, group_size: int, label: str, steps: _Steps, tables=None):
     if lut:
+        from .palettize import palettize
+
         steps(f"{label}: palettizing (LUT{lut})")
         mlmodel = palettize(mlmodel, lut, group_size, op_type, tables)
     return mlmodel
 
 
 def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: Path, steps: _Steps) -> None:
-    from . import ane_llama
+    from . import ane_llama, parts  # torch and coremltools: imported only when converting
 
     ctx, batch = o.context_length, o.batch_size
 
     steps("embeddings: building")
-    module = ane_llama.Embeddings(spec, weights)
+    module = ane_llama.Embeddings(spec, weights, parts.TRACE_DTYPE)
     steps("embeddings: tracing")
     traced = parts.trace_embeddings(module, batch)
     steps("embeddings: converting")
@@ -118,7 +131,7 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
     for index, (start, end) in enumerate(ranges, start=1):
         label = f"FFN chunk {index}/{len(ranges)}"
         steps(f"{label}: building layers {start}-{end - 1}")
-        module = ane_llama.FFNChunk(spec, weights, start, end, ctx)
+        module = ane_llama.FFNChunk(spec, weights, start, end, ctx, parts.TRACE_DTYPE)
         scratch.mkdir(exist_ok=True)
         function_paths = {}
         tables = KMeansLUT(o.lut_ffn) if o.lut_ffn else None  # shared: both functions hold the same weights
@@ -140,7 +153,7 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
 
     sizes = o.lm_head_sizes(spec.vocab_size)
     steps(f"LM head: building ({len(sizes)} outputs)")
-    module = ane_llama.LMHead(spec, weights, sizes)
+    module = ane_llama.LMHead(spec, weights, sizes, parts.TRACE_DTYPE)
     steps("LM head: tracing")
     traced = parts.trace_lm_head(module, spec)
     steps("LM head: converting")
