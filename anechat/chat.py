@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 from .catalog.inuse import register_loaded, unregister_loaded
 from .engines.base import CancelToken, Engine, Event, GenerationStats, Message, SamplingParams, Session
 from .engines.errors import BackendUnavailable, InvalidParameter, NotLoaded
-from .engines.registry import create_engine
+from .engines.registry import ENGINE_NAMES, create_engine
 
 Progress = Callable[[str, float | None], None]
 
@@ -54,6 +54,8 @@ class ChatController:
         """Resolve ``model`` (catalog name or path; None = default) and load it on ``engine``."""
         from .catalog import resolve_model
 
+        if engine not in ENGINE_NAMES:
+            raise InvalidParameter(f"unknown engine {engine!r}: use one of {', '.join(ENGINE_NAMES)}")
         entry = resolve_model(model or "default")
         if engine not in entry.engines:
             runnable = ", ".join(entry.engines) or "no engine"

@@ -11,7 +11,7 @@ import typer
 
 from .cli_errors import fail, friendly_errors
 
-BENCH_HELP = """Benchmark engines on one model with the method of mlx_lm.benchmark: a random prompt of N tokens, one warm-up run, stop tokens ignored, the median of --runs timed runs. Prints a table (or Markdown), saves the run for --history, and with --json writes the figures together with a record of the machine (OS, chip, memory, package versions, BLAS, Core ML runtime). Figures from different machines say little: compare ratios."""
+BENCH_HELP = """Benchmark a model on one or more engines (every -m runs on every -e) with the method of mlx_lm.benchmark: a random prompt of N tokens, one warm-up run, stop tokens ignored, the median of --runs timed runs. Prints a table (or Markdown), saves the run for --history, and with --json writes the figures together with a record of the machine (OS, chip, memory, package versions, BLAS, Core ML runtime). Figures from different machines say little: compare ratios."""
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 
 def bench(
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name or folder. Default: the built-in SmolLM2-135M-Instruct."),
+    model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="Model name or folder; repeat for several (each runs on each -e). Default: the built-in SmolLM2-135M-Instruct."),
     engine: Optional[List[str]] = typer.Option(None, "-e", "--engine", help="Engine to measure; repeat for several (-e coreml -e mlx). Default: the configured engine."),
     prompt_tokens: str = typer.Option("128,512", "--prompt-tokens", help="Prompt lengths in tokens, comma-separated."),
     gen_tokens: int = typer.Option(128, "--gen-tokens", help="Tokens generated per run (stop tokens ignored)."),
@@ -31,15 +31,16 @@ def bench(
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table instead of the Rich table."),
     history: bool = typer.Option(False, "--history", help="List earlier runs instead of measuring (with -m: only that model)."),
 ) -> None:
-    _bench(model, engine or [], prompt_tokens, gen_tokens, runs, seed, json_file, markdown, history)
+    _bench(model or [], engine or [], prompt_tokens, gen_tokens, runs, seed, json_file, markdown, history)
 
 
 @friendly_errors
-def _bench(model, engines, prompt_tokens, gen_tokens, runs, seed, json_file, markdown, history) -> None:
+def _bench(models, engines, prompt_tokens, gen_tokens, runs, seed, json_file, markdown, history) -> None:
     if history:
-        _show_history(model, markdown)
+        _show_history(models, markdown)
         return
     from .bench.machine import machine_record
+    from .compare import pair_contestants
     from .bench.method import BenchSettings, parse_lengths, run_bench
     from .bench.report import RESULT_HEADERS, result_rows
     from .bench.store import new_record, save_run
@@ -52,10 +53,10 @@ def _bench(model, engines, prompt_tokens, gen_tokens, runs, seed, json_file, mar
     for name in engines:
         if name not in ENGINE_NAMES:
             raise fail(f"unknown engine {name!r}: use one of {', '.join(ENGINE_NAMES)}")
-    cells = run_bench(model, engines, settings, progress=_progress_printer())
+    cells = run_bench(pair_contestants(models, engines), settings, progress=_progress_printer())
     record = new_record(
         machine_record(),
-        {"model": model or "default", "engines": engines, "prompt_tokens": list(settings.prompt_tokens), "gen_tokens": settings.gen_tokens, "runs": settings.runs, "seed": settings.seed, "warmup": settings.warmup},
+        {"models": models or ["default"], "engines": engines, "prompt_tokens": list(settings.prompt_tokens), "gen_tokens": settings.gen_tokens, "runs": settings.runs, "seed": settings.seed, "warmup": settings.warmup},
         [c.as_dict() for c in cells],
     )
     saved = save_run(record)
@@ -93,19 +94,23 @@ def _print_table(headers, rows, title: str, markdown: bool) -> None:
 
     from .bench.report import rich_table
 
-    Console().print(rich_table(headers, rows, title))
+    console = Console()
+    if not console.is_terminal:  # piped: no terminal width to fit, keep rows on one line
+        console = Console(width=200)
+    console.print(rich_table(headers, rows, title))
 
 
-def _show_history(model: Optional[str], markdown: bool) -> None:
+def _show_history(models: List[str], markdown: bool) -> None:
     from .bench.report import HISTORY_HEADERS, history_rows
     from .bench.store import history_file, load_runs
 
     runs, skipped = load_runs()
-    if model:
-        runs = [r for r in runs if (r.get("settings") or {}).get("model") == model or any(c.get("model") == model for c in r.get("results", []))]
+    if models:
+        wanted = set(models)
+        runs = [r for r in runs if wanted & set((r.get("settings") or {}).get("models", [])) or any(c.get("model") in wanted for c in r.get("results", []))]
     if skipped:
         typer.echo(f"anechat: skipped {skipped} damaged line(s) in {history_file()}", err=True)
     if not runs:
-        typer.echo(f"no benchmark runs yet{' for ' + model if model else ''} (run: anechat bench)", err=True)
+        typer.echo(f"no benchmark runs yet{' for ' + ', '.join(models) if models else ''} (run: anechat bench)", err=True)
         return
     _print_table(HISTORY_HEADERS, history_rows(runs), f"anechat bench history ({len(runs)} runs, {history_file()})", markdown)

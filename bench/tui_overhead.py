@@ -60,12 +60,13 @@ def engine_alone(controller, prompt: str):
     return stats
 
 
-async def wait_until(pilot, predicate, limit_s: float) -> None:
+async def wait_until(predicate, limit_s: float) -> None:
+    """Poll without touching the app (pilot.pause would force extra screen updates)."""
     deadline = time.monotonic() + limit_s
     while not predicate():
         if time.monotonic() > deadline:
             raise SystemExit(f"gave up after {limit_s:.0f} s waiting for {predicate.__doc__}")
-        await pilot.pause(0.02)
+        await asyncio.sleep(0.05)
 
 
 async def measure(args: argparse.Namespace) -> dict:
@@ -88,9 +89,9 @@ async def measure(args: argparse.Namespace) -> dict:
             """the model to load"""
             return controller.session is not None and not app.screen.loading
 
-        await wait_until(pilot, painted, 60)
+        await wait_until(painted, 60)
         first_paint_s = app.first_paint_at - PROCESS_START
-        await wait_until(pilot, loaded, 600)
+        await wait_until(loaded, 600)
         if controller.session is None:
             raise SystemExit(f"could not load {path} on {args.engine}")
 
@@ -111,7 +112,7 @@ async def measure(args: argparse.Namespace) -> dict:
             """the app's answer"""
             return controller.last_stats is not None and app.screen.turn is None
 
-        await wait_until(pilot, answered, 600)
+        await wait_until(answered, 600)
         in_app = controller.last_stats
         shown = app.screen.pane.last_answer().text
     return {

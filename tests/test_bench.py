@@ -15,6 +15,7 @@ import pytest
 from anechat.bench.method import BenchSettings, parse_lengths, random_prompt, run_bench
 from anechat.bench.report import markdown_table
 from anechat.bench.store import history_file, load_runs, new_record, save_run
+from anechat.compare import pair_contestants
 from anechat.engines.errors import InvalidParameter
 
 ANECHAT = [sys.executable, "-c", "from anechat.tui.entry import main; main()"]
@@ -81,27 +82,41 @@ def test_bench_history_lists_earlier_runs(bench_run):
     _, record = bench_run
     result = anechat("bench", "--history", "--markdown")
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if record["id"] in line]
+    rows = [line for line in result.stdout.splitlines() if f"| {record['id'][:8]} |" in line]
     assert len(rows) == 2  # one per prompt length
     assert all("tiny-llama" in row and "| mlx |" in row for row in rows)
 
 
 def test_stop_tokens_are_ignored_so_every_run_does_the_same_work(tiny_stop_model_dir):
     # this model answers its stop token first every time; a benchmark still generates gen_tokens
-    cells = run_bench(str(tiny_stop_model_dir), ["mlx"], BenchSettings(prompt_tokens=(8,), gen_tokens=6, runs=1))
+    cells = run_bench(pair_contestants([str(tiny_stop_model_dir)], ["mlx"]), BenchSettings(prompt_tokens=(8,), gen_tokens=6, runs=1))
     assert cells[0].error is None
     assert [r.generation_tokens for r in cells[0].runs] == [6]
 
 
+def test_every_model_runs_on_every_engine_and_a_pair_that_cannot_run_says_why(tiny_model_dir, tiny_coreml_dir):
+    contestants = pair_contestants([str(tiny_model_dir), str(tiny_coreml_dir)], ["mlx", "coreml"])
+    cells = run_bench(contestants, BenchSettings(prompt_tokens=(16,), gen_tokens=6, runs=1))
+    by_pair = {(c.model_path or c.model, c.engine): c for c in cells}
+    assert len(cells) == 4
+    mlx = by_pair[(str(tiny_model_dir), "mlx")]
+    coreml = by_pair[(str(tiny_coreml_dir), "coreml")]
+    for cell in (mlx, coreml):
+        assert cell.error is None and cell.runtime
+        assert cell.median("decode_tps") > 0 and cell.runs[0].generation_tokens == 6
+    wrong = [c for c in cells if c not in (mlx, coreml)]
+    assert all(c.error and not c.runs for c in wrong)  # e.g. "convert it first" for the Hugging Face folder on coreml
+
+
 def test_a_prompt_longer_than_the_context_is_reported_not_raised(tiny_model_dir):
     # the tiny model holds 512 tokens
-    cells = run_bench(str(tiny_model_dir), ["mlx"], BenchSettings(prompt_tokens=(8, 600), gen_tokens=4, runs=1, warmup=False))
+    cells = run_bench(pair_contestants([str(tiny_model_dir)], ["mlx"]), BenchSettings(prompt_tokens=(8, 600), gen_tokens=4, runs=1, warmup=False))
     assert cells[0].error is None and cells[0].runs
     assert "context of 512" in cells[1].error and not cells[1].runs
 
 
 def test_a_missing_model_or_engine_is_one_clear_line(tmp_path):
-    missing = run_bench(str(tmp_path / "nothing"), ["mlx"], BenchSettings(prompt_tokens=(8,), gen_tokens=4, runs=1))
+    missing = run_bench(pair_contestants([str(tmp_path / "nothing")], ["mlx"]), BenchSettings(prompt_tokens=(8,), gen_tokens=4, runs=1))
     assert "nothing" in missing[0].error
     result = anechat("bench", "-m", str(tmp_path), "-e", "tpu", "--runs", "1")
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -127,6 +127,23 @@ def test_two_different_random_models_disagree(tiny_model_dir, other_tiny_model_d
     assert agreement.first_divergence is not None
 
 
+def test_the_same_model_on_core_ml_and_mlx_is_compared_token_by_token(tiny_model_dir, tiny_coreml_dir):
+    # the Core ML folder is the tiny model converted to fp16 parts; here the MIL executor runs it
+    report = run_compare(
+        [Contestant(str(tiny_model_dir), "mlx"), Contestant(str(tiny_coreml_dir), "coreml")],
+        "Tell me about the sea.",
+        params=SamplingParams(max_tokens=16),
+    )
+    mlx, coreml = report.results
+    assert mlx.ok and coreml.ok, coreml.error
+    assert coreml.loaded.engine == "coreml" and coreml.loaded.runtime
+    row = report.summary()[1]
+    assert row.agreement is not None  # one tokenizer, so token ids mean the same on both
+    assert row.agreement.prefix > 0  # the converted model picks the same first token
+    assert row.decode_ratio > 0 and row.prefill_ratio > 0 and row.ttft_ratio > 0
+    assert not row.memory_like_for_like  # each engine measures peak memory its own way
+
+
 def test_concurrent_contestants_all_answer(tiny_model_dir):
     events: list[tuple[int, object]] = []
     report = run_compare(

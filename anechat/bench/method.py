@@ -1,6 +1,6 @@
 """The benchmark method of ``mlx_lm.benchmark``, for any engine.
 
-For each engine and each prompt length:
+For each contestant (a model on an engine) and each prompt length:
 
 1. a random prompt of exactly N token ids (seeded, so every engine gets the same
    prompt; drawn from the tokenizer's vocabulary, special tokens included, as
@@ -21,10 +21,13 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..engines.base import CancelToken, GenerationStats, SamplingParams, Session
 from ..engines.errors import EngineError, InvalidParameter
+
+if TYPE_CHECKING:
+    from ..compare import Contestant
 
 Progress = Callable[[str], None]
 FIGURES = ("prefill_tps", "decode_tps", "ttft_s", "peak_memory_bytes")
@@ -168,10 +171,10 @@ def bench_cell(
     prompt = random_prompt(session_vocab_size(session), cell.prompt_tokens, settings.seed)
     try:
         if settings.warmup:
-            say(f"{cell.engine}: warm-up, prompt {cell.prompt_tokens} tokens")
+            say(f"{cell.model} · {cell.engine}: warm-up, prompt {cell.prompt_tokens} tokens")
             timed_run(session, prompt, cell.gen_tokens, cancel)
         for i in range(settings.runs):
-            say(f"{cell.engine}: run {i + 1}/{settings.runs}, prompt {cell.prompt_tokens} tokens")
+            say(f"{cell.model} · {cell.engine}: run {i + 1}/{settings.runs}, prompt {cell.prompt_tokens} tokens")
             cell.runs.append(timed_run(session, prompt, cell.gen_tokens, cancel))
     except EngineError as exc:
         cell.error = str(exc)
@@ -181,30 +184,30 @@ def bench_cell(
 
 
 def run_bench(
-    model: str | None,
-    engines: Sequence[str],
+    contestants: Sequence["Contestant"],
     settings: BenchSettings,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> list[CellResult]:
-    """Every engine × prompt length for ``model``; one engine loaded at a time.
+    """Every contestant (a model on an engine) × prompt length; one model loaded at a time.
 
-    An engine that cannot load the model gives cells with ``error`` set (the
-    others still run); bad settings raise InvalidParameter.
+    A contestant that cannot load gives cells with ``error`` set (the others still
+    run); bad settings raise InvalidParameter.
     """
     from ..chat import ChatController
 
     settings.validate()
-    if not engines:
-        raise InvalidParameter("name at least one engine (-e mlx or -e coreml)")
+    if not contestants:
+        raise InvalidParameter("nothing to benchmark: give a model and an engine")
     say = progress or (lambda _msg: None)
     cells: list[CellResult] = []
-    for engine in engines:
+    for contestant in contestants:
+        model, engine = contestant.model, contestant.engine
         controller = ChatController()
-        row = [CellResult(engine=engine, model=model or "default", prompt_tokens=n, gen_tokens=settings.gen_tokens) for n in settings.prompt_tokens]
+        row = [CellResult(engine=engine, model=contestant.model_label, prompt_tokens=n, gen_tokens=settings.gen_tokens) for n in settings.prompt_tokens]
         cells.extend(row)
         try:
-            say(f"{engine}: loading {model or 'the default model'}")
+            say(f"{contestant.label}: loading")
             t0 = time.perf_counter()
             loaded = controller.load(model, engine)
             load_s = time.perf_counter() - t0

@@ -7,7 +7,9 @@ from typing import Sequence
 from ..formatting import human_bytes
 
 RESULT_HEADERS = ("engine", "runtime", "model", "prompt", "gen", "runs", "prefill tok/s", "decode tok/s", "TTFT", "peak memory", "decode vs first")
-HISTORY_HEADERS = ("date", "id", "model", "engine", "prompt", "gen", "runs", "prefill tok/s", "decode tok/s", "TTFT", "peak memory", "chip", "BLAS")
+HISTORY_HEADERS = ("date", "run", "model", "engine", "prompt", "gen", "prefill tok/s", "decode tok/s", "TTFT", "peak memory", "machine")
+_NUMERIC = {"prompt", "gen", "runs", "prefill tok/s", "decode tok/s", "TTFT", "peak memory", "decode vs first"}
+_TEXT = {"runtime", "model", "machine"}  # may fold onto several lines in a narrow terminal
 
 
 def _num(value: float | None, fmt: str = "{:.1f}") -> str:
@@ -68,19 +70,18 @@ def history_rows(runs: Sequence[dict]) -> list[list[str]]:
     rows = []
     for run in runs:
         machine = run.get("machine") or {}
+        where = " · ".join(x for x in (str(machine.get("chip", "")), _short_blas(str(machine.get("blas", "")))) if x)
         for cell in run.get("results", []):
             rows.append(
                 [
                     str(run.get("created", ""))[:16].replace("T", " "),
-                    str(run.get("id", "")),
+                    str(run.get("id", ""))[:8],
                     str(cell.get("model", "")),
                     str(cell.get("engine", "")),
                     str(cell.get("prompt_tokens", "")),
                     str(cell.get("gen_tokens", "")),
-                    str(len(cell.get("runs", []))),
                     *_figures(cell),
-                    str(machine.get("chip", "")),
-                    _short_blas(str(machine.get("blas", ""))),
+                    where,
                 ]
             )
     return rows
@@ -90,20 +91,27 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     def esc(text: str) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
-    right = {i for i, h in enumerate(headers) if h in ("prompt", "gen", "runs") or "tok/s" in h or h in ("TTFT", "peak memory")}
     lines = ["| " + " | ".join(esc(h) for h in headers) + " |"]
-    lines.append("|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|")
+    lines.append("|" + "|".join("---:" if h in _NUMERIC else "---" for h in headers) + "|")
     lines.extend("| " + " | ".join(esc(c) for c in row) + " |" for row in rows)
     return "\n".join(lines)
 
 
 def rich_table(headers: Sequence[str], rows: Sequence[Sequence[str]], title: str = ""):
+    """A light table: figures never wrap; headers and text columns fold in a narrow terminal."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title or None, title_justify="left")
-    for h in headers:
-        numeric = h in ("prompt", "gen", "runs") or "tok/s" in h or h in ("TTFT", "peak memory")
-        table.add_column(h, justify="right" if numeric else "left", overflow="fold")
+    table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for i, h in enumerate(headers):
+        widest = max((len(str(row[i])) for row in rows), default=1)
+        folds = h in _TEXT or widest > 24
+        table.add_column(
+            h,
+            justify="right" if h in _NUMERIC else "left",
+            overflow="fold",
+            min_width=8 if folds else max(widest, *(len(word) for word in h.split())),
+        )
     for row in rows:
         table.add_row(*row)
     return table

@@ -27,7 +27,7 @@ from anechat.metrics import process_rss
 
 from .feed import CompareFeed
 from .pane import ContestantPane
-from .summary import CompareSummary
+from .summary import MEMORY_FOOTNOTE, CompareSummary
 
 
 class CompareScreen(Screen[CompareReport | None]):
@@ -171,9 +171,12 @@ class CompareScreen(Screen[CompareReport | None]):
             self._status(f"could not run: {feed.error}")
         else:
             summary = self.query_one(CompareSummary)
-            summary.show(feed.report.summary(), feed.report.greedy)
+            rows = feed.report.summary()
+            footnote = any(not r.memory_like_for_like and r.memory_ratio is not None for r in rows)
+            summary.show(rows, feed.report.greedy)
             summary.display = True
-            self._status(f"done in {feed.report.wall_s:.1f} s · Ctrl+R runs again · Esc closes")
+            status = f"done in {feed.report.wall_s:.1f} s · Ctrl+R runs again · Esc closes"
+            self._status(status + ("\n" + MEMORY_FOOTNOTE if footnote else ""))
         self.post_message(self.Finished(feed.report, feed.error))
 
     def _status(self, text: str) -> None:

@@ -7,6 +7,9 @@ from textual.widgets import DataTable
 from anechat.compare import Agreement, SummaryRow
 from anechat.formatting import human_bytes
 
+#: shown under the table when a memory ratio compares two engines' own measures
+MEMORY_FOOTNOTE = "* each engine measures peak memory its own way (MLX: its allocator; Core ML: process memory)"
+
 COLUMNS = ("contestant", "decode tok/s", "prefill tok/s", "TTFT", "peak memory", "agreement")
 
 
@@ -37,7 +40,8 @@ def summary_cells(row: SummaryRow, index: int, greedy: bool) -> tuple[str, ...]:
         _with_ratio("—" if row.decode_tps is None else f"{row.decode_tps:.1f}", row.decode_ratio, base),
         _with_ratio("—" if row.prefill_tps is None else f"{row.prefill_tps:.1f}", row.prefill_ratio, base),
         _with_ratio(ttft, row.ttft_ratio, base),
-        _with_ratio(human_bytes(row.peak_memory_bytes) if row.peak_memory_bytes else "—", row.memory_ratio, base),
+        _with_ratio(human_bytes(row.peak_memory_bytes) if row.peak_memory_bytes else "—", row.memory_ratio, base)
+        + ("" if row.memory_like_for_like or row.memory_ratio is None else " *"),
         agreement_text(row.agreement, base, greedy),
     )
 

@@ -3,12 +3,12 @@ and power where it can be read (never a made-up ANE figure)."""
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from anechat.formatting import human_bytes
 from anechat.metrics import Gauges
+
+from .figures import Figures
 
 BAR_WIDTH = 8
 
@@ -45,11 +45,11 @@ def engine_lines(gauges: Gauges) -> list[tuple[str, str]]:
     return rows or [(name, "—")]
 
 
-class MemoryGauges(Static):
+class MemoryGauges(Figures):
     """Shows one :class:`Gauges` sample; the screen feeds it from a worker at 1-4 Hz."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id, classes="side-panel")
+        super().__init__(id=id, classes="side-panel")
         self.border_title = "Memory"
         self.gauges: Gauges | None = None
 
@@ -59,19 +59,15 @@ class MemoryGauges(Static):
     def show(self, gauges: Gauges | None) -> None:
         self.gauges = gauges
         g = gauges or Gauges()
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="dim", no_wrap=True, min_width=9)
-        table.add_column(no_wrap=True, overflow="ellipsis")
-        table.add_row("process", human_bytes(g.process_rss))
+        rows: list[tuple[str, str | Text]] = [("process", human_bytes(g.process_rss))]
         sys_text = bar(g.system_fraction)
         if g.system_total:
             sys_text += Text(f" {used_of_total(g.system_used, g.system_total)}")
-        table.add_row("system", sys_text)
-        for label, value in engine_lines(g):
-            table.add_row(label, value)
-        table.add_row("on disk", human_bytes(g.model_disk_bytes))
+        rows.append(("system", sys_text))
+        rows.extend(engine_lines(g))
+        rows.append(("on disk", human_bytes(g.model_disk_bytes)))
         if g.power.available:
-            table.add_row("power", " · ".join(f"{k} {w:.1f} W" for k, w in g.power.watts.items()))
+            rows.append(("power", " · ".join(f"{k} {w:.1f} W" for k, w in g.power.watts.items())))
         else:
-            table.add_row("power", Text(g.power.reason.removeprefix("power: "), style="dim"))
-        self.update(table)
+            rows.append(("power", Text(g.power.reason.removeprefix("power: "), style="dim")))
+        self.show_rows(rows)

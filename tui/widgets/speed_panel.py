@@ -3,12 +3,13 @@ and a sparkline of decode tok/s over the session's turns."""
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from anechat.engines.base import GenerationStats
+
+from .figures import Figures
 
 
 def _fig(value: float | None, fmt: str, unit: str) -> str:
@@ -31,14 +32,14 @@ class SpeedPanel(Vertical):
         self.history: list[float] = []
 
     def compose(self):
-        yield Static(self._table(), classes="figures")
+        yield Figures(classes="figures")
         yield Static(Text("decode tok/s per turn", style="dim"), classes="spark-label")
         yield Sparkline([], classes="spark")
 
-    def _table(self) -> Table:
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="dim", no_wrap=True, min_width=8)
-        table.add_column(no_wrap=True, overflow="ellipsis")
+    def on_mount(self) -> None:
+        self._refresh_figures()
+
+    def _rows(self) -> list[tuple[str, str | Text]]:
         tokens_in = "—" if self.tokens_in is None else f"{self.tokens_in}" + (f" (+{self.cached_in} cached)" if self.cached_in else "")
         rows = [
             ("decode", Text(_fig(self.decode_tps, ".1f", "tok/s"), style="bold")),
@@ -47,14 +48,11 @@ class SpeedPanel(Vertical):
             ("in", tokens_in),
             ("out", "—" if self.tokens_out is None else str(self.tokens_out)),
         ]
-        for label, value in rows:
-            table.add_row(label, value)
-        if self.state:
-            table.add_row("", Text(self.state, style="italic dim"))
-        return table
+        rows.append(("", Text(self.state, style="italic dim")))
+        return rows
 
     def _refresh_figures(self) -> None:
-        self.query_one(".figures", Static).update(self._table())
+        self.query_one(".figures", Figures).show_rows(self._rows())
 
     def start_turn(self) -> None:
         self.decode_tps = self.ttft_s = self.prefill_tps = None

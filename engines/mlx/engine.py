@@ -1,0 +1,214 @@
+"""The MLX engine: mlx-lm models, anechat's tokenizer and turn driver.
+
+Generation uses mlx-lm's ``generate_step`` (it overlaps the next forward pass
+with handing out the current token through ``mx.async_eval``) on a KV cache the
+session keeps across turns. ``generate_step`` feeds every token it yields into
+the cache before yielding it, so when a turn ends the cache holds exactly the
+prompt plus every generated token — which is what the next turn's prefix match
+expects (:meth:`TokenSession._settle_cache` checks it).
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+from typing import Iterator
+
+from ..base import Availability, Engine, MemoryReport, ModelInfo, SamplingParams, Session
+from ..errors import OutOfMemory
+from ..session import TokenSession
+from ..tokenizer import ChatTokenizer
+from .runtime import availability, generation_stream, is_out_of_memory
+
+
+class MLXSession(TokenSession):
+    """One MLX model and its KV cache."""
+
+    #: tokens per prefill chunk (mlx-lm's default)
+    prefill_step_size = 2048
+
+    def __init__(self, model, info: ModelInfo, tokenizer: ChatTokenizer) -> None:
+        super().__init__(info, tokenizer)
+        self.model = model
+        self._cache = self._new_cache()
+
+    # -- KV cache -----------------------------------------------------------------
+    def _new_cache(self) -> list:
+        """One cache per layer, built here: never ``make_prompt_cache(max_kv_size=...)``.
+
+        Models that describe their own cache (sliding-window layers, ...) get it
+        from ``make_cache()``; the rest get a plain, trimmable ``KVCache`` per layer.
+        """
+        from mlx_lm.models.cache import KVCache
+
+        if hasattr(self.model, "make_cache"):
+            return list(self.model.make_cache())
+        return [KVCache() for _ in self.model.layers]
+
+    def _cache_length(self) -> int:
+        for c in self._cache:
+            offset = getattr(c, "offset", None)
+            if isinstance(offset, int):
+                return offset
+        return 0
+
+    def _trim_cache(self, keep: int) -> None:
+        from mlx_lm.models.cache import can_trim_prompt_cache, trim_prompt_cache
+
+        drop = self._cache_length() - keep
+        if drop <= 0:
+            return
+        if keep > 0 and can_trim_prompt_cache(self._cache) and trim_prompt_cache(self._cache, drop) == drop:
+            return
+        # Not trimmable to that point (e.g. a full sliding window): start over;
+        # _stream then prefills the whole context again.
+        self._cache = self._new_cache()
+
+    def cache_bytes(self) -> int:
+        return sum(int(getattr(c, "nbytes", 0) or 0) for c in self._cache)
+
+    # -- memory -------------------------------------------------------------------
+    def _reset_peak_memory(self) -> None:
+        import mlx.core as mx
+
+        mx.reset_peak_memory()
+
+    def _peak_memory(self) -> int:
+        import mlx.core as mx
+
+        return int(mx.get_peak_memory())
+
+    # -- generation ---------------------------------------------------------------
+    def _stream(self, new_ids: list[int], context_ids: list[int], params: SamplingParams) -> Iterator[int]:
+        import mlx.core as mx
+        from mlx_lm.generate import generate_step
+        from mlx_lm.sample_utils import make_sampler
+
+        start = self._cache_length()
+        if start > len(context_ids) - len(new_ids):  # never expected: the driver trims first
+            self._trim_cache(len(context_ids) - len(new_ids))
+            start = self._cache_length()
+        prompt = context_ids[start:]  # == new_ids unless the cache had to start over
+        stream = generation_stream()
+        with mx.stream(stream):  # every MLX op of the engine runs on its own stream, in any thread
+            if params.seed is not None:
+                mx.random.seed(params.seed)
+            prompt_array = mx.array(prompt, dtype=mx.uint32)
+            processors = _penalty(params, context_ids[:start])
+        sampler = make_sampler(temp=params.temperature, top_p=params.top_p, min_p=params.min_p, top_k=params.top_k)
+        steps = generate_step(
+            prompt_array,
+            self.model,
+            stream,
+            max_tokens=-1,  # the driver decides when to stop
+            sampler=sampler,
+            logits_processors=processors,
+            prompt_cache=self._cache,
+            prefill_step_size=self.prefill_step_size,
+        )
+        try:
+            for token, _logprobs in steps:
+                yield token
+        except (RuntimeError, MemoryError) as exc:
+            if is_out_of_memory(exc):
+                raise OutOfMemory(
+                    f"MLX ran out of memory with {self._cache_length()} tokens in context ({exc})",
+                    hint="start a new chat, load the model with a smaller context, or use a smaller / quantized model",
+                ) from exc
+            raise
+        finally:
+            steps.close()
+            # The step computed ahead is still in flight: finish it so the cache is
+            # concrete before another thread (or the interpreter's exit) touches it.
+            with mx.stream(stream):
+                mx.eval([c.state for c in self._cache if not _is_empty(c)])
+
+    def close(self) -> None:
+        self._cache = []
+        self._cached_ids = []
+        self.model = None
+
+
+def _is_empty(cache) -> bool:
+    empty = getattr(cache, "empty", None)
+    return bool(empty()) if callable(empty) else False
+
+
+def _penalty(params: SamplingParams, earlier_ids: list[int]):
+    """Repetition penalty over the whole context, not only this turn's new tokens.
+
+    ``generate_step`` shows its logits processors only the tokens it was given
+    (this turn's new prompt tokens) plus what it generated; the tokens already
+    in the cache from earlier turns are prepended here.
+    """
+    if params.repetition_penalty == 1.0:
+        return None
+    import mlx.core as mx
+    from mlx_lm.sample_utils import make_logits_processors
+
+    processors = make_logits_processors(
+        repetition_penalty=params.repetition_penalty, repetition_context_size=params.repetition_context
+    )
+    tail = earlier_ids[-params.repetition_context :]
+    if not tail:
+        return processors
+    before = mx.array(tail, dtype=mx.uint32)
+
+    def with_context(processor):
+        return lambda tokens, logits: processor(mx.concatenate([before, tokens]), logits)
+
+    return [with_context(p) for p in processors]
+
+
+class MLXEngine(Engine):
+    name = "mlx"
+    label = "MLX"
+
+    def __init__(self) -> None:
+        self._session: MLXSession | None = None
+
+    @classmethod
+    def available(cls) -> Availability:
+        return availability()
+
+    def load(self, path: Path | str, *, context_length: int | None = None) -> MLXSession:
+        from .loader import load_folder
+
+        self.unload()
+        loaded = load_folder(path, context_length)
+        self._session = MLXSession(loaded.model, loaded.info, loaded.tokenizer)
+        return self._session
+
+    def unload(self) -> None:
+        if self._session is None:
+            return
+        self._session.close()
+        self._session = None
+        gc.collect()
+        import mlx.core as mx
+
+        mx.clear_cache()
+
+    def memory(self) -> MemoryReport:
+        import mlx.core as mx
+
+        session = self._session
+        details: dict = {}
+        model_bytes = None
+        if session is not None and session.model is not None:
+            from .loader import weights_nbytes
+
+            model_bytes = weights_nbytes(session.model)
+            details["kv_cache_bytes"] = session.cache_bytes()
+            details["kv_cache_tokens"] = session.cached_tokens
+        return MemoryReport(
+            model_bytes=model_bytes,
+            active_bytes=int(mx.get_active_memory()),
+            peak_bytes=int(mx.get_peak_memory()),
+            cache_bytes=int(mx.get_cache_memory()),
+            details=details,
+        )
+
+    @property
+    def session(self) -> Session | None:
+        return self._session
