@@ -203,6 +203,22 @@ def test_an_empty_prompt_is_refused(tiny_model_dir):
 # -- the split view (Textual pilot) ------------------------------------------------------
 
 
+def test_the_view_takes_tokens_in_batches_not_one_update_per_token():
+    from anechat.tui.compare.feed import CompareFeed
+
+    feed = CompareFeed(2)
+    feed(0, Phase("generating"))
+    for n in range(1, 101):  # a hundred tokens arrive from the worker thread between two frames
+        feed(0, TextDelta(text="ab", token_ids=(n,), generation_tokens=n, decode_tps=50.0))
+    first, second = feed.drain()
+    assert first.text == "ab" * 100 and first.tokens == 100 and first.decode_tps == 50.0
+    assert first.ttft_s is not None
+    assert second is not None and second.phase.phase == "waiting"  # first drain shows every pane
+    assert feed.drain() == [None, None]  # nothing new: nothing to redraw
+    feed(1, TextDelta(text="\x1b[2J", token_ids=(1,), generation_tokens=1))
+    assert feed.drain()[1].text == "␛[2J"  # escape sequences arrive inert
+
+
 def test_compare_view_streams_both_panes_and_shows_the_summary(tiny_model_dir, other_tiny_model_dir):
     from textual.widgets import Markdown
 

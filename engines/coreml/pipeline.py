@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ModelFormatError
+from .anemll_meta import AnemllMeta
 from .runtime_base import CoreMLRuntime
 
 _LOGITS = re.compile(r"^logits(\d+)$")
@@ -52,7 +53,6 @@ class CoreMLPipeline:
         shapes = emb.inputs["input_ids"].shapes if emb is not None and "input_ids" in emb.inputs else None
         self.embed_batched = shapes is None or (1, self.batch_size) in shapes or any(-1 in s for s in shapes)
         self.argmax_in_model = meta.argmax_in_model
-        self._argmax_offsets: np.ndarray | None = None
         self.state = runtime.make_state()
 
     # -- state ----------------------------------------------------------------------
@@ -126,34 +126,34 @@ class CoreMLPipeline:
         """Run one token at ``pos``: its logits over the vocabulary (or the token id, for argmax parts)."""
         hidden = self._run_chunks(self._embed([token]), pos, 1, prefill=False)
         out = self.runtime.lm_head.predict({"hidden_states": hidden})
-        return self._read_head(out)
+        return read_lm_head(out, self.meta, self.runtime.layout.lm_head.any_path.name)
 
-    def _read_head(self, out: dict[str, Any]) -> np.ndarray | int:
-        if "argmax_idx" in out and "argmax_val" in out:
-            idx = np.asarray(out["argmax_idx"]).reshape(-1).astype(np.int64)
-            val = np.asarray(out["argmax_val"], dtype=np.float32).reshape(-1)
-            best = int(np.argmax(val))
-            return int(idx[best] + self._offsets(len(idx))[best])
-        numbered = sorted(((int(m.group(1)), k) for k in out if (m := _LOGITS.match(k))), key=lambda t: t[0])
-        if numbered:
-            parts = [np.asarray(out[k], dtype=np.float32).reshape(-1) for _, k in numbered]
-            return np.concatenate(parts)
-        for key in ("logits", "output_logits"):
-            if key in out:
-                return np.asarray(out[key], dtype=np.float32).reshape(-1)
-        raise ModelFormatError(f"{self.runtime.layout.lm_head.any_path.name} returns {sorted(out)}, not logits1..N or argmax_idx/argmax_val")
 
-    def _offsets(self, chunks: int) -> np.ndarray:
-        if self._argmax_offsets is None or len(self._argmax_offsets) != chunks:
-            meta = self.meta
-            sizes = list(meta.lm_head_chunk_sizes or ())
-            if len(sizes) != chunks:
-                if not meta.vocab_size:
-                    raise ModelFormatError(
-                        f"{meta.path}: argmax_in_model needs model_info.parameters.lm_head_chunk_sizes "
-                        f"({chunks} sizes) or vocab_size to map chunk indices to token ids"
-                    )
-                base, rem = divmod(meta.vocab_size, chunks)
-                sizes = [base + (1 if i < rem else 0) for i in range(chunks)]
-            self._argmax_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        return self._argmax_offsets
+def read_lm_head(out: dict[str, Any], meta: AnemllMeta, part: str = "LM head") -> np.ndarray | int:
+    """The LM head's outputs as vocabulary logits; or, for argmax-in-model heads, the chosen token id."""
+    if "argmax_idx" in out and "argmax_val" in out:
+        idx = np.asarray(out["argmax_idx"]).reshape(-1).astype(np.int64)
+        val = np.asarray(out["argmax_val"], dtype=np.float32).reshape(-1)
+        best = int(np.argmax(val))
+        return int(idx[best] + argmax_offsets(meta, len(idx))[best])
+    numbered = sorted((int(m.group(1)), k) for k in out if (m := _LOGITS.match(k)))
+    if numbered:  # logits1..N, in numeric order (logits10 after logits9)
+        return np.concatenate([np.asarray(out[k], dtype=np.float32).reshape(-1) for _, k in numbered])
+    for key in ("logits", "output_logits"):
+        if key in out:
+            return np.asarray(out[key], dtype=np.float32).reshape(-1)
+    raise ModelFormatError(f"{part} returns {sorted(out)}, not logits1..N or argmax_idx/argmax_val")
+
+
+def argmax_offsets(meta: AnemllMeta, chunks: int) -> np.ndarray:
+    """Where each LM head chunk starts in the vocabulary (argmax_in_model gives chunk-local indices)."""
+    sizes = list(meta.lm_head_chunk_sizes or ())
+    if len(sizes) != chunks:
+        if not meta.vocab_size:
+            raise ModelFormatError(
+                f"{meta.path}: argmax_in_model needs model_info.parameters.lm_head_chunk_sizes "
+                f"({chunks} sizes) or vocab_size to map chunk indices to token ids"
+            )
+        base, rem = divmod(meta.vocab_size, chunks)  # how ANEMLL splits the vocabulary
+        sizes = [base + (1 if i < rem else 0) for i in range(chunks)]
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)

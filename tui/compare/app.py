@@ -30,7 +30,21 @@ class CompareApp(App[CompareReport | None]):
         self.contestants = list(contestants)
 
     def on_mount(self) -> None:
+        self._apply_configured_theme()
         self.push_screen(CompareScreen(self.contestants, **self._screen_args), callback=self.exit)
+
+    def _apply_configured_theme(self) -> None:
+        """The theme the main app uses (config file), when it is known; else Textual's default."""
+        from anechat.config import load_config
+
+        from ..theme_files import load_themes
+
+        themes, _warnings = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        wanted = str(load_config().get("theme") or "")
+        if wanted in self.available_themes:
+            self.theme = wanted
 
     @property
     def compare_screen(self) -> CompareScreen:

@@ -61,6 +61,11 @@ def _compare(prompt, models, engines, concurrent, max_tokens, temp, seed, system
             raise fail("--json needs a prompt: anechat compare \"PROMPT\" ... --json")
         _print_report(contestants, text, params, system, concurrent)
         return
+    if load_config().get("low_motion"):  # as the main app: fewer frames, no animations (slow SSH links)
+        import os
+
+        os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+        os.environ.setdefault("TEXTUAL_FPS", "12")
     from .app import CompareApp
 
     CompareApp(contestants, text, params=params, system_prompt=system, concurrent=concurrent).run()

@@ -1,0 +1,46 @@
+"""Core ML conversions of the default model for the bench scripts, cached under the models dir.
+
+``<models>/smollm2-135m-instruct-coreml-<variant>`` with a hidden sidecar
+``.<folder>.conversion.json`` recording how long the conversion took.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+VARIANTS = {
+    "fp16": {},
+    "lut6": {"lut_ffn": 6, "lut_lmhead": 6},
+    "lut4": {"lut_ffn": 4, "lut_lmhead": 4},
+}
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def source_model(arg: str | None = None) -> Path:
+    if arg:
+        return Path(arg).expanduser()
+    from anechat.default_model import ensure_default_model
+
+    return ensure_default_model()
+
+
+def coreml_variant(source: Path, variant: str, log=print) -> tuple[Path, float, bool]:
+    """(folder, conversion seconds, converted now?) for ``variant`` of ``source``."""
+    from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
+    from anechat.paths import models_dir
+
+    out = models_dir() / f"{source.name}-coreml-{variant}"
+    sidecar = out.parent / f".{out.name}.conversion.json"
+    if (out / "meta.yaml").is_file() and sidecar.is_file():
+        return out, float(json.loads(sidecar.read_text())["seconds"]), False
+    log(f"converting {source.name} to Core ML ({variant}) -> {out} (cached for later runs)")
+    start = time.perf_counter()
+    convert_to_coreml(source, out, CoreMLConvertOptions(**VARIANTS[variant]))
+    seconds = time.perf_counter() - start
+    sidecar.write_text(json.dumps({"seconds": seconds, "options": VARIANTS[variant]}))
+    return out, seconds, True
