@@ -227,3 +227,21 @@ def test_memory_report_counts_the_loaded_weights(tiny_coreml_dir):
     assert report.model_bytes and report.model_bytes > 100_000
     engine.unload()
     assert engine.memory().model_bytes is None and engine.session is None
+
+
+# --- the sampler ---------------------------------------------------------------------
+
+
+def test_sampler_filters_follow_their_definitions():
+    from anechat.engines.coreml.sampling import Sampler, apply_repetition_penalty, filtered_probs
+
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], np.float32))
+    assert np.count_nonzero(filtered_probs(logits, top_k=2)) == 2
+    assert np.flatnonzero(filtered_probs(logits, top_p=0.7)).tolist() == [0, 1]  # 0.5 + 0.3 reaches 0.7
+    assert np.flatnonzero(filtered_probs(logits, top_p=0.4)).tolist() == [0]
+    assert np.flatnonzero(filtered_probs(logits, min_p=0.5)).tolist() == [0, 1]  # >= half of the top probability
+    np.testing.assert_allclose(filtered_probs(logits, top_k=2), [0.625, 0.375, 0, 0], rtol=1e-6)
+    penalised = apply_repetition_penalty(np.array([2.0, -1.0, 1.9]), [0, 1], 2.0)
+    assert penalised.tolist() == [1.0, -2.0, 1.9]
+    greedy = Sampler(SamplingParams(repetition_penalty=2.0), context_ids=[0])
+    assert greedy(np.array([2.0, -1.0, 1.9])) == 2  # the penalty moved the argmax off the repeated token

@@ -19,7 +19,7 @@ import threading
 import pytest
 
 from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, TextDelta
-from anechat.engines.errors import ContextOverflow, InvalidParameter, ModelFormatError, ModelNotFound
+from anechat.engines.errors import ContextOverflow, InvalidParameter, ModelFormatError, ModelNotFound, OutOfMemory
 from anechat.engines.registry import availability
 
 pytestmark = pytest.mark.skipif(not availability("mlx").ok, reason="the MLX engine is not available here")
@@ -240,6 +240,43 @@ def test_memory_report(tiny_model_dir):
     assert engine.session is None and engine.memory().model_bytes is None
 
 
+# -- weight formats ---------------------------------------------------------------
+
+
+def _rewrite_weights(src, dst, *, dtype="bfloat16", quantize_bits=None):
+    """A copy of a model folder with 16-bit (and optionally 4-bit quantized) weights, as mlx-lm writes them."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+    from mlx_lm.utils import load_model
+
+    shutil.copytree(src, dst)
+    model, config = load_model(dst)
+    if quantize_bits:
+        nn.quantize(model, group_size=64, bits=quantize_bits)
+        _edit_config(dst, quantization={"group_size": 64, "bits": quantize_bits})
+    weights = {k: v.astype(getattr(mx, dtype)) if v.dtype == mx.float32 else v for k, v in tree_flatten(model.parameters())}
+    mx.save_safetensors(str(dst / "model.safetensors"), weights, metadata={"format": "mlx"})
+    return dst
+
+
+def test_16_bit_weights_run_in_float32_on_the_cpu(tiny_model_dir, tmp_path):
+    engine, session = load(_rewrite_weights(tiny_model_dir, tmp_path / "bf16"))
+    assert session.info.quantization == "float32" and session.info.extra["cast_from"] == "bfloat16"
+    assert run(session, HELLO)[1].generation_tokens == 12
+    engine.unload()
+
+
+def test_quantized_weights_load_with_their_quantization(tiny_model_dir, tmp_path):
+    engine, session = load(_rewrite_weights(tiny_model_dir, tmp_path / "q4", dtype="float16", quantize_bits=4))
+    info = session.info
+    assert info.quantization == "4-bit g64" and info.extra["dtype"] == "float32"  # scales cast for the CPU
+    assert info.parameters == load(tiny_model_dir)[1].info.parameters
+    assert engine.memory().model_bytes < 4 * info.parameters / 3  # far smaller than float32
+    assert run(session, HELLO)[1].generation_tokens == 12
+    engine.unload()
+
+
 # -- loading errors ---------------------------------------------------------------
 
 
@@ -281,6 +318,29 @@ def test_a_core_ml_folder_is_pointed_to_the_coreml_engine(tmp_path):
     (tmp_path / "meta.yaml").write_text("model_info: {}\n")
     with pytest.raises(ModelFormatError, match="coreml engine"):
         load(tmp_path)
+
+
+def test_a_model_larger_than_memory_is_refused_before_reading_it(copy_of):
+    import psutil
+
+    folder = copy_of()
+    rows = psutil.virtual_memory().total // (64 * 4) + 1024  # one float32 tensor bigger than RAM
+    header = json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [rows, 64], "data_offsets": [0, rows * 256]}}).encode()
+    weights = folder / "model.safetensors"
+    with open(weights, "wb") as fh:
+        fh.write(len(header).to_bytes(8, "little") + header)
+        fh.truncate(8 + len(header) + rows * 256)  # sparse: takes no disk space
+    with pytest.raises(OutOfMemory, match="GiB but this machine has"):
+        load(folder)
+
+
+def test_mlx_allocation_failures_are_recognised_as_out_of_memory():
+    from anechat.engines.mlx.runtime import is_out_of_memory
+
+    assert is_out_of_memory(MemoryError())
+    assert is_out_of_memory(RuntimeError("[metal::malloc] Attempting to allocate 9000000000 bytes which is greater than the maximum"))
+    assert is_out_of_memory(RuntimeError("[malloc] Unable to allocate 123 bytes."))
+    assert not is_out_of_memory(RuntimeError("[matmul] Last dimension of first input with shape (1,4) must match"))
 
 
 def _edit_config(folder, **changes):

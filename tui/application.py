@@ -67,8 +67,8 @@ class AnechatApp(App):
         self.clock = clock
         self.sampler = GaugeSampler()
         # rates: text drained into the chat pane, live stats, gauges (all bounded)
-        self.drain_hz = 4.0 if low_motion else 10.0
-        self.stats_hz = 2.0 if low_motion else 4.0
+        self.drain_hz = 4.0 if low_motion else 8.0
+        self.stats_hz = 1.0 if low_motion else 3.0
         self.gauges_hz = 1.0 if low_motion else 2.0
         if low_motion:
             self.animation_level = "none"

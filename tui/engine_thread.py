@@ -1,6 +1,6 @@
 """One long-lived thread that owns every engine call (load, generate, unload).
 
-Engines are not thread-safe and MLX keeps per-thread streams, so the app never
+Engines are not thread-safe (one generation at a time), so the app never
 touches an engine from two threads, nor from the event loop: Textual workers
 hand blocking calls to this thread and await the result.
 """
@@ -8,23 +8,11 @@ hand blocking calls to this thread and await the result.
 from __future__ import annotations
 
 import asyncio
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
-
-
-def _release_mlx_streams() -> None:
-    """MLX aborts at exit when a thread that used it still holds streams."""
-    mx = sys.modules.get("mlx.core")
-    clear = getattr(mx, "clear_streams", None)
-    if clear is not None:
-        try:
-            clear()
-        except Exception:
-            pass
 
 
 class EngineThread:
@@ -38,20 +26,18 @@ class EngineThread:
         return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
 
     def close(self, cleanup: Callable[[], None] | None = None) -> None:
-        """Run ``cleanup`` (e.g. unload) on the engine thread, release MLX streams, stop."""
+        """Run ``cleanup`` (e.g. unload) on the engine thread, then stop it.
+
+        (The MLX engine runs on a stream usable from any thread and needs no
+        per-thread teardown; see anechat.engines.mlx.runtime.generation_stream.)
+        """
         if self._closed:
             return
         self._closed = True
 
-        def last_job() -> None:
+        if cleanup is not None:
             try:
-                if cleanup is not None:
-                    cleanup()
-            finally:
-                _release_mlx_streams()
-
-        try:
-            self._pool.submit(last_job).result(timeout=30)
-        except Exception:
-            pass
+                self._pool.submit(cleanup).result(timeout=30)
+            except Exception:
+                pass  # closing: a failed unload must not stop the app from exiting
         self._pool.shutdown(wait=False, cancel_futures=True)

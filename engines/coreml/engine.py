@@ -196,6 +196,7 @@ class CoreMLEngine(Engine):
             model_bytes=self._runtime.weight_bytes(),
             active_bytes=rss or None,
             peak_bytes=(self._session._peak if self._session else None) or None,
+            cache_bytes=self._runtime.state_bytes(self._session.pipeline.state) if self._session else None,
             details={"runtime": self._runtime.label, "process_rss_bytes": rss},
         )
 

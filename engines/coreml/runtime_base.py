@@ -93,5 +93,9 @@ class CoreMLRuntime(ABC):
     def weight_bytes(self) -> int | None:
         return None
 
+    def state_bytes(self, state: Any) -> int | None:
+        """Memory the KV state takes, when the runtime can tell."""
+        return None
+
     def close(self) -> None:
         pass

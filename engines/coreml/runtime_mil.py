@@ -10,7 +10,7 @@ from ..errors import ModelFormatError
 from .anemll_layout import PartFiles
 from .mil import MILModel, StateSlot
 from .mil.loader import FunctionInfo
-from .mil.threads import single_blas_thread
+from .mil.threads import blas_threads
 from .runtime_base import CoreMLRuntime, PartRunner
 
 LABEL = "MIL on CPU — no Neural Engine here"
@@ -41,9 +41,7 @@ class MILPart(PartRunner):
         return self.model.function_info(self._name(function))
 
     def predict(self, inputs: Mapping[str, np.ndarray], state: Any = None, function: str | None = None) -> dict[str, np.ndarray]:
-        if function == "prefill":
-            return self.model.predict(inputs, state, self._name(function))
-        with single_blas_thread():
+        with blas_threads():
             return self.model.predict(inputs, state, self._name(function))
 
 
@@ -68,6 +66,9 @@ class MILRuntime(CoreMLRuntime):
                             hint="the chunks come from different conversions; re-convert the model",
                         )
         return {n: StateSlot(n, np.zeros(s, np.float32)) for n, s in shapes.items()}
+
+    def state_bytes(self, state: Any) -> int:
+        return sum(slot.value.nbytes for slot in state.values())
 
     def weight_bytes(self) -> int:
         seen: set[int] = set()

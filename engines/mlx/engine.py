@@ -18,7 +18,7 @@ from ..base import Availability, Engine, MemoryReport, ModelInfo, SamplingParams
 from ..errors import OutOfMemory
 from ..session import TokenSession
 from ..tokenizer import ChatTokenizer
-from .runtime import availability, generation_stream, is_out_of_memory
+from .runtime import availability, generation_stream, is_out_of_memory, on_cpu
 
 
 class MLXSession(TokenSession):
@@ -65,7 +65,13 @@ class MLXSession(TokenSession):
         self._cache = self._new_cache()
 
     def cache_bytes(self) -> int:
-        return sum(int(getattr(c, "nbytes", 0) or 0) for c in self._cache)
+        total = 0
+        for c in self._cache:
+            try:
+                total += int(c.nbytes or 0)
+            except (AttributeError, NotImplementedError):
+                pass
+        return total
 
     # -- memory -------------------------------------------------------------------
     def _reset_peak_memory(self) -> None:
@@ -88,6 +94,8 @@ class MLXSession(TokenSession):
         if start > len(context_ids) - len(new_ids):  # never expected: the driver trims first
             self._trim_cache(len(context_ids) - len(new_ids))
             start = self._cache_length()
+        if start == 0 and not all(_is_empty(c) for c in self._cache):
+            self._cache = self._new_cache()  # a state that counts no tokens (e.g. SSM layers) cannot be reused
         prompt = context_ids[start:]  # == new_ids unless the cache had to start over
         stream = generation_stream()
         with mx.stream(stream):  # every MLX op of the engine runs on its own stream, in any thread
@@ -120,8 +128,11 @@ class MLXSession(TokenSession):
             steps.close()
             # The step computed ahead is still in flight: finish it so the cache is
             # concrete before another thread (or the interpreter's exit) touches it.
-            with mx.stream(stream):
-                mx.eval([c.state for c in self._cache if not _is_empty(c)])
+            try:
+                with mx.stream(stream):
+                    mx.eval([c.state for c in self._cache if not _is_empty(c)])
+            except Exception:  # the turn's own error says what went wrong; start clean
+                self._cache = self._new_cache()
 
     def close(self) -> None:
         self._cache = []
@@ -130,8 +141,10 @@ class MLXSession(TokenSession):
 
 
 def _is_empty(cache) -> bool:
-    empty = getattr(cache, "empty", None)
-    return bool(empty()) if callable(empty) else False
+    try:
+        return bool(cache.empty())
+    except (AttributeError, NotImplementedError):
+        return False
 
 
 def _penalty(params: SamplingParams, earlier_ids: list[int]):
@@ -166,6 +179,7 @@ class MLXEngine(Engine):
 
     def __init__(self) -> None:
         self._session: MLXSession | None = None
+        self._old_wired_limit: int | None = None
 
     @classmethod
     def available(cls) -> Availability:
@@ -177,7 +191,15 @@ class MLXEngine(Engine):
         self.unload()
         loaded = load_folder(path, context_length)
         self._session = MLXSession(loaded.model, loaded.info, loaded.tokenizer)
+        self._wire_memory()
         return self._session
+
+    def _wire_memory(self) -> None:
+        """On Metal, keep the model wired in memory as mlx-lm's generate does (no-op on the CPU)."""
+        if self._old_wired_limit is None and not on_cpu():
+            from mlx_lm.utils import maybe_set_recommended_wired_limit
+
+            self._old_wired_limit = maybe_set_recommended_wired_limit()
 
     def unload(self) -> None:
         if self._session is None:
@@ -188,6 +210,10 @@ class MLXEngine(Engine):
         import mlx.core as mx
 
         mx.clear_cache()
+        if self._old_wired_limit is not None:
+            mx.synchronize(generation_stream())
+            mx.set_wired_limit(self._old_wired_limit)
+            self._old_wired_limit = None
 
     def memory(self) -> MemoryReport:
         import mlx.core as mx
@@ -196,9 +222,7 @@ class MLXEngine(Engine):
         details: dict = {}
         model_bytes = None
         if session is not None and session.model is not None:
-            from .loader import weights_nbytes
-
-            model_bytes = weights_nbytes(session.model)
+            model_bytes = int(session.info.extra["weights_bytes"])
             details["kv_cache_bytes"] = session.cache_bytes()
             details["kv_cache_tokens"] = session.cached_tokens
         return MemoryReport(

@@ -145,7 +145,7 @@ def _load_model(folder: Path, config: dict, cast_to_float32: bool):
         with mx.stream(generation_stream()):
             model, config = load_model(folder, lazy=True)
             if cast_to_float32:
-                sources = {str(p.dtype) for p in _leaves(model) if p.dtype in (mx.float16, mx.bfloat16)}
+                sources = {_dtype_name(p.dtype) for p in _leaves(model) if p.dtype in (mx.float16, mx.bfloat16)}
                 if sources:
                     model.update(tree_map(_to_float32, model.parameters()))
                     config = dict(config, _anechat_cast_from=sorted(sources))
@@ -163,6 +163,10 @@ def _load_model(folder: Path, config: dict, cast_to_float32: bool):
             raise OutOfMemory(f"out of memory while loading {folder.name} ({exc})", hint="use a smaller or quantized model") from exc
         raise ModelFormatError(f"MLX could not read the weights in {folder} ({exc})", hint=_REDOWNLOAD) from exc
     return model, config
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace("mlx.core.", "")
 
 
 def _to_float32(a):
@@ -222,6 +226,6 @@ def _dominant_float_dtype(model) -> str:
     by_dtype: dict[str, int] = {}
     for a in _leaves(model):
         if mx.issubdtype(a.dtype, mx.floating):
-            name = str(a.dtype).replace("mlx.core.", "")
+            name = _dtype_name(a.dtype)
             by_dtype[name] = by_dtype.get(name, 0) + int(a.nbytes)
     return max(by_dtype, key=by_dtype.get) if by_dtype else "unknown"

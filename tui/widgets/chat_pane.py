@@ -6,6 +6,9 @@ person scrolled up; scrolling back to the end re-attaches it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from markdown_it import MarkdownIt
 from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
@@ -19,6 +22,12 @@ def _shown(text: str) -> str:
     if len(text) <= MAX_SHOWN_CHARS:
         return text
     return text[:MAX_SHOWN_CHARS] + f"\n… ({len(text):,} characters in all; the rest is sent but not shown)"
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    """One parser for every answer (Textual would build a new one per streamed fragment)."""
+    return MarkdownIt("gfm-like")
 
 
 class UserMessage(Static):
@@ -47,7 +56,7 @@ class AssistantMessage(Vertical):
         self._stream: MarkdownStream | None = None
 
     def compose(self):
-        yield Markdown("", classes="answer-body")
+        yield Markdown("", classes="answer-body", parser_factory=_parser)
         yield Static("", classes="answer-meta")
 
     @property
