@@ -6,9 +6,7 @@ what the converter wrote to disk computes the same tokens as the source model.
 
 from __future__ import annotations
 
-import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +243,18 @@ def test_sampler_filters_follow_their_definitions():
     assert penalised.tolist() == [1.0, -2.0, 1.9]
     greedy = Sampler(SamplingParams(repetition_penalty=2.0), context_ids=[0])
     assert greedy(np.array([2.0, -1.0, 1.9])) == 2  # the penalty moved the argmax off the repeated token
+
+
+def test_raw_id_prompts_longer_than_the_window_are_refused_not_shifted(coreml):
+    from anechat.engines.errors import ContextOverflow
+
+    with pytest.raises(ContextOverflow):
+        coreml.generate_ids(list(range(5, 5 + coreml.info.context_length)), SamplingParams(max_tokens=4))
+
+
+def test_an_answer_that_fills_the_window_finishes_with_length(coreml):
+    limit = coreml.info.context_length
+    stats = list(coreml.generate_ids(list(range(5, 5 + limit - 4)), SamplingParams(max_tokens=32), ignore_eos=True))[-1]
+    assert (stats.finish_reason, stats.error) == ("length", None)
+    assert stats.generation_tokens == 4 and stats.context_tokens <= limit
+    assert list(coreml.generate_ids([5, 6, 7], SamplingParams(max_tokens=3), ignore_eos=True))[-1].generation_tokens == 3

@@ -4,6 +4,8 @@ the conversation survives engine switches, models load from the picker."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from anechat.chat import ChatController
@@ -39,15 +41,26 @@ async def loaded(pilot) -> None:
 
 
 async def send(pilot, text: str) -> None:
-    box = pilot.app.screen.query_one(ChatInput)
+    """Type ``text`` and send it (what Enter does), then wait until the answer has begun."""
+    screen = pilot.app.screen
+    box = screen.query_one(ChatInput)
     box.load_text(text)
-    await pilot.press("enter")
+    wanted = screen.turns_started + 1
+    box.submit()
+
+    def started() -> bool:
+        """the answer to begin"""
+        return screen.turns_started >= wanted
+
+    await wait_for(pilot, started)
 
 
 async def answered(pilot) -> None:
+    screen = pilot.app.screen
+
     def done() -> bool:
         """the answer to finish"""
-        return pilot.app.screen.turn is None
+        return screen.turns_finished >= screen.turns_started
 
     await wait_for(pilot, done, limit_s=120)
 
@@ -63,10 +76,8 @@ async def test_a_message_streams_in_and_the_answer_is_rendered_whole_at_the_end(
         await send(pilot, "Hello there")
         partial_lengths = set()
         while app.screen.turn is not None:
-            answer = app.screen.pane.last_answer()
-            if answer is not None and app.screen.turn is not None:
-                partial_lengths.add(len(answer.text))
-            await pilot.pause(0.01)
+            partial_lengths.add(len(app.screen.turn.answer.text))
+            await asyncio.sleep(0.005)
         assert [m.role for m in app.controller.messages] == ["user", "assistant"]
         final = clean_text(app.controller.messages[-1].content)
         answer = app.screen.pane.last_answer()
@@ -85,7 +96,7 @@ async def test_the_speed_panel_updates_during_and_after_an_answer(tiny_model_dir
         while app.screen.turn is not None:
             if speed.tokens_out:
                 live.append((speed.tokens_out, speed.decode_tps, speed.state))
-            await pilot.pause(0.01)
+            await asyncio.sleep(0.005)
         assert live and live[0][2] == "generating…", "figures shown while tokens arrive"
         stats = app.controller.last_stats
         assert (speed.tokens_in, speed.tokens_out) == (stats.prompt_tokens, stats.generation_tokens)
@@ -151,6 +162,7 @@ async def test_the_engine_switcher_offers_only_engines_that_can_run_here(tiny_mo
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         await pilot.press("ctrl+e")
+        await pilot.pause()
         picker = app.screen
         assert isinstance(picker, EnginePicker) and picker.current == "mlx"
         await wait_for(pilot, lambda: picker.found)
@@ -166,10 +178,13 @@ async def test_a_model_picked_in_the_picker_loads_in_the_background(tmp_path, mo
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: app.screen.entries, limit_s=30)
-        await pilot.press(*"tiny-llama", "enter")
-        await pilot.pause()
-        assert "loading" in status_text(app)
-        await loaded(pilot)
+        await pilot.press(*"tiny-llama")
+        app.screen.action_choose()  # what Enter does, without waiting for the app to go idle
+        seen = set()
+        while app.controller.session is None or app.screen.loading:
+            seen.add(status_text(app).split("  ")[-1])
+            await asyncio.sleep(0.001)
+        assert any(state.startswith("loading") for state in seen)  # a visible state while it loads
         assert app.controller.loaded.name == "tiny-llama" and app.controller.loaded.engine == "mlx"
         assert "tiny-llama · mlx" in status_text(app) and "ctx 0/512" in status_text(app)
         assert any(n.text.startswith("loaded tiny-llama on mlx") for n in app.screen.query(Notice))

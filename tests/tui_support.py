@@ -3,6 +3,7 @@ and waiting for a condition without ever asserting a time."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -26,13 +27,17 @@ def quiet_app(**kwargs):
     return AnechatApp(**kwargs)
 
 
-async def wait_for(pilot, predicate, *, limit_s: float = 60.0, step: float = 0.05) -> None:
-    """Let the app run until ``predicate()`` holds; fail (with the limit) if it never does."""
+async def wait_for(pilot, predicate, *, limit_s: float = 60.0, step: float = 0.01) -> None:
+    """Let the app run until ``predicate()`` holds; fail (with the limit) if it never does.
+
+    Sleeps instead of ``pilot.pause()``, which would wait for the app to go idle
+    (a streaming answer keeps it busy until the end).
+    """
     deadline = time.monotonic() + limit_s
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not reached within {limit_s} s: {predicate.__doc__ or predicate}")
-        await pilot.pause(step)
+        await asyncio.sleep(step)
 
 
 def models_home(tmp_path: Path, monkeypatch, *models: Path) -> Path:

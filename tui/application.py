@@ -66,8 +66,10 @@ class AnechatApp(App):
         self.save_settings = save_settings
         self.clock = clock
         self.sampler = GaugeSampler()
-        # rates: text drained into the chat pane, live stats, gauges (all bounded)
+        # rates (all bounded): text drained into the chat pane (the line being written),
+        # finished lines re-rendered as Markdown, live stats, memory gauges
         self.drain_hz = 4.0 if low_motion else 8.0
+        self.markdown_hz = 1.0 if low_motion else 3.0
         self.stats_hz = 1.0 if low_motion else 3.0
         self.gauges_hz = 1.0 if low_motion else 2.0
         if low_motion:

@@ -8,11 +8,26 @@ hand blocking calls to this thread and await the result.
 from __future__ import annotations
 
 import asyncio
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
+
+
+def release_thread_streams() -> None:
+    """Destroy the MLX streams this thread created, if MLX is loaded at all.
+
+    Importing ``mlx_lm.generate`` creates a stream at module level, in whichever
+    thread imports it first — here, the engine thread. A thread that still owns
+    streams when it ends makes the process abort at exit ("terminate called
+    without an active exception"), so the engine thread releases them last.
+    """
+    mx = sys.modules.get("mlx.core")
+    clear = getattr(mx, "clear_streams", None)
+    if clear is not None:
+        clear()
 
 
 class EngineThread:
@@ -26,18 +41,20 @@ class EngineThread:
         return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
 
     def close(self, cleanup: Callable[[], None] | None = None) -> None:
-        """Run ``cleanup`` (e.g. unload) on the engine thread, then stop it.
-
-        (The MLX engine runs on a stream usable from any thread and needs no
-        per-thread teardown; see anechat.engines.mlx.runtime.generation_stream.)
-        """
+        """Run ``cleanup`` (e.g. unload) on the engine thread, release its MLX streams, stop it."""
         if self._closed:
             return
         self._closed = True
 
-        if cleanup is not None:
+        def last_job() -> None:
             try:
-                self._pool.submit(cleanup).result(timeout=30)
-            except Exception:
-                pass  # closing: a failed unload must not stop the app from exiting
+                if cleanup is not None:
+                    cleanup()
+            finally:
+                release_thread_streams()
+
+        try:
+            self._pool.submit(last_job).result(timeout=30)
+        except Exception:
+            pass  # closing: a failed unload must not stop the app from exiting
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -108,9 +108,11 @@ class CoreMLSession(TokenSession):
 
     # -- context shift -------------------------------------------------------------
     def _turn(self, ids, params, cancel, *, started, ignore_eos, remember):
+        """Chat turns (not raw-id benchmarks) whose prompt leaves too little room are shifted:
+        the start of the conversation + its most recent tokens, half a window in all."""
         limit = self.context_length
         reserve = min(params.max_tokens, max(1, limit // 4))
-        if self.context_shift and limit and len(ids) + reserve > limit and len(ids) > 8:
+        if self.context_shift and remember and limit and len(ids) + reserve > limit and len(ids) > 8:
             ids = shifted_prompt(ids, limit, self.tokenizer.stop_ids)
         return super()._turn(ids, params, cancel, started=started, ignore_eos=ignore_eos, remember=remember)
 

@@ -37,10 +37,12 @@ def load_folder(path: Path | str, context_length: int | None = None) -> LoadedMo
     config = read_config(folder)
     tokenizer = ChatTokenizer(folder)
     weight_files = find_weight_files(folder)
+    tensor_bytes: dict[str, int] = {}
     for file in weight_files:
-        check_safetensors(file)
+        for dtype, n in check_safetensors(file).items():
+            tensor_bytes[dtype] = tensor_bytes.get(dtype, 0) + n
     cast = on_cpu()
-    check_fits(weight_files, cast)
+    check_fits(tensor_bytes, cast)
     model, config = _load_model(folder, config, cast)
     return LoadedModel(model=model, info=describe(folder, config, model, tokenizer, context_length), tokenizer=tokenizer)
 
@@ -96,8 +98,8 @@ def find_weight_files(folder: Path) -> list[Path]:
     return files
 
 
-def check_safetensors(file: Path) -> None:
-    """Read a safetensors header and check the file is as long as the header says."""
+def check_safetensors(file: Path) -> dict[str, int]:
+    """Read a safetensors header, check the file is as long as it says; bytes per dtype."""
     size = file.stat().st_size
     try:
         with open(file, "rb") as fh:
@@ -108,7 +110,12 @@ def check_safetensors(file: Path) -> None:
             if header_len > min(size - 8, 100 << 20):
                 raise ValueError(f"header length {header_len} is past the end of the file")
             header = json.loads(fh.read(header_len))
-        end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+        tensors = [t for k, t in header.items() if k != "__metadata__"]
+        end = max((int(t["data_offsets"][1]) for t in tensors), default=0)
+        by_dtype: dict[str, int] = {}
+        for t in tensors:
+            begin, stop = t["data_offsets"]
+            by_dtype[str(t["dtype"])] = by_dtype.get(str(t["dtype"]), 0) + int(stop) - int(begin)
     except (OSError, ValueError, KeyError, TypeError, IndexError, struct.error) as exc:
         raise ModelFormatError(f"{file} is not a readable safetensors file ({exc})", hint=_REDOWNLOAD) from exc
     if 8 + header_len + end > size:
@@ -116,9 +123,10 @@ def check_safetensors(file: Path) -> None:
             f"{file} is truncated: its header promises {8 + header_len + end} bytes but the file has {size}",
             hint=_REDOWNLOAD,
         )
+    return by_dtype
 
 
-def check_fits(weight_files: list[Path], cast_to_float32: bool) -> None:
+def check_fits(tensor_bytes: dict[str, int], cast_to_float32: bool) -> None:
     """Refuse a model that cannot fit in this machine's memory at all (before reading it)."""
     try:
         import psutil
@@ -126,7 +134,8 @@ def check_fits(weight_files: list[Path], cast_to_float32: bool) -> None:
         total = psutil.virtual_memory().total
     except Exception:  # psutil missing or unsupported: let MLX find out
         return
-    need = sum(f.stat().st_size for f in weight_files) * (2 if cast_to_float32 else 1)
+    widen = {"F16": 2, "BF16": 2} if cast_to_float32 else {}
+    need = sum(n * widen.get(dtype, 1) for dtype, n in tensor_bytes.items())
     if need > total:
         raise OutOfMemory(
             f"the model needs about {need / 2**30:.1f} GiB but this machine has {total / 2**30:.1f} GiB",
@@ -152,6 +161,11 @@ def _load_model(folder: Path, config: dict, cast_to_float32: bool):
             mx.eval(model.parameters())
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         text = str(exc)
+        if "trust_remote_code" in text:
+            raise ModelFormatError(
+                f"{folder} needs its own Python code to build the model, which anechat does not run",
+                hint="pick a model whose architecture mlx-lm supports",
+            ) from exc
         if "not supported" in text:
             raise ModelFormatError(
                 f"{folder}: model_type {config.get('model_type')!r} is not supported by this mlx-lm",

@@ -47,6 +47,11 @@ ACTIONS = [
 ]
 
 
+WELCOME = "anechat — local models, live speed and memory. Ctrl+O picks a model · Ctrl+P lists every action."
+#: below this width the speed and memory panels start hidden (Ctrl+T shows them)
+NARROW = 90
+
+
 def error_line(exc: BaseException) -> str:
     if isinstance(exc, EngineError):
         return str(exc)
@@ -59,6 +64,7 @@ class ActiveTurn:
     buffer: TurnBuffer
     cancel: CancelToken
     last_stats_at: float = 0.0
+    last_markdown_at: float = 0.0
 
 
 class MainScreen(Screen):
@@ -67,10 +73,12 @@ class MainScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.turn: ActiveTurn | None = None
+        self.turns_started = self.turns_finished = 0  # answers begun / ended (any reason)
         self.loading = False
         self._drain_timer: Timer | None = None
         self._draining = False
         self._gauges_stop = threading.Event()
+        self._side_choice: bool | None = None  # set once the person toggles the panels
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -103,6 +111,7 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.call_after_refresh(self.app.mark_painted)
         self.query_one(ChatInput).focus()
+        self.app.call_later(self.pane.add_notice, WELCOME, "info")
         for line in self.app.startup_warnings:
             self.app.call_later(self.pane.add_notice, line, "warning")
         if self.app.frozen_gauges is not None:
@@ -111,6 +120,10 @@ class MainScreen(Screen):
             self.sample_gauges()
         if self.app.model_ref:
             self.load_model(self.app.model_ref, self.app.engine_name)
+
+    def on_resize(self, event) -> None:
+        if self._side_choice is None:
+            self.query_one("#side").display = event.size.width >= NARROW
 
     def on_unmount(self) -> None:
         self._gauges_stop.set()
@@ -202,6 +215,7 @@ class MainScreen(Screen):
         self.pane.anchor()
         turn = ActiveTurn(answer, TurnBuffer(clock=self.app.clock), CancelToken())
         self.turn = turn
+        self.turns_started += 1
         self.speed.start_turn()
         self.status.set_state("answering… Esc stops")
         self._drain_timer = self.set_interval(1.0 / self.app.drain_hz, self._drain)
@@ -220,11 +234,15 @@ class MainScreen(Screen):
         try:
             got = turn.buffer.drain()
             if got.text:
-                await turn.answer.write(clean_text(got.text))
+                turn.answer.write(clean_text(got.text))
             now = self.app.clock()
             if got.done:
                 await self._finish(turn, got)
-            elif now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
+                return
+            if now - turn.last_markdown_at >= 1.0 / self.app.markdown_hz:
+                turn.last_markdown_at = now
+                await turn.answer.flush()
+            if now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
                 turn.last_stats_at = now
                 self.speed.show_live(got.tokens, got.decode_tps, got.ttft_s)
         finally:
@@ -250,6 +268,7 @@ class MainScreen(Screen):
             note += f" — {got.error}"
         await turn.answer.finish(final, note, kind)
         self.turn = None
+        self.turns_finished += 1
         self._show_model()
         if stats is not None:
             self.status.set_context(stats.context_tokens)
@@ -358,4 +377,4 @@ class MainScreen(Screen):
 
     def action_toggle_stats(self) -> None:
         side = self.query_one("#side")
-        side.display = not side.display
+        side.display = self._side_choice = not side.display

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from rich.cells import cell_len
 from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
@@ -48,28 +49,59 @@ class Notice(Static):
 
 
 class AssistantMessage(Vertical):
-    """An answer: Markdown that streams in, then one final render and a short footnote."""
+    """An answer, streamed: complete lines go to the Markdown widget through its
+    MarkdownStream (at a bounded rate, by the screen), the line being written shows
+    as plain text under it; when the answer ends, one ``update()`` renders it whole.
+
+    Re-parsing Markdown costs the most on long lists and code blocks, so it happens
+    per batch of finished lines, never per token.
+    """
 
     def __init__(self) -> None:
         super().__init__(classes="message assistant")
         self.text = ""
+        self.fragments = 0  # pieces handed to the MarkdownStream
         self._stream: MarkdownStream | None = None
+        self._lines = ""  # finished lines not yet handed to the stream
+        self._tail = ""  # the line being written
+        self._tail_rows = 0
 
     def compose(self):
         yield Markdown("", classes="answer-body", parser_factory=_parser)
+        yield Static("", classes="answer-tail", markup=False)
         yield Static("", classes="answer-meta")
 
     @property
     def body(self) -> Markdown:
         return self.query_one(".answer-body", Markdown)
 
-    async def write(self, fragment: str) -> None:
+    def write(self, fragment: str) -> None:
+        """Take new text: finished lines wait for :meth:`flush`, the open line shows now."""
         if not fragment:
+            return
+        self.text += fragment
+        head, newline, tail = (self._tail + fragment).rpartition("\n")
+        if newline:
+            self._lines += head + newline
+        self._tail = tail
+        self._show_tail()
+
+    async def flush(self) -> None:
+        """Hand the finished lines to the Markdown stream."""
+        if not self._lines:
             return
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
-        self.text += fragment
-        await self._stream.write(fragment)
+        lines, self._lines = self._lines, ""
+        self.fragments += 1
+        await self._stream.write(lines)
+
+    def _show_tail(self) -> None:
+        tail = self.query_one(".answer-tail", Static)
+        width = max(1, tail.content_region.width or self.size.width or 80)
+        rows = -(-cell_len(self._tail) // width) if self._tail else 0
+        tail.update(Text(self._tail), layout=rows != self._tail_rows)
+        self._tail_rows = rows
 
     async def finish(self, text: str | None, note: str = "", kind: str = "") -> None:
         """Stop streaming and render the whole answer once, so the final view is exact."""
@@ -78,6 +110,8 @@ class AssistantMessage(Vertical):
             self._stream = None
         if text is not None:
             self.text = text
+        self._lines = self._tail = ""
+        self._show_tail()
         await self.body.update(self.text)
         meta = self.query_one(".answer-meta", Static)
         meta.update(Text(note))
