@@ -51,21 +51,32 @@ def anechat_run(session, prompt: list[int], gen_tokens: int) -> dict:
 
     session.reset()  # prefill the whole prompt, as stream_generate does
     stamps: list[float] = []
+    cpu: list[float] = []
     start = time.perf_counter()
     for event in session.generate_ids(prompt, SamplingParams(max_tokens=gen_tokens), ignore_eos=True):
         if isinstance(event, TextDelta) and event.token_ids:
             stamps.append(time.perf_counter())
-    return {"tokens": len(stamps), "decode_tps": decode_tps(stamps), "ttft_s": stamps[0] - start}
+            cpu.append(time.process_time())
+    return summary(stamps, cpu, start)
 
 
 def mlx_lm_run(model, tokenizer, prompt: list[int], gen_tokens: int) -> dict:
     from mlx_lm import stream_generate
 
     stamps: list[float] = []
+    cpu: list[float] = []
     start = time.perf_counter()
     for _response in stream_generate(model, tokenizer, prompt, max_tokens=gen_tokens):
         stamps.append(time.perf_counter())
-    return {"tokens": len(stamps), "decode_tps": decode_tps(stamps), "ttft_s": stamps[0] - start}
+        cpu.append(time.process_time())
+    return summary(stamps, cpu, start)
+
+
+def summary(stamps: list[float], cpu: list[float], start: float) -> dict:
+    """Wall-clock figures, and the process CPU time per decoded token (all threads): a
+    diagnostic that other processes on a shared machine disturb much less than wall time."""
+    cpu_per_token = (cpu[-1] - cpu[0]) / (len(cpu) - 1) if len(cpu) > 1 else 0.0
+    return {"tokens": len(stamps), "decode_tps": decode_tps(stamps), "ttft_s": stamps[0] - start, "cpu_s_per_token": cpu_per_token}
 
 
 def main() -> None:
@@ -97,7 +108,11 @@ def main() -> None:
         for name, fn in order if i % 2 == 0 else order[::-1]:
             results[name].append(fn())
             r = results[name][-1]
-            print(f"run {i + 1} {name:8s} decode {r['decode_tps']:7.2f} tok/s  ttft {r['ttft_s'] * 1000:7.1f} ms  tokens {r['tokens']}", flush=True)
+            print(
+                f"run {i + 1} {name:8s} decode {r['decode_tps']:7.2f} tok/s  ttft {r['ttft_s'] * 1000:7.1f} ms  "
+                f"cpu/token {r['cpu_s_per_token'] * 1000:6.1f} ms  tokens {r['tokens']}",
+                flush=True,
+            )
     for name, runs in results.items():
         if any(r["tokens"] != args.gen_tokens for r in runs):
             raise SystemExit(f"{name} did not generate {args.gen_tokens} tokens every run: {[r['tokens'] for r in runs]}")
@@ -112,6 +127,12 @@ def main() -> None:
         "anechat_decode_tps": round(a, 2),
         "mlx_lm_decode_tps": round(b, 2),
         "pair_ratios": [round(p, 4) for p in pairs],
+        # CPU seconds per token, anechat ÷ mlx-lm (lower is cheaper): extra work would show here
+        "cpu_per_token_ratio": round(
+            statistics.median(r["cpu_s_per_token"] for r in results["anechat"])
+            / statistics.median(r["cpu_s_per_token"] for r in results["mlx_lm"]),
+            4,
+        ),
         "anechat_ttft_s": round(statistics.median(r["ttft_s"] for r in results["anechat"]), 4),
         "mlx_lm_ttft_s": round(statistics.median(r["ttft_s"] for r in results["mlx_lm"]), 4),
         "model": session.info.name,

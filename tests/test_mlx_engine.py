@@ -76,6 +76,15 @@ def test_available_names_the_runtime():
     assert avail.ok and avail.runtime.startswith("MLX · ")
 
 
+@pytest.mark.parametrize("missing", ["mlx_lm", "mlx.core"])
+def test_without_mlx_available_says_what_to_install(monkeypatch, missing):
+    from anechat.engines.mlx.engine import MLXEngine
+
+    monkeypatch.setitem(sys.modules, missing, None)  # what an uninstalled package looks like to import
+    avail = MLXEngine.available()
+    assert not avail.ok and "pip install" in avail.reason
+
+
 def test_load_describes_the_model(session, tiny_model_dir):
     info = session.info
     assert (info.name, info.architecture, info.context_length) == ("tiny-llama", "LlamaForCausalLM", 512)
