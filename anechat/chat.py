@@ -3,6 +3,11 @@
 Used by the line-based ``anechat chat``, the Textual app and the compare view.
 Every method may block (loading a model, generating): UIs call them from a
 worker thread. ``send()`` is a generator of engine events.
+
+With a :class:`~anechat.history.HistoryStore` the conversation is recorded as
+it happens: the user's message is committed before generation starts, the
+answer is written as it streams and closed with its status and figures (a
+cancelled or failed answer is kept, marked partial / error).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class LoadedModel:
     format: str = ""
     size_bytes: int | None = None
     quantization: str = ""
+    ref: str = ""  # what resolves to this model again later (catalog name, or its path)
 
 
 @dataclass
@@ -40,8 +46,10 @@ class ChatState:
 class ChatController:
     """Holds one conversation and the engine/model currently answering it."""
 
-    def __init__(self, *, system_prompt: str = "", params: SamplingParams | None = None) -> None:
+    def __init__(self, *, system_prompt: str = "", params: SamplingParams | None = None, history=None) -> None:
         self.state = ChatState(system_prompt=system_prompt, params=(params or SamplingParams()).validate())
+        self.history = history  # a HistoryStore, or None to record nothing
+        self.session_id: str | None = None
         self._engines: dict[str, Engine] = {}
         self.engine: Engine | None = None
         self.session: Session | None = None
@@ -82,7 +90,9 @@ class ChatController:
             format=entry.format,
             size_bytes=entry.size_bytes,
             quantization=entry.quantization,
+            ref=str(path) if entry.source == "path" else entry.name,
         )
+        self._record_settings()
         return self.loaded
 
     def _engine(self, name: str) -> Engine:
@@ -112,12 +122,62 @@ class ChatController:
 
     def set_system_prompt(self, text: str) -> None:
         self.state.system_prompt = text.strip()
+        self._record_settings()
 
     def set_params(self, params: SamplingParams) -> None:
         self.state.params = params.validate()
+        self._record_settings()
 
     def new_chat(self) -> None:
+        """Start over: an empty conversation (and, with history, a new session on the next message)."""
         self.state.messages.clear()
+        self.session_id = None
+
+    # -- history ------------------------------------------------------------------
+    def open_session(self, session_id: str) -> tuple[str, str]:
+        """Restore a recorded session's conversation, system prompt and parameters.
+
+        Returns its (model, engine) for the caller to load; the engine's cache is
+        warmed from the restored history on the next turn (its prefix differs, so
+        the whole conversation is prefilled once).
+        """
+        if self.history is None:
+            raise InvalidParameter("no chat history is open")
+        record = self.history.get_session(self.history.resolve_id(session_id))
+        self.state.messages = [Message.coerce(m) for m in record.conversation(include_system=False)]
+        self.state.system_prompt = record.system_prompt
+        try:
+            self.state.params = record.sampling_params().validate()
+        except (TypeError, InvalidParameter):
+            self.state.params = SamplingParams()
+        self.session_id = record.id
+        return record.model, record.engine
+
+    def _record_settings(self) -> None:
+        if self.history is None or self.session_id is None:
+            return
+        loaded = self.loaded
+        self.history.update_session(
+            self.session_id,
+            model=loaded.ref if loaded else None,
+            engine=loaded.engine if loaded else None,
+            system_prompt=self.state.system_prompt,
+            params=self.state.params,
+        )
+
+    def _record_user(self, text: str) -> int | None:
+        """Commit the user's message before generation starts; returns the answer's message id."""
+        if self.history is None:
+            return None
+        loaded = self.loaded
+        if self.session_id is None:
+            self.session_id = self.history.new_session(
+                loaded.ref if loaded else "", loaded.engine if loaded else "", self.state.system_prompt, self.state.params
+            )
+        self.history.add_user_message(self.session_id, text)
+        return self.history.begin_answer(
+            self.session_id, model=loaded.ref if loaded else None, engine=loaded.engine if loaded else None
+        )
 
     def send(self, text: str, cancel: CancelToken | None = None) -> Iterator[Event]:
         """Append the user's message and stream the answer; the answer is appended when done.
@@ -130,6 +190,8 @@ class ChatController:
         if not text.strip():
             raise InvalidParameter("the message is empty: type something first")
         self.state.messages.append(Message("user", text))
+        answer_id = self._record_user(text)
+        finished = False
         try:
             events = self.session.generate(self.conversation(), self.state.params, cancel)
             for event in events:
@@ -137,8 +199,16 @@ class ChatController:
                     self.last_stats = event
                     if event.text or event.finish_reason != "error":
                         self.state.messages.append(Message("assistant", event.text))
+                    if answer_id is not None:
+                        self.history.finish_answer(answer_id, event.text, stats=event)
+                        finished = True
+                elif answer_id is not None and event.text:
+                    self.history.append_answer(answer_id, event.text)
                 yield event
-        except BaseException:
+        except BaseException as exc:
+            if answer_id is not None and not finished:
+                status = "partial" if isinstance(exc, (KeyboardInterrupt, GeneratorExit)) else "error"
+                self.history.finish_answer(answer_id, status=status)
             if self.state.messages and self.state.messages[-1].role == "user":
                 self.state.messages.pop()
             raise

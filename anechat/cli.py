@@ -58,7 +58,7 @@ def _open_app(model, engine, theme, low_motion) -> None:
     launcher = _launchers.get("app")
     if launcher is None:
         typer.echo("anechat: the app is not available in this entry point; using the line-based chat", err=True)
-        chat(model=model, engine=engine, system="", max_tokens=512, temp=0.0, top_p=1.0, top_k=0, seed=None)
+        chat(model=model, engine=engine, system="", max_tokens=512, temp=0.0, top_p=1.0, top_k=0, seed=None, resume=None, no_history=False)
         return
     launcher(model, engine, theme, low_motion)
 

@@ -121,17 +121,26 @@ def chat(
     top_p: float = typer.Option(1.0, "--top-p"),
     top_k: int = typer.Option(0, "--top-k"),
     seed: Optional[int] = typer.Option(None, "--seed"),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue a recorded session (id or prefix, see `anechat history list`) with its model, engine, system prompt and parameters."),
+    no_history: bool = typer.Option(False, "--no-history", help="Do not record this chat in the history."),
 ) -> None:
-    """A plain line-based multi-turn chat (no TUI): /reset, /system TEXT, /quit."""
-    _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed)
+    """A plain line-based multi-turn chat (no TUI): /reset, /system TEXT, /quit. Recorded in the history."""
+    _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed, resume, no_history)
 
 
 @friendly_errors
-def _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed) -> None:
+def _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed, resume=None, no_history=False) -> None:
     from .chat import ChatController
 
     params = _params(max_tokens, temp, top_p, top_k, 0.0, 1.0, seed)
-    controller = ChatController(system_prompt=system, params=params)
+    history = None if no_history else _open_history()
+    controller = ChatController(system_prompt=system, params=params, history=history)
+    if resume:
+        if history is None:
+            raise fail("--resume needs the history: drop --no-history")
+        recorded_model, recorded_engine = controller.open_session(resume)
+        model, engine = model or recorded_model or None, engine or recorded_engine or None
+        typer.echo(f"(resumed a session of {len(controller.messages)} messages)", err=True)
     loaded = _load(controller, model, _engine_name(engine))
     typer.echo(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {CHAT_HELP}", err=True)
     while True:
@@ -145,6 +154,21 @@ def _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed) -> None:
             return
         if not _chat_turn(controller, line):
             return
+
+
+def _open_history():
+    """The history store, or None (with one line saying why) when it cannot be opened at all."""
+    from .history import HistoryStore
+    from .history.errors import HistoryError
+
+    try:
+        store = HistoryStore()
+    except (HistoryError, OSError) as exc:
+        typer.echo(f"anechat: chat history is off ({exc})", err=True)
+        return None
+    if store.warning:
+        typer.echo(f"anechat: {store.warning}", err=True)
+    return store
 
 
 def _chat_turn(controller, line: str) -> bool:

@@ -142,3 +142,18 @@ def test_help_lists_the_commands():
     out = result.stdout.decode()
     for command in ("run", "chat", "doctor", "models", "convert"):
         assert command in out
+
+
+def test_line_chat_is_recorded_and_can_be_resumed(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANECHAT_DATA_DIR", str(tmp_path / "data"))
+    first = anechat("chat", "-m", str(tiny_model_dir), "--max-tokens", "4", stdin="Remember the fox\n/quit\n")
+    assert first.returncode == 0, first.stderr.decode()
+    listed = json.loads(anechat("history", "list", "--json").stdout)
+    assert len(listed) == 1
+    session_id = listed[0]["id"]
+    resumed = anechat("chat", "--resume", session_id[:8], "--max-tokens", "4", stdin="And now?\n/quit\n")
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert "resumed a session of 2 messages" in resumed.stderr.decode()
+    shown = anechat("history", "export", session_id, "--format", "json")
+    messages = json.loads(shown.stdout)["session"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]

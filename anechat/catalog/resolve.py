@@ -227,4 +227,4 @@ def lookup_model(name_or_path: str | os.PathLike) -> ModelEntry:
     did_you_mean = f"did you mean {' or '.join(close)}? " if close else ""
     if _REPO_ID.match(text):
         raise ModelNotFound(f"no model named '{text}' here", hint=f"{did_you_mean}download it: anechat models pull {text}")
-    raise ModelNotFound(f"no model named '{text}'", hint=f"{did_you_mean}({LIST_HINT})")
+    raise ModelNotFound(f"no model named '{text}'", hint=f"{did_you_mean}({LIST_HINT})" if close else LIST_HINT)
