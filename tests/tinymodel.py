@@ -68,11 +68,15 @@ def build_tiny_llama(
     tie_word_embeddings: bool = False,
     seed: int = 0,
     always_stop: bool = False,
+    always_text: str | None = None,
 ) -> Path:
     """Write a random-weight llama model folder and return its path.
 
     ``always_stop=True`` makes the model answer ``<|endoftext|>`` (a stop token)
     at every step, so a test can see a "stop" finish deterministically.
+    ``always_text="\x1b"`` makes it answer the token of that text at every step
+    (every layer adds nothing, every embedding is the same positive vector, and
+    only that token's LM-head row is non-zero).
     """
     from safetensors.numpy import save_file
 
@@ -110,6 +114,19 @@ def build_tiny_llama(
         tensors["model.norm.weight"] = np.zeros(hidden_size, dtype=np.float32)
         tensors[head] = np.zeros_like(tensors[head])
         assert stop_id == 0  # argmax of all-zero logits is token 0
+    if always_text is not None:
+        ids = tok.encode(always_text, add_special_tokens=False).ids
+        assert len(ids) == 1, f"{always_text!r} is {len(ids)} tokens; pick a text that is one token"
+        for name in list(tensors):
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                tensors[name] = np.zeros_like(tensors[name])
+        tensors["model.embed_tokens.weight"] = np.ones_like(tensors["model.embed_tokens.weight"])
+        tensors["model.norm.weight"] = np.ones(hidden_size, dtype=np.float32)
+        head = np.zeros((vocab_padded, hidden_size), dtype=np.float32)
+        head[ids[0]] = 1.0
+        if tie_word_embeddings:
+            raise ValueError("always_text needs untied embeddings")
+        tensors["lm_head.weight"] = head
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
     im_end = tok.token_to_id("<|im_end|>")
