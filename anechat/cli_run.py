@@ -40,7 +40,8 @@ def _load(controller, model: Optional[str], engine: str):
         return controller.load(model, engine, progress)
 
 
-def _read_prompt(prompt: str) -> str:
+def read_prompt(prompt: str) -> str:
+    """The prompt argument, or stdin for `-` (non-UTF-8 bytes replaced, with a warning)."""
     if prompt != "-":
         return prompt
     from .safe_text import decode_stdin_bytes
@@ -77,7 +78,7 @@ def _run(prompt, model, engine, system, max_tokens, temp, top_p, top_k, min_p, r
     from .safe_text import sanitize_for_terminal
 
     params = _params(max_tokens, temp, top_p, top_k, min_p, repetition_penalty, seed)
-    text = _read_prompt(prompt)
+    text = read_prompt(prompt)
     if not text.strip():
         raise fail("the prompt is empty: give some text (or `-` to read stdin)")
     controller = ChatController(system_prompt=system, params=params)

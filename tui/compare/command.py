@@ -13,6 +13,7 @@ from typing import List, Optional
 import typer
 
 from anechat.cli_errors import fail, friendly_errors
+from anechat.cli_run import read_prompt
 
 COMPARE_HELP = """Ask several contestants (a model on an engine) the same prompt and watch their answers side by side, each with its own live decode tok/s, time to first token and memory; then a summary row: decode and prefill tok/s, TTFT and peak memory as ratios to the first contestant, and the token agreement between the answers (greedy decoding by default).
 
@@ -53,7 +54,7 @@ def _compare(prompt, models, engines, concurrent, max_tokens, temp, seed, system
         if name not in ENGINE_NAMES:
             raise fail(f"unknown engine {name!r}: use one of {', '.join(ENGINE_NAMES)}")
     contestants = pair_contestants(models, engines or [str(load_config().get("engine"))])
-    text = _read_prompt(prompt) if prompt is not None else None
+    text = read_prompt(prompt) if prompt is not None else None
     if prompt is not None and not (text or "").strip():
         raise fail("the prompt is empty: give some text (or `-` to read stdin)")
     if json_out:
@@ -69,17 +70,6 @@ def _compare(prompt, models, engines, concurrent, max_tokens, temp, seed, system
     from .app import CompareApp
 
     CompareApp(contestants, text, params=params, system_prompt=system, concurrent=concurrent).run()
-
-
-def _read_prompt(prompt: str) -> str:
-    if prompt != "-":
-        return prompt
-    from anechat.safe_text import decode_stdin_bytes
-
-    text, replaced = decode_stdin_bytes(sys.stdin.buffer.read())
-    if replaced:
-        typer.echo(f"anechat: stdin was not valid UTF-8; {replaced} byte(s) replaced with U+FFFD", err=True)
-    return text
 
 
 def _print_report(contestants, text, params, system, concurrent) -> None:
