@@ -20,16 +20,6 @@ def _lut(name: str, value: str) -> int | None:
     return None if value == "none" else int(value)
 
 
-def _default_out(name: str, to: str, bits, mixed, context, lut_ffn) -> Path:
-    from .paths import models_dir
-
-    if to == "mlx":
-        suffix = f"mlx-{mixed}" if mixed else f"mlx-{bits}bit" if bits else "mlx"
-    else:
-        suffix = f"coreml-ctx{context}" + (f"-lut{lut_ffn}" if lut_ffn else "-fp16")
-    return models_dir() / f"{name}-{suffix}"
-
-
 def convert(
     src: str = typer.Argument(..., help="Source model: a catalog name or a Hugging Face / MLX folder."),
     to: str = typer.Option(..., "--to", help="Target: mlx or coreml."),
@@ -51,37 +41,24 @@ def convert(
 @friendly_errors
 def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings) -> None:
     from .catalog import resolve_model
+    from .conversion import ConvertRequest, check_source, convert_model
 
-    to = to.strip().lower()
-    if to not in ("mlx", "coreml"):
-        raise fail(f"--to {to!r} is invalid: use mlx or coreml")
+    request = ConvertRequest(
+        to=to.strip().lower(),
+        bits=bits,
+        group_size=group_size,
+        mixed=mixed,
+        context=context,
+        batch=batch,
+        chunks=chunks,
+        lut_ffn=_lut("--lut-ffn", lut_ffn),
+        lut_lmhead=_lut("--lut-lmhead", lut_lmhead),
+        lut_embeddings=_lut("--lut-embeddings", lut_embeddings),
+    ).checked()
     entry = resolve_model(src)
-    if entry.format not in ("mlx", "hf", "gguf") or (entry.format == "gguf" and entry.source != "builtin"):
-        raise fail(f"{entry.name} is a {entry.format} model; convert needs a Hugging Face or MLX folder")
+    check_source(entry)
     with progress_bar(f"convert {entry.name}") as progress:
-        source = entry.ensure_local(progress)
-        if to == "mlx":
-            from .convert_mlx import convert_to_mlx
-
-            target = out or _default_out(entry.name, to, bits, mixed, context, None)
-            done = convert_to_mlx(source, target, bits=bits, group_size=group_size or 64, mixed=mixed, progress=progress)
-        else:
-            ffn, head, emb = _lut("--lut-ffn", lut_ffn), _lut("--lut-lmhead", lut_lmhead), _lut("--lut-embeddings", lut_embeddings)
-            target = out or _default_out(entry.name, to, bits, mixed, context, ffn)
-            try:
-                from .engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
-            except ImportError as exc:
-                raise fail(f'the Core ML converter needs the coreml extra ({exc}): pip install "anechat[coreml]"') from None
-            options = CoreMLConvertOptions(
-                context_length=context,
-                batch_size=batch,
-                num_chunks=chunks,
-                lut_ffn=ffn,
-                lut_lmhead=head,
-                lut_embeddings=emb,
-                group_size=group_size or 16,
-            )
-            done = convert_to_coreml(source, target, options, progress)
+        done = convert_model(entry, request, out, progress)
     typer.echo(f"wrote {done}")
 
 

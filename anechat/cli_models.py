@@ -128,34 +128,18 @@ def _info(name: str, as_json: bool) -> None:
     from rich.text import Text
 
     from .catalog import lookup_model
-    from .formatting import human_bytes, human_count
+    from .model_info import info_rows
 
     entry = lookup_model(name)
     if as_json:
         _echo_json(entry.to_dict())
         return
-    rows = [
-        ("name", entry.name),
-        ("repo", entry.repo_id or ""),
-        ("revision", entry.revision or ""),
-        ("path", str(entry.path)),
-        ("source", entry.source),
-        ("format", entry.format),
-        ("architecture", entry.architecture),
-        ("parameters", f"{human_count(entry.parameters)} ({entry.parameters:,})" if entry.parameters else ""),
-        ("quantization", entry.quantization),
-        ("context", str(entry.context_length or "")),
-        ("size on disk", human_bytes(entry.size_bytes)),
-        ("engines", ", ".join(entry.engines) or "none"),
-        ("convert to", ", ".join(entry.details.get("convert_to") or [])),
-        ("why", entry.reason),
-    ] + [("note", n) for n in entry.notes]
+    rows = info_rows(entry)
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for label, value in rows:
-        if value:
-            table.add_row(label, Text(_safe(value)))
+        table.add_row(label, Text(_safe(value)))
     _console().print(table)
 
 

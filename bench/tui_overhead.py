@@ -115,6 +115,9 @@ async def measure(args: argparse.Namespace) -> dict:
         await wait_until(answered, 600)
         in_app = controller.last_stats
         shown = app.screen.pane.last_answer().text
+        turn = app.screen.last_turn
+        seconds = max(app.clock() - turn.started_at, 1e-9)
+        frames_per_s, markdown_per_s = turn.frames / seconds, turn.markdown_frames / seconds
     return {
         "ratio": round(in_app.decode_tps / alone.decode_tps, 4) if alone.decode_tps else None,
         "first_paint_s": round(first_paint_s, 3),
@@ -122,6 +125,8 @@ async def measure(args: argparse.Namespace) -> dict:
         "decode_tps_engine": round(alone.decode_tps, 2),
         "tokens_app": in_app.generation_tokens,
         "tokens_engine": alone.generation_tokens,
+        "frames_per_s": round(frames_per_s, 1),
+        "markdown_renders_per_s": round(markdown_per_s, 1),
         "same_answer": in_app.text == alone.text,
         "answer_shown_whole": shown == clean_text(in_app.text),
         "model": path,
@@ -136,6 +141,10 @@ def main() -> None:
     print(
         f"decode: engine alone {result['decode_tps_engine']:.1f} tok/s ({result['tokens_engine']} tokens), "
         f"in the app {result['decode_tps_app']:.1f} tok/s ({result['tokens_app']} tokens)"
+    )
+    print(
+        f"while the answer streamed the chat pane drew {result['frames_per_s']} frames/s, "
+        f"{result['markdown_renders_per_s']} of them re-rendering Markdown"
     )
     print(f"ratio {result['ratio']} (target >= 0.95)")
     print(json.dumps(result))

@@ -40,9 +40,7 @@ def run_app(model: str | None = None, engine: str | None = None, theme: str | No
 
     from .application import AnechatApp
 
-    app = AnechatApp(model=model, engine=engine, theme=theme, low_motion=low_motion)
-    if config.warning:
-        app.startup_warnings.append(config.warning)
+    app = AnechatApp(model=model, engine=engine, theme=theme, low_motion=low_motion, config=config)
     app.run()
 
 

@@ -6,6 +6,7 @@ Tests and benchmarks build it directly; people start it through
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Callable, Iterable
 
@@ -13,11 +14,13 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from anechat.chat import ChatController
-from anechat.config import save_config
+from anechat.config import Config, load_config, save_config
 from anechat.engines.registry import availability
 from anechat.metrics import GaugeSampler, Gauges
+from anechat.safe_text import sanitize_for_terminal
 
 from .engine_thread import EngineThread
+from .screens.compare_entry import COMPARE_HELP, COMPARE_TITLE, start_compare
 from .screens.main import ACTIONS, MainScreen
 from .theme_files import load_themes
 
@@ -48,14 +51,22 @@ class AnechatApp(App):
         gauges: Gauges | None = None,
         save_settings: bool = True,
         clock: Callable[[], float] = time.perf_counter,
+        history: bool = True,
+        config: Config | None = None,
     ) -> None:
         """``model``/``engine``: what to load at start (None = nothing yet).
 
         ``gauges``: a fixed sample shown instead of live ones (snapshots, tests);
         ``save_settings=False`` never writes the config file.
+        ``history``: record chats in the history database (opened at start, off the
+        event loop; a controller that already has a store keeps it).
+        ``config``: the config file as loaded (read here when None); its warning is shown.
         """
         super().__init__()
         self.controller = controller or ChatController()
+        self.record_history = history
+        self.history_ready = asyncio.Event()  # set once the history store is open (or off)
+        self._own_history = None  # the store this app opened (and closes)
         self.engine_thread = EngineThread()
         self.model_ref = model
         self.engine_name = engine or "mlx"
@@ -72,10 +83,15 @@ class AnechatApp(App):
         self.markdown_hz = 1.0 if low_motion else 3.0
         self.stats_hz = 1.0 if low_motion else 3.0
         self.gauges_hz = 1.0 if low_motion else 2.0
+        # while an answer streams, drawing may use at most this share of one core
+        self.ui_budget = 0.03 if low_motion else 0.05
         if low_motion:
             self.animation_level = "none"
         self.first_paint_at: float | None = None  # time.time() when the main screen was first painted
         self.startup_warnings: list[str] = []
+        self.config = config if config is not None else load_config()
+        if self.config.warning:
+            self.startup_warnings.append(self.config.warning)
         themes, warnings = load_themes()
         self.startup_warnings.extend(warnings)
         for t in themes:
@@ -88,7 +104,43 @@ class AnechatApp(App):
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.run_worker(self._attach_history(), group="history")
         self.push_screen(MainScreen())
+        for line in self.startup_warnings:
+            self.notify(sanitize_for_terminal(line), severity="warning", timeout=12, markup=False)
+
+    # -- chat history ---------------------------------------------------------------
+    async def _attach_history(self) -> None:
+        """Open the history store on the engine thread (ahead of the first load and turn)
+        and give it to the controller; a store that fell back to memory says why."""
+        if self.controller.history is None and self.record_history:
+            try:
+                await self.engine_thread.run(self._open_history_store)
+            except Exception as exc:  # the app runs without history rather than not at all
+                self.show_warning(f"chat history is off: {exc}")
+        self.history_ready.set()
+        store = self.controller.history
+        if store is not None and store.warning:
+            self.show_warning(store.warning)
+
+    async def history_store(self):
+        """The chat history store once it is open; None when history is off."""
+        await self.history_ready.wait()
+        return self.controller.history
+
+    def _open_history_store(self) -> None:
+        from anechat.history import HistoryStore
+
+        self._own_history = self.controller.history = HistoryStore()
+
+    def show_warning(self, line: str) -> None:
+        """A problem the person should know about: a notification and a line in the chat."""
+        self.notify(sanitize_for_terminal(line), severity="warning", timeout=12, markup=False)
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is not None and main.is_mounted:
+            self.call_later(main.pane.add_notice, line, "warning")
+        else:
+            self.startup_warnings.append(line)  # the main screen shows it when it mounts
 
     def mark_painted(self) -> None:
         if self.first_paint_at is None:
@@ -105,8 +157,16 @@ class AnechatApp(App):
         if isinstance(screen, MainScreen):
             for _key, action, label, help_text in ACTIONS:
                 yield SystemCommand(label, help_text, lambda a=action: screen.run_action(a))
+            yield SystemCommand(COMPARE_TITLE, COMPARE_HELP, lambda: start_compare(screen))
         yield from super().get_system_commands(screen)
 
     def on_unmount(self) -> None:
         """Stop the engine thread last: unload the model there and release MLX's streams."""
-        self.engine_thread.close(cleanup=self.controller.unload)
+        self.engine_thread.close(cleanup=self._close_engine_and_history)
+
+    def _close_engine_and_history(self) -> None:
+        try:
+            self.controller.unload()
+        finally:
+            if self._own_history is not None:
+                self._own_history.close()

@@ -15,8 +15,9 @@ from anechat.engines.base import CancelToken, GenerationStats, TextDelta
 from anechat.engines.errors import EngineError
 
 # C0/C1 control characters except tab and newline, plus lone carriage returns: a model
-# may emit them and a terminal would act on them (escape sequences, bells, cursor moves).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# may emit them and a terminal would act on them (escape sequences, bells, cursor moves);
+# and bidi overrides/isolates, which make text read differently from what it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_text(text: str) -> str:
@@ -70,6 +71,11 @@ class TurnBuffer:
             self._stats = stats if stats is not None else self._stats
             self._error = error if error is not None else self._error
             self._done = True
+
+    @property
+    def done(self) -> bool:
+        with self._lock:
+            return self._done
 
     def drain(self) -> Drained:
         with self._lock:

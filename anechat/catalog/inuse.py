@@ -46,9 +46,12 @@ def _key(path: Path | str) -> str:
 def register_loaded(path: Path | str) -> str:
     """Record that this process has ``path`` loaded; returns a token for ``unregister_loaded``."""
     folder = _folder()
-    folder.mkdir(parents=True, exist_ok=True)
     token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    (folder / f"{token}.json").write_text(json.dumps({"pid": os.getpid(), "path": _key(path)}))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{token}.json").write_text(json.dumps({"pid": os.getpid(), "path": _key(path)}))
+    except OSError:
+        pass  # best effort: a data folder that cannot be written must not stop a model from loading
     return token
 
 

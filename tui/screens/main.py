@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -25,7 +26,7 @@ from ..messages import GaugesSampled, LoadProgress
 from ..switching import no_target_hint, switch_target
 from ..turn import Drained, TurnBuffer, clean_text, run_turn
 from ..widgets.chat_input import ChatInput
-from ..widgets.chat_pane import AssistantMessage, ChatPane
+from ..widgets.chat_pane import AssistantMessage, ChatPane, Notice
 from ..widgets.memory_gauges import MemoryGauges
 from ..widgets.speed_panel import SpeedPanel
 from ..widgets.status_line import StatusLine
@@ -33,12 +34,16 @@ from .code_blocks import CodeBlockPicker, code_blocks
 from .engine_picker import EnginePicker
 from .model_picker import ModelPicker, PickedModel, model_ref
 from .params import ParamsResult, ParamsScreen
+from .session_open import apply_sessions_result
+from .sessions import SessionsScreen
 
 #: (key, action, footer label, palette help); the palette lists the same actions
 ACTIONS = [
     ("ctrl+o", "models", "Models", "Pick a model and load it"),
+    ("ctrl+g", "manage_models", "Manage models", "Models here: filter, info, pull, remove, convert, load"),
     ("ctrl+e", "engine", "Engine", "Switch engine; the conversation continues there"),
     ("ctrl+n", "new_chat", "New chat", "Start a new conversation"),
+    ("ctrl+l", "sessions", "Sessions", "Saved chats: open, rename, delete, search by text"),
     ("ctrl+s", "settings", "Settings", "Edit the system prompt and sampling parameters"),
     ("ctrl+r", "copy_answer", "Copy answer", "Copy the last answer (OSC 52, works over SSH)"),
     ("ctrl+b", "copy_code", "Copy code", "Copy a code block from the last answer"),
@@ -65,6 +70,20 @@ class ActiveTurn:
     cancel: CancelToken
     last_stats_at: float = 0.0
     last_markdown_at: float = 0.0
+    started_at: float = 0.0  # app clock
+    frames: int = 0  # drains that drew something
+    markdown_frames: int = 0  # of which re-rendered Markdown
+    cpu_at_start: float = field(default_factory=time.thread_time)  # this (UI) thread's CPU time
+
+    def cpu_share(self, now: float) -> float:
+        """Share of one core the UI thread has used since the answer began (1.0 = a whole core).
+
+        Drawing (Markdown, layout, painting) shares the CPU and the GIL with the engine:
+        the screen skips frames while this is over the app's budget (and re-renders
+        Markdown, the costly part, only under half of it) rather than slow the answer.
+        """
+        used = time.thread_time() - self.cpu_at_start
+        return used / max(now - self.started_at, 0.25)
 
 
 class MainScreen(Screen):
@@ -73,6 +92,7 @@ class MainScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.turn: ActiveTurn | None = None
+        self.last_turn: ActiveTurn | None = None
         self.turns_started = self.turns_finished = 0  # answers begun / ended (any reason)
         self.loading = False
         self._drain_timer: Timer | None = None
@@ -111,9 +131,8 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.call_after_refresh(self.app.mark_painted)
         self.query_one(ChatInput).focus()
-        self.app.call_later(self.pane.add_notice, WELCOME, "info")
-        for line in self.app.startup_warnings:
-            self.app.call_later(self.pane.add_notice, line, "warning")
+        # mounted now, so they come before anything a load or the history adds
+        self.pane.mount(Notice(WELCOME, "info"), *(Notice(line, "warning") for line in self.app.startup_warnings))
         if self.app.frozen_gauges is not None:
             self.query_one(MemoryGauges).show(self.app.frozen_gauges)
         else:
@@ -213,7 +232,7 @@ class MainScreen(Screen):
         await self.pane.add_user(text)
         answer = await self.pane.add_assistant()
         self.pane.anchor()
-        turn = ActiveTurn(answer, TurnBuffer(clock=self.app.clock), CancelToken())
+        turn = ActiveTurn(answer, TurnBuffer(clock=self.app.clock), CancelToken(), started_at=self.app.clock())
         self.turn = turn
         self.turns_started += 1
         self.speed.start_turn()
@@ -230,17 +249,22 @@ class MainScreen(Screen):
         turn = self.turn
         if turn is None or self._draining:
             return
+        now = self.app.clock()
+        share = turn.cpu_share(now)
+        if not turn.buffer.done and share > self.app.ui_budget:
+            return  # over budget: skip this frame, the text waits in the buffer
         self._draining = True
         try:
             got = turn.buffer.drain()
+            turn.frames += 1
             if got.text:
                 turn.answer.write(clean_text(got.text))
-            now = self.app.clock()
             if got.done:
                 await self._finish(turn, got)
                 return
-            if now - turn.last_markdown_at >= 1.0 / self.app.markdown_hz:
+            if now - turn.last_markdown_at >= 1.0 / self.app.markdown_hz and share < self.app.ui_budget / 2:
                 turn.last_markdown_at = now
+                turn.markdown_frames += 1
                 await turn.answer.flush()
             if now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
                 turn.last_stats_at = now
@@ -267,6 +291,7 @@ class MainScreen(Screen):
         if got.error and stats is not None and "error" not in note:
             note += f" — {got.error}"
         await turn.answer.finish(final, note, kind)
+        self.last_turn = turn
         self.turn = None
         self.turns_finished += 1
         self._show_model()
@@ -286,6 +311,22 @@ class MainScreen(Screen):
                 self.load_model(picked.ref, picked.engine)
 
         self.app.push_screen(ModelPicker(self.app.list_models, self.app.engine_name), chosen)
+
+    def action_manage_models(self) -> None:
+        from .models import ModelsScreen
+
+        ModelsScreen.open(self)
+
+    async def unload_model(self) -> bool:
+        """Unload the chat's model (the models screen removes it next); False while it answers or loads."""
+        if self.turn is not None or self.loading:
+            return False
+        name = self.controller.loaded.name if self.controller.loaded else None
+        await self.app.engine_thread.run(self.controller.unload)
+        self._show_model()
+        if name:
+            await self.pane.add_notice(f"unloaded {name}", "info")
+        return True
 
     def action_engine(self) -> None:
         def chosen(engine: str | None) -> None:
@@ -331,6 +372,13 @@ class MainScreen(Screen):
         self.speed.show_state("")
         self._show_model()
         self.query_one(ChatInput).focus()
+
+    def action_sessions(self) -> None:
+        if self.turn is not None:
+            self.notify("an answer is streaming: Esc stops it first", severity="warning")
+            return
+        screen = SessionsScreen(self.app.history_store, self.controller.session_id)
+        self.app.push_screen(screen, lambda result: apply_sessions_result(self, result))
 
     def action_settings(self) -> None:
         state = self.controller.state

@@ -15,6 +15,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
+from anechat.safe_text import sanitize_for_terminal
+
 #: a pasted megabyte is sent whole, but the pane shows only its start
 MAX_SHOWN_CHARS = 4000
 
@@ -32,10 +34,11 @@ def _parser() -> MarkdownIt:
 
 
 class UserMessage(Static):
-    """What the person sent (plain text: no markup is interpreted)."""
+    """What the person sent (plain text: no markup is interpreted; control characters
+    and escape sequences show as visible symbols, never reach the terminal)."""
 
     def __init__(self, text: str) -> None:
-        super().__init__(Text(_shown(text)), classes="message user")
+        super().__init__(Text(sanitize_for_terminal(_shown(text))), classes="message user")
         self.text = text
 
 
@@ -43,7 +46,7 @@ class Notice(Static):
     """One line from the app in the conversation: loads, engine switches, errors."""
 
     def __init__(self, text: str, kind: str = "info") -> None:
-        super().__init__(Text(text), classes=f"notice {kind}")
+        super().__init__(Text(sanitize_for_terminal(text)), classes=f"notice {kind}")
         self.text = text
         self.kind = kind
 

@@ -1,0 +1,337 @@
+"""The models screen: the catalog in a table with a filter and an info panel; pull, remove,
+convert and load from the keyboard.
+
+Pulls and conversions run as background jobs (a thread each) with a live progress
+bar; the person can go back to the chat meanwhile and come back to the same screen
+(it stays installed, so its jobs keep running). Every failure is one line in the app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from anechat.catalog import ModelInUse, remove_model
+from anechat.conversion import ConvertRequest, convert_model
+from anechat.formatting import human_bytes, human_count
+from anechat.model_info import info_rows
+
+from ..engine_thread import release_thread_streams
+from ..widgets.job_row import Job, JobDone, JobProgress, JobRow
+from .main import error_line
+from .model_actions import ConfirmRemove, ConvertDialog, PullDialog
+from .model_picker import model_ref
+
+COLUMNS = ("name", "format", "quant", "params", "ctx", "size", "engines")
+#: finished job rows kept on screen (the newest)
+KEEP_FINISHED = 3
+
+
+def _same_path(a: Path | str, b: Path | str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return str(a) == str(b)
+
+
+def matches(entry, query: str) -> bool:
+    """Every word of ``query`` appears in the entry's name, format, quantization, engines or source."""
+    hay = " ".join([entry.name, entry.format, entry.quantization, " ".join(entry.engines), entry.source, entry.repo_id or ""]).lower()
+    return all(word in hay for word in query.lower().split())
+
+
+class ModelsScreen(Screen):
+    """Open it with :meth:`open` from the chat screen (``chat``: its load_model / unload_model)."""
+
+    NAME = "model-manager"
+    CSS_PATH = "../styles/models.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Chat"),
+        Binding("slash", "filter", "Filter"),
+        Binding("l", "load", "Load"),
+        Binding("p", "pull", "Pull"),
+        Binding("c", "convert", "Convert"),
+        Binding("d,delete", "remove", "Remove"),
+        Binding("x", "cancel_jobs", "Cancel job"),
+        Binding("r", "rescan", "Rescan"),
+        Binding("down", "focus_table", show=False),
+    ]
+
+    def __init__(self, chat) -> None:
+        super().__init__()
+        self.chat = chat
+        self.entries: list = []
+        self.shown: list = []
+        self.jobs: dict[int, JobRow] = {}
+        self.scans = 0  # catalog scans finished (tests wait on it)
+        self._select_path: Path | None = None
+
+    @classmethod
+    def open(cls, chat) -> None:
+        """Show the screen, made once and kept (with its running jobs) for the app's life."""
+        app = chat.app
+        if not app.is_screen_installed(cls.NAME):
+            app.install_screen(cls(chat), cls.NAME)
+        app.push_screen(cls.NAME)
+
+    # -- layout ---------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="models-body"):
+            with Vertical(id="models-left") as left:
+                left.border_title = "Models"
+                yield Input(placeholder="/ filter: name, format, quantization, engine, source", id="models-filter", compact=True)
+                yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="models-summary")
+            with VerticalScroll(id="models-info") as info:
+                info.border_title = "Info"
+                yield Static("", id="models-info-text")
+        yield Vertical(id="models-jobs")
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#models-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.table.add_columns(*COLUMNS)
+        self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.scan()
+
+    # -- the catalog ------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="scan")
+    def scan(self) -> None:
+        try:
+            entries, error = list(self.app.list_models()), None
+        except Exception as exc:  # a broken catalog must not close the app
+            entries, error = [], f"could not list models: {error_line(exc)}"
+        self.app.call_from_thread(self._set_entries, entries, error)
+
+    def _set_entries(self, entries: list, error: str | None) -> None:
+        self.entries = sorted(entries, key=lambda e: (e.format == "unsupported", e.name.lower()))
+        self._refill()
+        if error:
+            self.query_one("#models-summary", Static).update(Text(error, style="bold red"))
+        self.scans += 1
+
+    def _is_loaded(self, entry) -> bool:
+        loaded = self.app.controller.loaded
+        return loaded is not None and _same_path(loaded.path, entry.path)
+
+    def _refill(self) -> None:
+        table = self.table
+        keep = self._select_path or (self.current().path if self.current() is not None else None)
+        self._select_path = None
+        query = self.query_one("#models-filter", Input).value
+        self.shown = [e for e in self.entries if matches(e, query)]
+        table.clear()
+        for entry in self.shown:
+            name = Text("● " if self._is_loaded(entry) else "  ", style="bold green")
+            name.append(entry.name, style="dim" if entry.format == "unsupported" else "bold")
+            engines = ", ".join(entry.engines) or ("convertible" if entry.convertible else "—")
+            table.add_row(
+                name, entry.format, entry.quantization or "—", human_count(entry.parameters),
+                str(entry.context_length or "—"), human_bytes(entry.size_bytes), engines,
+            )
+        for index, entry in enumerate(self.shown):
+            if keep is not None and _same_path(entry.path, keep):
+                table.move_cursor(row=index)
+                break
+        hidden = len(self.entries) - len(self.shown)
+        summary = f"{len(self.entries)} models" + (f" · {hidden} hidden by the filter" if hidden else "")
+        if not self.entries:
+            summary = "no models yet: P pulls one from the hub"
+        self.query_one("#models-summary", Static).update(Text(summary, style="dim"))
+        self._show_info()
+
+    def current(self):
+        table = self.table
+        if not self.shown or not 0 <= table.cursor_row < len(self.shown):
+            return None
+        return self.shown[table.cursor_row]
+
+    @on(DataTable.RowHighlighted)
+    def _show_info(self) -> None:
+        entry = self.current()
+        info = self.query_one("#models-info-text", Static)
+        if entry is None:
+            info.update(Text("no model matches the filter" if self.entries else "", style="italic"))
+            return
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, value in info_rows(entry):
+            grid.add_row(label, Text(value))
+        if self._is_loaded(entry):
+            grid.add_row("", Text("loaded in the chat", style="bold green"))
+        info.update(grid)
+
+    @on(Input.Changed, "#models-filter")
+    def _filter_changed(self) -> None:
+        self._refill()
+
+    @on(Input.Submitted, "#models-filter")
+    def action_focus_table(self) -> None:
+        self.table.focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#models-filter", Input).focus()
+
+    def action_rescan(self) -> None:
+        self.scan()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def _target(self):
+        entry = self.current()
+        if entry is None:
+            self.notify("no model selected", severity="warning")
+        return entry
+
+    # -- load -------------------------------------------------------------------------
+    @on(DataTable.RowSelected)
+    def action_load(self) -> None:
+        entry = self._target()
+        if entry is None:
+            return
+        if not entry.engines:
+            self.notify(f"{entry.name} cannot run as it is: {entry.reason or entry.format}", severity="warning")
+            return
+        if self.chat.turn is not None or self.chat.loading:
+            self.notify("the chat is busy (an answer or a load): wait for it, or Esc there stops an answer", severity="warning")
+            return
+        engine = self.app.engine_name if self.app.engine_name in entry.engines else entry.engines[0]
+        self.chat.load_model(model_ref(entry), engine)
+        self.app.pop_screen()
+
+    # -- remove -----------------------------------------------------------------------
+    def action_remove(self) -> None:
+        entry = self._target()
+        if entry is None:
+            return
+        if entry.source == "builtin" and entry.needs_conversion:
+            self.notify(f"{entry.name} is the built-in model shipped with anechat; it cannot be removed", severity="warning")
+            return
+
+        def answered(remove: bool | None) -> None:
+            if remove:
+                self._remove(entry)
+
+        self.app.push_screen(ConfirmRemove(entry, self._is_loaded(entry)), answered)
+
+    def _unload_for_removal(self) -> None:
+        """Called by remove_model (in the worker thread) when the chat has this model loaded."""
+        if not self.app.call_from_thread(self.chat.unload_model):
+            raise ModelInUse("the chat is answering or loading with this model", hint="wait for it (Esc stops an answer), then remove it")
+
+    @work(thread=True, group="remove")
+    def _remove(self, entry) -> None:
+        try:
+            removed = remove_model(entry, is_loaded=self._is_loaded, unload=self._unload_for_removal)
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"could not remove {entry.name}: {error_line(exc)}", severity="error")
+        else:
+            note = f" — {removed.note}" if removed.note else ""
+            self.app.call_from_thread(self.notify, f"removed {removed.name} ({human_bytes(removed.freed_bytes)} freed){note}")
+        self.app.call_from_thread(self.scan)
+
+    # -- background jobs (pull, convert) ----------------------------------------------
+    def _start_job(self, kind: str, title: str, work_fn, cleanup=None) -> Job:
+        job = Job(kind, title, self.post_message, rate_hz=2.0 if self.app.low_motion else 5.0)
+        row = JobRow(job)
+        self.jobs[job.id] = row
+        self.query_one("#models-jobs").mount(row)
+        finished = [r for r in self.jobs.values() if not r.job.running]
+        for old in finished[:-KEEP_FINISHED]:
+            self.jobs.pop(old.job.id, None)
+            old.remove()
+        job.start(work_fn, error_line, cleanup)
+        return job
+
+    def on_job_progress(self, message: JobProgress) -> None:
+        row = self.jobs.get(message.job_id)
+        if row is not None and row.outcome is None:
+            row.show(message.step, message.fraction)
+
+    def on_job_done(self, message: JobDone) -> None:
+        row = self.jobs.get(message.job_id)
+        if row is None:
+            return
+        title = row.job.title
+        if message.cancelled:
+            row.finish("cancelled", "cancelled; finished files are kept" if row.job.kind == "pull" else "cancelled")
+            self.notify(f"{title}: cancelled", severity="warning")
+        elif message.error is not None:
+            row.finish("error", message.error)
+            self.notify(f"{title} failed: {message.error}", severity="error")
+        else:
+            path, line = message.result
+            row.finish("done", f"done · {line}")
+            self.notify(f"{title}: done — the new model is in the list")
+            self._select_path = path
+        self.scan()
+
+    def action_cancel_jobs(self) -> None:
+        running = [row.job for row in self.jobs.values() if row.job.running and not row.job.cancel.is_set()]
+        if not running:
+            self.notify("no job is running", severity="warning")
+            return
+        for job in running:
+            job.cancel.set()
+            self.jobs[job.id].show("cancelling…", self.jobs[job.id].fraction)
+
+    def action_pull(self) -> None:
+        def chosen(spec: str | None) -> None:
+            if spec:
+                self._start_job("pull", f"pull {spec}", lambda job: self._pull(spec, job))
+
+        self.app.push_screen(PullDialog(), chosen)
+
+    @staticmethod
+    def _pull(spec: str, job: Job) -> tuple[Path, str]:
+        from anechat.hub import pull, step_progress
+
+        job.report("asking the hub…", None)
+        result = pull(spec, progress=step_progress(job.report), cancel=job.cancel)
+        return result.path, f"{human_bytes(result.downloaded_bytes)} downloaded"
+
+    def action_convert(self) -> None:
+        entry = self._target()
+        if entry is None:
+            return
+        targets = list(entry.details.get("convert_to") or [])
+        if not targets:
+            why = entry.reason or f"a {entry.format} model {'that is quantized' if entry.quantization else ''}".strip()
+            self.notify(f"{entry.name} cannot be converted: {why}", severity="warning")
+            return
+
+        def chosen(request: ConvertRequest | None) -> None:
+            if request is not None:
+                label = f"mlx {request.bits}-bit" if request.to == "mlx" and request.bits else request.to
+                if request.to == "coreml":
+                    label += f" ctx {request.context}" + (f" LUT{request.lut_ffn}" if request.lut_ffn else "")
+                self._start_job(
+                    "convert", f"convert {entry.name} → {label}",
+                    lambda job: self._convert(entry, request, job), cleanup=release_thread_streams,
+                )
+
+        self.app.push_screen(ConvertDialog(entry.name, targets), chosen)
+
+    @staticmethod
+    def _convert(entry, request: ConvertRequest, job: Job) -> tuple[Path, str]:
+        path = Path(convert_model(entry, request, progress=job.report))
+        return path, f"wrote {path.name}"
+
+    def on_unmount(self) -> None:
+        for row in self.jobs.values():
+            row.job.cancel.set()
