@@ -5,10 +5,13 @@ hub, real MLX conversion and loading."""
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from textual.widgets import Static
 from fake_hub import FakeHub, FakeHubServer, FakeRepo, model_folder_files
 from model_folders import build_mlx_quantized
 from tinymodel import build_tiny_llama
@@ -94,7 +97,10 @@ async def select(pilot, screen: ModelsScreen, name: str) -> None:
 
 
 def info_text(screen: ModelsScreen) -> str:
-    return str(screen.query_one("#models-info-text").render())
+    """The info panel as plain text (wide enough that no value folds)."""
+    console = Console(width=300, record=True, file=io.StringIO())
+    console.print(screen.query_one("#models-info-text", Static).content)
+    return console.export_text()
 
 
 def status_text(app) -> str:

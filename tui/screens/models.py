@@ -79,8 +79,11 @@ class ModelsScreen(Screen):
         """Show the screen, made once and kept (with its running jobs) for the app's life."""
         app = chat.app
         if not app.is_screen_installed(cls.NAME):
-            app.install_screen(cls(chat), cls.NAME)
+            app.install_screen(cls(chat), cls.NAME)  # scans when mounted
+            app.push_screen(cls.NAME)
+            return
         app.push_screen(cls.NAME)
+        app.get_screen(cls.NAME).scan()  # what changed meanwhile (a model loaded, a file removed)
 
     # -- layout ---------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -103,8 +106,6 @@ class ModelsScreen(Screen):
     def on_mount(self) -> None:
         self.table.add_columns(*COLUMNS)
         self.table.focus()
-
-    def on_screen_resume(self) -> None:
         self.scan()
 
     # -- the catalog ------------------------------------------------------------------
