@@ -53,6 +53,8 @@ ACTIONS = [
 
 
 WELCOME = "anechat — local models, live speed and memory. Ctrl+O picks a model · Ctrl+P lists every action."
+#: finished lines reach the Markdown view at least this often, whatever the budget
+MAX_MARKDOWN_WAIT_S = 1.5
 #: below this width the speed and memory panels start hidden (Ctrl+T shows them)
 NARROW = 90
 
@@ -71,6 +73,7 @@ class ActiveTurn:
     last_stats_at: float = 0.0
     last_markdown_at: float = 0.0
     started_at: float = 0.0  # app clock
+    finished_at: float = 0.0
     frames: int = 0  # drains that drew something
     markdown_frames: int = 0  # of which re-rendered Markdown
     cpu_at_start: float = field(default_factory=time.thread_time)  # this (UI) thread's CPU time
@@ -79,8 +82,9 @@ class ActiveTurn:
         """Share of one core the UI thread has used since the answer began (1.0 = a whole core).
 
         Drawing (Markdown, layout, painting) shares the CPU and the GIL with the engine:
-        the screen skips frames while this is over the app's budget (and re-renders
-        Markdown, the costly part, only under half of it) rather than slow the answer.
+        the screen grows the answer (Markdown, layout, a repaint of the pane: the
+        costly frames) only while this is under the app's budget, at least every
+        MAX_MARKDOWN_WAIT_S, and skips even cheap frames when far over it.
         """
         used = time.thread_time() - self.cpu_at_start
         return used / max(now - self.started_at, 0.25)
@@ -251,8 +255,8 @@ class MainScreen(Screen):
             return
         now = self.app.clock()
         share = turn.cpu_share(now)
-        if not turn.buffer.done and share > self.app.ui_budget:
-            return  # over budget: skip this frame, the text waits in the buffer
+        if not turn.buffer.done and share > 2 * self.app.ui_budget:
+            return  # far over budget: skip this frame, the text waits in the buffer
         self._draining = True
         try:
             got = turn.buffer.drain()
@@ -262,7 +266,8 @@ class MainScreen(Screen):
             if got.done:
                 await self._finish(turn, got)
                 return
-            if now - turn.last_markdown_at >= 1.0 / self.app.markdown_hz and share < self.app.ui_budget / 2:
+            since = now - turn.last_markdown_at
+            if (since >= 1.0 / self.app.markdown_hz and share < self.app.ui_budget) or since >= MAX_MARKDOWN_WAIT_S:
                 turn.last_markdown_at = now
                 turn.markdown_frames += 1
                 await turn.answer.flush()
@@ -291,6 +296,7 @@ class MainScreen(Screen):
         if got.error and stats is not None and "error" not in note:
             note += f" — {got.error}"
         await turn.answer.finish(final, note, kind)
+        turn.finished_at = self.app.clock()
         self.last_turn = turn
         self.turn = None
         self.turns_finished += 1

@@ -52,22 +52,25 @@ class Notice(Static):
 
 
 class AssistantMessage(Vertical):
-    """An answer, streamed: complete lines go to the Markdown widget through its
-    MarkdownStream (at a bounded rate, by the screen), the line being written shows
-    as plain text under it; when the answer ends, one ``update()`` renders it whole.
+    """An answer, streamed in two speeds.
 
-    Re-parsing Markdown costs the most on long lists and code blocks, so it happens
-    per batch of finished lines, never per token.
+    - :meth:`write` (cheap, every frame): the line being written shows as plain
+      text under the Markdown; no layout pass, so nothing else on screen moves.
+    - :meth:`flush` (costly, a few times a second at most): finished lines go to
+      the Markdown widget through its ``MarkdownStream`` and the answer grows —
+      a layout pass and a repaint of the whole chat pane as it scrolls.
+
+    When the answer ends, :meth:`finish` renders it whole with one ``update()``.
     """
 
     def __init__(self) -> None:
-        super().__init__(classes="message assistant")
+        super().__init__(classes="message assistant streaming")
         self.text = ""
         self.fragments = 0  # pieces handed to the MarkdownStream
         self._stream: MarkdownStream | None = None
         self._lines = ""  # finished lines not yet handed to the stream
         self._tail = ""  # the line being written
-        self._tail_rows = 0
+        self._tail_rows = 1
 
     def compose(self):
         yield Markdown("", classes="answer-body", parser_factory=_parser)
@@ -78,8 +81,12 @@ class AssistantMessage(Vertical):
     def body(self) -> Markdown:
         return self.query_one(".answer-body", Markdown)
 
+    @property
+    def _tail_widget(self) -> Static:
+        return self.query_one(".answer-tail", Static)
+
     def write(self, fragment: str) -> None:
-        """Take new text: finished lines wait for :meth:`flush`, the open line shows now."""
+        """Take new text; show the line being written (no layout: the screen does not move)."""
         if not fragment:
             return
         self.text += fragment
@@ -87,24 +94,21 @@ class AssistantMessage(Vertical):
         if newline:
             self._lines += head + newline
         self._tail = tail
-        self._show_tail()
+        self._tail_widget.update(Text(self._tail), layout=False)
 
     async def flush(self) -> None:
-        """Hand the finished lines to the Markdown stream."""
-        if not self._lines:
-            return
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.body)
-        lines, self._lines = self._lines, ""
-        self.fragments += 1
-        await self._stream.write(lines)
-
-    def _show_tail(self) -> None:
-        tail = self.query_one(".answer-tail", Static)
-        width = max(1, tail.content_region.width or self.size.width or 80)
-        rows = -(-cell_len(self._tail) // width) if self._tail else 0
-        tail.update(Text(self._tail), layout=rows != self._tail_rows)
-        self._tail_rows = rows
+        """Hand finished lines to the Markdown stream and let the answer grow on screen."""
+        if self._lines:
+            if self._stream is None:
+                self._stream = Markdown.get_stream(self.body)
+            lines, self._lines = self._lines, ""
+            self.fragments += 1
+            await self._stream.write(lines)
+        width = max(1, self._tail_widget.content_region.width or 80)
+        rows = max(1, -(-cell_len(self._tail) // width))
+        if rows != self._tail_rows:
+            self._tail_rows = rows
+            self._tail_widget.refresh(layout=True)
 
     async def finish(self, text: str | None, note: str = "", kind: str = "") -> None:
         """Stop streaming and render the whole answer once, so the final view is exact."""
@@ -114,7 +118,8 @@ class AssistantMessage(Vertical):
         if text is not None:
             self.text = text
         self._lines = self._tail = ""
-        self._show_tail()
+        self._tail_widget.update("")
+        self.remove_class("streaming")
         await self.body.update(self.text)
         meta = self.query_one(".answer-meta", Static)
         meta.update(Text(note))
