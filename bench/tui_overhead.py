@@ -97,27 +97,32 @@ async def measure(args: argparse.Namespace) -> dict:
         if controller.session is None:
             raise SystemExit(f"could not load {path} on {args.engine}")
 
-        # warm-up (first-call costs), then pairs: the engine alone on the app's engine
-        # thread with the UI idle, and the same turn sent through the app's input box
-        controller.state.params = controller.state.params.with_(max_tokens=8)
-        await app.engine_thread.run(engine_alone, controller, "Hello")
-        controller.state.params = controller.state.params.with_(max_tokens=args.max_tokens)
+        # warm-up of both paths (first-call costs), then pairs: the engine alone on the
+        # app's engine thread with the UI idle, and the same turn sent through the input box
         box = app.screen.query_one(ChatInput)
-        pairs = []
-        for _ in range(args.repeat):
-            alone = await app.engine_thread.run(engine_alone, controller, args.prompt)
+
+        def answered() -> bool:
+            """the app's answer"""
+            return controller.last_stats is not None and app.screen.turn is None
+
+        async def through_the_app(prompt: str):
             controller.session.reset()
             controller.new_chat()
             controller.last_stats = None
-            box.load_text(args.prompt)
+            box.load_text(prompt)
             box.submit()  # what Enter does
-
-            def answered() -> bool:
-                """the app's answer"""
-                return controller.last_stats is not None and app.screen.turn is None
-
             await wait_until(answered, 600)
-            pairs.append((alone, controller.last_stats, app.screen.last_turn))
+            return controller.last_stats
+
+        controller.state.params = controller.state.params.with_(max_tokens=8)
+        await app.engine_thread.run(engine_alone, controller, "Hello")
+        await through_the_app("Hello")
+        controller.state.params = controller.state.params.with_(max_tokens=args.max_tokens)
+        pairs = []
+        for _ in range(args.repeat):
+            alone = await app.engine_thread.run(engine_alone, controller, args.prompt)
+            in_app = await through_the_app(args.prompt)
+            pairs.append((alone, in_app, app.screen.last_turn))
         ratios = sorted(app_.decode_tps / alone_.decode_tps for alone_, app_, _ in pairs if alone_.decode_tps)
         alone, in_app, turn = pairs[len(pairs) // 2] if len(pairs) > 1 else pairs[0]
         shown = app.screen.pane.last_answer().text

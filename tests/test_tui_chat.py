@@ -5,6 +5,8 @@ the conversation survives engine switches, models load from the picker."""
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 
 import pytest
 
@@ -26,8 +28,12 @@ pytestmark = [
 
 
 def chat_app(model_dir, max_tokens: int = 48, **kwargs):
+    """The app with the tiny model loading on MLX. The drawing budget is lifted so every
+    frame is drawn (the tiny model answers in well under a second)."""
     controller = ChatController(params=SamplingParams(max_tokens=max_tokens))
-    return quiet_app(model=str(model_dir), engine="mlx", controller=controller, **kwargs)
+    app = quiet_app(model=str(model_dir), engine="mlx", controller=controller, **kwargs)
+    app.ui_budget = 1.0
+    return app
 
 
 async def loaded(pilot) -> None:
@@ -157,6 +163,36 @@ async def test_an_engine_that_cannot_run_the_model_keeps_the_conversation(tiny_m
         assert len(app.controller.messages) == 4 and app.controller.last_stats.cached_tokens > 0
 
 
+@pytest.mark.coreml
+async def test_switching_to_core_ml_continues_the_same_conversation(tmp_path, monkeypatch, tiny_model_dir, tiny_coreml_dir):
+    # the Core ML conversion sits next to the model under the name `anechat convert` gives it
+    home = models_home(tmp_path, monkeypatch, tiny_model_dir)
+    (home / "tiny-llama-coreml-ctx64-fp16").symlink_to(tiny_coreml_dir, target_is_directory=True)
+    app = chat_app(home / "tiny-llama", max_tokens=4)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await send(pilot, "Hi")
+        await answered(pilot)
+        first_answer = app.controller.messages[-1]
+        app.screen.switch_engine("coreml")
+
+        def switched() -> bool:
+            """the Core ML model to load"""
+            loaded_ = app.controller.loaded
+            return loaded_ is not None and loaded_.engine == "coreml" and not app.screen.loading
+
+        await wait_for(pilot, switched, limit_s=120)
+        assert app.controller.loaded.name == "tiny-llama-coreml-ctx64-fp16"
+        assert "coreml · MIL on CPU — no Neural Engine here" in status_text(app)  # honest about what runs
+        assert app.controller.messages[-1] == first_answer  # the conversation is still there
+        await send(pilot, "Yo")
+        await answered(pilot)
+        stats = app.controller.last_stats
+        assert stats.finish_reason in ("stop", "length") and stats.generation_tokens >= 1
+        assert stats.cached_tokens == 0 and stats.prompt_tokens > 10  # the whole history was prefilled there
+        assert [m.role for m in app.controller.messages] == ["user", "assistant", "user", "assistant"]
+
+
 async def test_the_engine_switcher_offers_only_engines_that_can_run_here(tiny_model_dir):
     app = chat_app(tiny_model_dir)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -200,6 +236,26 @@ async def test_a_model_that_fails_to_load_shows_why_in_the_app(tmp_path):
         error = app.screen.query(Notice).last()
         assert error.kind == "error" and "could not load" in error.text
         assert app.controller.session is None and "no model" in status_text(app)
+
+
+async def test_a_failed_load_after_a_good_one_leaves_no_half_loaded_model(tmp_path, tiny_model_dir):
+    # a copy of the tiny model whose config does not match its weights: the catalog accepts
+    # it, the engine refuses it only once the old model is already unloaded
+    broken = tmp_path / "tiny-mismatched"
+    shutil.copytree(tiny_model_dir, broken)
+    config = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))
+    app = chat_app(tiny_model_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        app.screen.load_model(str(broken), "mlx")
+        await wait_for(pilot, lambda: not app.screen.loading)
+        error = app.screen.query(Notice).last().text
+        assert "could not load" in error
+        assert not app.screen.has_model() and "no model" in status_text(app)
+        app.screen.query_one(ChatInput).load_text("still there?")
+        app.screen.query_one(ChatInput).submit()
+        await wait_for(pilot, lambda: "no model is loaded" in app.screen.query(Notice).last().text)
 
 
 async def test_new_chat_clears_the_conversation_and_copy_takes_the_last_answer(tiny_model_dir):

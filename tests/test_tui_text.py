@@ -30,7 +30,7 @@ async def test_an_answer_with_escape_sequences_renders_without_them():
     async with app.run_test() as pilot:
         pane = app.screen.query_one(ChatPane)
         answer = await pane.add_assistant()
-        await answer.write(clean_text("**bold**\x1b]52;c;ZXZpbA==\x07 and \x1b[31mred"))
+        answer.write(clean_text("**bold**\x1b]52;c;ZXZpbA==\x07 and \x1b[31mred"))
         await answer.finish(None)
         await pilot.pause()
         assert "\x1b" not in answer.body.source and "bold" in answer.body.source

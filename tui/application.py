@@ -84,7 +84,7 @@ class AnechatApp(App):
         self.stats_hz = 1.0 if low_motion else 3.0
         self.gauges_hz = 1.0 if low_motion else 2.0
         # while an answer streams, drawing may use at most this share of one core
-        self.ui_budget = 0.03 if low_motion else 0.05
+        self.ui_budget = 0.02 if low_motion else 0.04
         if low_motion:
             self.animation_level = "none"
         self.first_paint_at: float | None = None  # time.time() when the main screen was first painted
@@ -155,8 +155,8 @@ class AnechatApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         if isinstance(screen, MainScreen):
-            for _key, action, label, help_text in ACTIONS:
-                yield SystemCommand(label, help_text, lambda a=action: screen.run_action(a))
+            for _key, action, _label, title, help_text in ACTIONS:
+                yield SystemCommand(title, help_text, lambda a=action: screen.run_action(a))
             yield SystemCommand(COMPARE_TITLE, COMPARE_HELP, lambda: start_compare(screen))
         yield from super().get_system_commands(screen)
 

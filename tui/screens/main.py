@@ -6,27 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from dataclasses import dataclass, field
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from anechat.engines.base import CancelToken
 from anechat.engines.errors import EngineError
-from anechat.formatting import stats_line
 
 from ..messages import GaugesSampled, LoadProgress
 from ..switching import no_target_hint, switch_target
-from ..turn import Drained, TurnBuffer, clean_text, run_turn
+from ..turn import clean_text
 from ..widgets.chat_input import ChatInput
-from ..widgets.chat_pane import AssistantMessage, ChatPane, Notice
+from ..widgets.chat_pane import ChatPane, Notice
 from ..widgets.memory_gauges import MemoryGauges
 from ..widgets.speed_panel import SpeedPanel
 from ..widgets.status_line import StatusLine
@@ -36,25 +31,24 @@ from .model_picker import ModelPicker, PickedModel, model_ref
 from .params import ParamsResult, ParamsScreen
 from .session_open import apply_sessions_result
 from .sessions import SessionsScreen
+from .streaming import ActiveTurn, StreamingMixin
 
-#: (key, action, footer label, palette help); the palette lists the same actions
+#: (key, action, footer label, palette title, palette help): every action is in both
 ACTIONS = [
-    ("ctrl+o", "models", "Models", "Pick a model and load it"),
-    ("ctrl+g", "manage_models", "Manage models", "Models here: filter, info, pull, remove, convert, load"),
-    ("ctrl+e", "engine", "Engine", "Switch engine; the conversation continues there"),
-    ("ctrl+n", "new_chat", "New chat", "Start a new conversation"),
-    ("ctrl+l", "sessions", "Sessions", "Saved chats: open, rename, delete, search by text"),
-    ("ctrl+s", "settings", "Settings", "Edit the system prompt and sampling parameters"),
-    ("ctrl+r", "copy_answer", "Copy answer", "Copy the last answer (OSC 52, works over SSH)"),
-    ("ctrl+b", "copy_code", "Copy code", "Copy a code block from the last answer"),
-    ("ctrl+t", "toggle_stats", "Stats", "Show or hide the speed and memory panels"),
-    ("escape", "stop", "Stop", "Stop the answer that is streaming"),
+    ("ctrl+o", "models", "Models", "Models: pick one and load it", "Fuzzy filter over the models here"),
+    ("ctrl+g", "manage_models", "Manage", "Manage models", "Models here: filter, info, pull, remove, convert, load"),
+    ("ctrl+e", "engine", "Engine", "Switch engine", "The conversation continues on the other engine"),
+    ("ctrl+n", "new_chat", "New", "New chat", "Start a new conversation"),
+    ("ctrl+l", "sessions", "Sessions", "Sessions", "Saved chats: open, rename, delete, search by text"),
+    ("ctrl+s", "settings", "Settings", "System prompt & sampling", "Edit the system prompt and sampling parameters"),
+    ("ctrl+r", "copy_answer", "Copy", "Copy the last answer", "To the clipboard through the terminal (OSC 52, works over SSH)"),
+    ("ctrl+b", "copy_code", "Code", "Copy a code block", "From the last answer (OSC 52, works over SSH)"),
+    ("ctrl+t", "toggle_stats", "Stats", "Toggle the stats panels", "Show or hide the speed and memory panels"),
+    ("escape", "stop", "Stop", "Stop the answer", "Stop the answer that is streaming (Esc)"),
 ]
 
 
 WELCOME = "anechat — local models, live speed and memory. Ctrl+O picks a model · Ctrl+P lists every action."
-#: finished lines reach the Markdown view at least this often, whatever the budget
-MAX_MARKDOWN_WAIT_S = 1.5
 #: below this width the speed and memory panels start hidden (Ctrl+T shows them)
 NARROW = 90
 
@@ -65,33 +59,8 @@ def error_line(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}: {exc}"
 
 
-@dataclass
-class ActiveTurn:
-    answer: AssistantMessage
-    buffer: TurnBuffer
-    cancel: CancelToken
-    last_stats_at: float = 0.0
-    last_markdown_at: float = 0.0
-    started_at: float = 0.0  # app clock
-    finished_at: float = 0.0
-    frames: int = 0  # drains that drew something
-    markdown_frames: int = 0  # of which re-rendered Markdown
-    cpu_at_start: float = field(default_factory=time.thread_time)  # this (UI) thread's CPU time
-
-    def cpu_share(self, now: float) -> float:
-        """Share of one core the UI thread has used since the answer began (1.0 = a whole core).
-
-        Drawing (Markdown, layout, painting) shares the CPU and the GIL with the engine:
-        the screen grows the answer (Markdown, layout, a repaint of the pane: the
-        costly frames) only while this is under the app's budget, at least every
-        MAX_MARKDOWN_WAIT_S, and skips even cheap frames when far over it.
-        """
-        used = time.thread_time() - self.cpu_at_start
-        return used / max(now - self.started_at, 0.25)
-
-
-class MainScreen(Screen):
-    BINDINGS = [Binding(key, action, label, priority=key != "escape") for key, action, label, _ in ACTIONS]
+class MainScreen(StreamingMixin, Screen):
+    BINDINGS = [Binding(key, action, label, priority=key != "escape") for key, action, label, *_ in ACTIONS]
 
     def __init__(self) -> None:
         super().__init__()
@@ -99,7 +68,7 @@ class MainScreen(Screen):
         self.last_turn: ActiveTurn | None = None
         self.turns_started = self.turns_finished = 0  # answers begun / ended (any reason)
         self.loading = False
-        self._drain_timer: Timer | None = None
+        self._drain_timer = None
         self._draining = False
         self._gauges_stop = threading.Event()
         self._side_choice: bool | None = None  # set once the person toggles the panels
@@ -114,7 +83,7 @@ class MainScreen(Screen):
                 yield SpeedPanel(id="speed")
                 yield MemoryGauges(id="memory")
         yield StatusLine(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def pane(self) -> ChatPane:
@@ -157,8 +126,8 @@ class MainScreen(Screen):
     @work(thread=True, exclusive=True, group="gauges")
     def sample_gauges(self) -> None:
         worker = get_current_worker()
-        period = 1.0 / self.app.gauges_hz
         while not worker.is_cancelled and not self._gauges_stop.is_set():
+            period = 1.0 / (self.app.gauges_hz if self.turn is None else min(1.0, self.app.gauges_hz))
             ctrl = self.controller
             loaded = ctrl.loaded
             gauges = self.app.sampler.sample(ctrl.engine if loaded else None, loaded.path if loaded else None)
@@ -201,9 +170,14 @@ class MainScreen(Screen):
             self.loading = False
             self._show_model()
 
+    def has_model(self) -> bool:
+        """A model is loaded and its engine still holds it (a failed switch may have unloaded it)."""
+        ctrl = self.controller
+        return bool(ctrl.loaded and ctrl.session is not None and getattr(ctrl.engine, "session", None) is ctrl.session)
+
     def _show_model(self) -> None:
         ctrl = self.controller
-        session = ctrl.session if ctrl.loaded else None
+        session = ctrl.session if self.has_model() else None
         size = getattr(getattr(session, "info", None), "context_length", None) if session else None
         self.status.set_model(ctrl.loaded if session else None, size or None)
         self.status.set_context(ctrl.last_stats.context_tokens if ctrl.last_stats and ctrl.messages else 0)
@@ -230,79 +204,14 @@ class MainScreen(Screen):
         if self.loading:
             self.notify("a model is loading: wait a moment", severity="warning")
             return False
-        if self.controller.session is None:
+        if not self.has_model():
             await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
             return False
         await self.pane.add_user(text)
         answer = await self.pane.add_assistant()
         self.pane.anchor()
-        turn = ActiveTurn(answer, TurnBuffer(clock=self.app.clock), CancelToken(), started_at=self.app.clock())
-        self.turn = turn
-        self.turns_started += 1
-        self.speed.start_turn()
-        self.status.set_state("answering… Esc stops")
-        self._drain_timer = self.set_interval(1.0 / self.app.drain_hz, self._drain)
-        self.run_worker(self._generate(turn, text), group="turn", exclusive=True)
+        self.start_turn(answer, text)
         return True
-
-    async def _generate(self, turn: ActiveTurn, text: str) -> None:
-        await self.app.engine_thread.run(run_turn, self.controller, text, turn.cancel, turn.buffer)
-        await self._drain()
-
-    async def _drain(self) -> None:
-        turn = self.turn
-        if turn is None or self._draining:
-            return
-        now = self.app.clock()
-        share = turn.cpu_share(now)
-        if not turn.buffer.done and share > 2 * self.app.ui_budget:
-            return  # far over budget: skip this frame, the text waits in the buffer
-        self._draining = True
-        try:
-            got = turn.buffer.drain()
-            turn.frames += 1
-            if got.text:
-                turn.answer.write(clean_text(got.text))
-            if got.done:
-                await self._finish(turn, got)
-                return
-            since = now - turn.last_markdown_at
-            if (since >= 1.0 / self.app.markdown_hz and share < self.app.ui_budget) or since >= MAX_MARKDOWN_WAIT_S:
-                turn.last_markdown_at = now
-                turn.markdown_frames += 1
-                await turn.answer.flush()
-            if now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
-                turn.last_stats_at = now
-                self.speed.show_live(got.tokens, got.decode_tps, got.ttft_s)
-        finally:
-            self._draining = False
-
-    async def _finish(self, turn: ActiveTurn, got: Drained) -> None:
-        if self._drain_timer is not None:
-            self._drain_timer.stop()
-            self._drain_timer = None
-        stats = got.stats
-        final = clean_text(stats.text) if stats is not None and stats.text else None
-        if stats is not None:
-            self.speed.show_final(stats)
-            reason = stats.finish_reason
-            note = stats_line(stats) if reason != "stop" else ""
-            kind = "error" if reason == "error" else "warning" if reason == "cancelled" else ""
-            if reason == "cancelled":
-                note = "stopped · " + stats_line(stats)
-        else:
-            self.speed.show_state("error")
-            note, kind = f"error: {got.error or 'the engine stopped without a result'}", "error"
-        if got.error and stats is not None and "error" not in note:
-            note += f" — {got.error}"
-        await turn.answer.finish(final, note, kind)
-        turn.finished_at = self.app.clock()
-        self.last_turn = turn
-        self.turn = None
-        self.turns_finished += 1
-        self._show_model()
-        if stats is not None:
-            self.status.set_context(stats.context_tokens)
 
     # -- actions ------------------------------------------------------------------------
     def action_stop(self) -> None:

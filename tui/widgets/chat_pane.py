@@ -54,8 +54,9 @@ class Notice(Static):
 class AssistantMessage(Vertical):
     """An answer, streamed in two speeds.
 
-    - :meth:`write` (cheap, every frame): the line being written shows as plain
-      text under the Markdown; no layout pass, so nothing else on screen moves.
+    - :meth:`write` (cheap, every frame): text not yet in the Markdown shows as
+      plain text under it, in the rows it already has: no layout pass, nothing
+      else on screen moves.
     - :meth:`flush` (costly, a few times a second at most): finished lines go to
       the Markdown widget through its ``MarkdownStream`` and the answer grows —
       a layout pass and a repaint of the whole chat pane as it scrolls.
@@ -94,7 +95,7 @@ class AssistantMessage(Vertical):
         if newline:
             self._lines += head + newline
         self._tail = tail
-        self._tail_widget.update(Text(self._tail), layout=False)
+        self._tail_widget.update(Text(self._lines + self._tail), layout=False)
 
     async def flush(self) -> None:
         """Hand finished lines to the Markdown stream and let the answer grow on screen."""
@@ -104,6 +105,7 @@ class AssistantMessage(Vertical):
             lines, self._lines = self._lines, ""
             self.fragments += 1
             await self._stream.write(lines)
+            self._tail_widget.update(Text(self._tail), layout=False)
         width = max(1, self._tail_widget.content_region.width or 80)
         rows = max(1, -(-cell_len(self._tail) // width))
         if rows != self._tail_rows:

@@ -33,8 +33,14 @@ class SpeedPanel(Vertical):
 
     def compose(self):
         yield Figures(classes="figures")
-        yield Static(Text("decode tok/s per turn", style="dim"), classes="spark-label")
+        yield Static(self._spark_label(), classes="spark-label")
         yield Sparkline([], classes="spark")
+
+    def _spark_label(self) -> Text:
+        label = Text("decode tok/s per turn", style="dim")
+        if self.history:
+            label.append(": " + " · ".join(f"{v:.1f}" for v in self.history[-3:]), style="dim")
+        return label
 
     def on_mount(self) -> None:
         self._refresh_figures()
@@ -79,7 +85,10 @@ class SpeedPanel(Vertical):
         self.state = "" if stats.finish_reason in ("stop", "length") else stats.finish_reason
         if stats.generation_tokens > 1 and stats.decode_tps > 0:
             self.history.append(stats.decode_tps)
-            self.query_one(".spark", Sparkline).data = list(self.history)
+            spark = self.query_one(".spark", Sparkline)
+            spark.data = list(self.history)
+            spark.display = len(self.history) > 1  # one point would draw as a solid bar
+            self.query_one(".spark-label", Static).update(self._spark_label())
         self._refresh_figures()
 
     def show_state(self, state: str) -> None:
