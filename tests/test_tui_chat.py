@@ -92,6 +92,24 @@ async def test_a_message_streams_in_and_the_answer_is_rendered_whole_at_the_end(
         assert [w.text for w in app.screen.query(UserMessage)] == ["Hello there"]
 
 
+async def test_the_chat_follows_the_answer_unless_the_person_scrolled_up(tiny_model_dir):
+    app = chat_app(tiny_model_dir, max_tokens=400)
+    async with app.run_test(size=(70, 18)) as pilot:
+        await loaded(pilot)
+        pane = app.screen.pane
+        await send(pilot, "Tell me everything")
+        await answered(pilot)
+        await pilot.pause()
+        assert pane.max_scroll_y > 0 and pane.scroll_y == pane.max_scroll_y  # followed to the end
+
+        await send(pilot, "And more")
+        await wait_for(pilot, lambda: pane.max_scroll_y > 0)
+        pane.scroll_home(animate=False, immediate=True)  # the person scrolls up to read
+        await answered(pilot)
+        await pilot.pause()
+        assert pane.scroll_y == 0 < pane.max_scroll_y  # left where they were
+
+
 async def test_the_speed_panel_updates_during_and_after_an_answer(tiny_model_dir):
     app = chat_app(tiny_model_dir, max_tokens=300)
     async with app.run_test(size=(120, 40)) as pilot:

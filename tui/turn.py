@@ -4,6 +4,7 @@ drains it on a timer. Nothing is posted to the event loop per token.
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
@@ -105,6 +106,32 @@ class CpuShare:
             self._samples.popleft()
         then, cpu_then = self._samples[0]
         return (cpu - cpu_then) / max(now - then, 0.25)
+
+
+_frozen = 0
+
+
+def freeze_heap() -> None:
+    """While an answer streams, keep Python's full garbage collections short.
+
+    A full collection walks every tracked object (the app's widgets, the model's
+    Python objects, the tokenizer...) — a few hundred ms with the GIL held, during
+    which the engine thread cannot hand out a token. ``gc.freeze()`` moves what
+    exists now out of the collector's sight; :func:`thaw_heap` gives it back when
+    the answer ends, so nothing is kept for good.
+    """
+    global _frozen
+    if _frozen == 0:
+        gc.freeze()
+    _frozen += 1
+
+
+def thaw_heap() -> None:
+    global _frozen
+    if _frozen > 0:
+        _frozen -= 1
+        if _frozen == 0:
+            gc.unfreeze()
 
 
 def run_turn(controller: ChatController, text: str, cancel: CancelToken, buffer: TurnBuffer) -> None:

@@ -19,7 +19,7 @@ from anechat.engines.errors import EngineError
 
 from ..messages import GaugesSampled, LoadProgress
 from ..switching import no_target_hint, switch_target
-from ..turn import clean_text
+from ..turn import clean_text, thaw_heap
 from ..widgets.chat_input import ChatInput
 from ..widgets.chat_pane import ChatPane, Notice
 from ..widgets.memory_gauges import MemoryGauges
@@ -121,6 +121,7 @@ class MainScreen(StreamingMixin, Screen):
         self._gauges_stop.set()
         if self.turn is not None:
             self.turn.cancel.cancel()
+            thaw_heap()
 
     # -- gauges (worker thread, bounded rate) -----------------------------------------
     @work(thread=True, exclusive=True, group="gauges")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from anechat.engines.base import CancelToken
 from anechat.formatting import stats_line
 
-from ..turn import CpuShare, Drained, TurnBuffer, clean_text, run_turn
+from ..turn import CpuShare, Drained, TurnBuffer, clean_text, freeze_heap, run_turn, thaw_heap
 from ..widgets.chat_input import ChatInput
 from ..widgets.chat_pane import AssistantMessage
 
@@ -43,6 +43,7 @@ class StreamingMixin:
 
     def start_turn(self, answer: AssistantMessage, text: str) -> ActiveTurn:
         turn = ActiveTurn(answer, TurnBuffer(clock=self.app.clock), CancelToken(), started_at=self.app.clock())
+        freeze_heap()
         self.turn = turn
         self.turns_started += 1
         self.query_one(ChatInput).cursor_blink = False  # one less thing to repaint while it streams
@@ -94,6 +95,7 @@ class StreamingMixin:
         if self.turn is turn:
             self.turn = None
             self.turns_finished += 1
+            thaw_heap()
         self.notify(why, severity="error", markup=False)
 
     async def _finish(self, turn: ActiveTurn, got: Drained) -> None:
@@ -116,6 +118,7 @@ class StreamingMixin:
             note += f" — {got.error}"
         await turn.answer.finish(final, note, kind)
         turn.finished_at = self.app.clock()
+        thaw_heap()
         self.query_one(ChatInput).cursor_blink = not self.app.low_motion
         self.last_turn = turn
         self.turn = None
