@@ -79,6 +79,7 @@ class ChatController:
             self.engine.unload()
         eng.unload()
         self._release_mark()
+        self.engine = self.session = self.loaded = None  # a failed load leaves nothing stale behind
         session = eng.load(path)
         self.engine, self.session = eng, session
         self._loaded_token = register_loaded(path)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 # Commands that run models re-execute once with Debian's OpenBLAS preloaded (see anechat/blas.py).
 _LIGHT = {"models", "history", "--help", "-h", "--version"}
 
@@ -24,6 +26,7 @@ def main() -> None:
 
     set_app_launcher(_launch_app)
     register_compare(app)
+    app.command(name="serve", help="Serve the app to a browser on localhost (textual-serve).")(_serve)
     app(prog_name="anechat")
 
 
@@ -31,6 +34,18 @@ def _launch_app(model: str | None, engine: str | None, theme: str | None, low_mo
     from .app import run_app
 
     run_app(model=model, engine=engine, theme=theme, low_motion=low_motion)
+
+
+def _serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (keep it on localhost)."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the app to a browser on localhost through textual-serve."""
+    from anechat.cli_errors import friendly_errors
+
+    from .serve import serve
+
+    friendly_errors(serve)(host=host, port=port)
 
 
 if __name__ == "__main__":

@@ -37,10 +37,9 @@ class SpeedPanel(Vertical):
         yield Sparkline([], classes="spark")
 
     def _spark_label(self) -> Text:
-        label = Text("decode tok/s per turn", style="dim")
-        if self.history:
-            label.append(": " + " · ".join(f"{v:.1f}" for v in self.history[-3:]), style="dim")
-        return label
+        if not self.history:
+            return Text("decode tok/s per turn", style="dim")
+        return Text("per turn: " + " · ".join(f"{v:.1f}" for v in self.history[-3:]), style="dim")
 
     def on_mount(self) -> None:
         self._refresh_figures()
