@@ -85,24 +85,14 @@ def doctor() -> None:
     Console().print(table)
 
 
-def _mount_optional() -> None:
-    """Sub-apps written as separate rooms; each keeps its import light."""
-    import importlib
+def _mount_subcommands() -> None:
+    """Sub-apps kept in their own modules; each keeps its import light."""
+    from . import cli_bench, cli_convert, cli_history, cli_models
 
-    for module_name, name, help_text in (
-        ("anechat.cli_models", "models", "List, inspect, pull and remove local models."),
-        ("anechat.cli_history", "history", "Chat history: list, show, export, remove sessions."),
-        ("anechat.cli_convert", None, None),
-        ("anechat.cli_bench", None, None),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if name:
-            app.add_typer(module.app, name=name, help=help_text)
-        else:
-            module.register(app)
+    app.add_typer(cli_models.app, name="models", help="List, inspect, pull and remove local models.")
+    app.add_typer(cli_history.app, name="history", help="Chat history: list, show, export, remove sessions.")
+    cli_convert.register(app)
+    cli_bench.register(app)
 
 
-_mount_optional()
+_mount_subcommands()

@@ -20,7 +20,7 @@ from anechat.engines.registry import availability
 from anechat.history import HistoryStore
 from anechat.tui.widgets.chat_pane import Notice, UserMessage
 from tinymodel import build_tiny_llama
-from tui_support import models_home, quiet_app, wait_for
+from tui_support import send_and_wait as chat, models_home, quiet_app, wait_for
 
 pytestmark = [
     pytest.mark.anyio,
@@ -72,19 +72,6 @@ async def ready(pilot) -> None:
         return app.history_ready.is_set() and not app.screen.loading and app.controller.session is not None
 
     await wait_for(pilot, settled, limit_s=120)
-
-
-async def chat(pilot, text: str) -> None:
-    """Send ``text`` and wait for the whole answer."""
-    screen = pilot.app.screen
-    wanted = screen.turns_started + 1
-    assert await screen.send(text)
-
-    def done() -> bool:
-        """the answer to finish"""
-        return screen.turns_finished >= wanted
-
-    await wait_for(pilot, done, limit_s=120)
 
 
 def answer_note(app) -> str:

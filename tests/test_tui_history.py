@@ -15,7 +15,7 @@ from anechat.history import HistoryStore
 from anechat.tui.screens.session_dialogs import ConfirmDialog, RenameDialog
 from anechat.tui.screens.sessions import SessionsScreen
 from anechat.tui.widgets.chat_pane import AssistantMessage, Notice, UserMessage
-from tui_support import quiet_app, wait_for
+from tui_support import send_and_wait as chat, quiet_app, wait_for
 
 pytestmark = [
     pytest.mark.anyio,
@@ -52,19 +52,6 @@ async def ready(pilot) -> None:
         return app.history_ready.is_set() and not app.screen.loading
 
     await wait_for(pilot, settled, limit_s=120)
-
-
-async def chat(pilot, text: str) -> None:
-    """Send ``text`` as Enter would, and wait for the whole answer."""
-    screen = pilot.app.screen
-    wanted = screen.turns_started + 1
-    assert await screen.send(text)
-
-    def done() -> bool:
-        """the answer to finish"""
-        return screen.turns_finished >= wanted
-
-    await wait_for(pilot, done, limit_s=120)
 
 
 async def open_sessions(pilot) -> SessionsScreen:

@@ -40,6 +40,19 @@ async def wait_for(pilot, predicate, *, limit_s: float = 60.0, step: float = 0.0
         await asyncio.sleep(step)
 
 
+async def send_and_wait(pilot, text: str, *, limit_s: float = 120.0) -> None:
+    """Send ``text`` as Enter would, and wait for the whole answer."""
+    screen = pilot.app.screen
+    wanted = screen.turns_started + 1
+    assert await screen.send(text)
+
+    def done() -> bool:
+        """the answer to finish"""
+        return screen.turns_finished >= wanted
+
+    await wait_for(pilot, done, limit_s=limit_s)
+
+
 def models_home(tmp_path: Path, monkeypatch, *models: Path) -> Path:
     """A models folder holding links to ``models`` and an empty hub cache, for the catalog."""
     home = tmp_path / "models"
