@@ -13,7 +13,6 @@ import pytest
 
 from anechat.engines.registry import availability
 from anechat.tui.engine_thread import EngineThread
-from anechat.tui.turn import CpuShare
 
 pytestmark = pytest.mark.anyio
 
@@ -61,13 +60,3 @@ def test_a_process_that_generated_on_the_engine_thread_exits_cleanly(tiny_model_
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["3", "3"]
-
-
-def test_cpu_share_measures_this_threads_recent_work():
-    share = CpuShare(window_s=0.5)
-    time.sleep(0.3)
-    assert share() < 0.3  # sleeping costs nothing
-    end = time.perf_counter() + 0.4
-    while time.perf_counter() < end:
-        pass
-    assert share() > 0.5  # a busy loop fills most of the window

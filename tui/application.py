@@ -77,14 +77,16 @@ class AnechatApp(App):
         self.save_settings = save_settings
         self.clock = clock
         self.sampler = GaugeSampler()
-        # rates (all bounded): text drained into the chat pane (the line being written),
-        # finished lines re-rendered as Markdown, live stats, memory gauges
-        self.drain_hz = 4.0 if low_motion else 8.0
-        self.markdown_hz = 1.0 if low_motion else 3.0
-        self.stats_hz = 1.0 if low_motion else 3.0
+        # rates (all bounded): checks of the answer's buffer, the most text frames and
+        # Markdown frames per second (both further paced by what they cost, see
+        # tui/pacing.py), live stats, memory gauges
+        self.drain_hz = 2.0 if low_motion else 4.0
+        self.markdown_hz = 0.5 if low_motion else 1.0
+        self.stats_hz = 0.5 if low_motion else 1.0
         self.gauges_hz = 1.0 if low_motion else 2.0
-        # while an answer streams, drawing may use at most this share of one core
-        self.ui_budget = 0.02 if low_motion else 0.04
+        # while an answer streams, drawing may use at most this share of one core: on a
+        # small machine the engine uses every core, and the UI's share is taken from it
+        self.ui_budget = 0.015 if low_motion else 0.025
         if low_motion:
             self.animation_level = "none"
         self.first_paint_at: float | None = None  # time.time() when the main screen was first painted

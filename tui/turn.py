@@ -8,7 +8,6 @@ import gc
 import re
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -85,27 +84,6 @@ class TurnBuffer:
             self._parts.clear()
             ttft = None if self._first_token_at is None else self._first_token_at - self.started
             return Drained(text, self._tokens, self._decode_tps, ttft, self._done, self._stats, self._error)
-
-
-class CpuShare:
-    """Share of one core the calling thread used over the last ``window_s`` seconds.
-
-    The UI measures itself with this while an answer streams: drawing shares the
-    CPU and the GIL with the engine, so the screen draws less when it is costly.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.perf_counter, window_s: float = 2.0) -> None:
-        self.clock = clock
-        self.window_s = window_s
-        self._samples: deque[tuple[float, float]] = deque([(clock(), time.thread_time())])
-
-    def __call__(self) -> float:
-        now, cpu = self.clock(), time.thread_time()
-        self._samples.append((now, cpu))
-        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
-            self._samples.popleft()
-        then, cpu_then = self._samples[0]
-        return (cpu - cpu_then) / max(now - then, 0.25)
 
 
 _frozen = 0

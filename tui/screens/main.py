@@ -75,27 +75,21 @@ class MainScreen(StreamingMixin, Screen):
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # kept as attributes: the streaming frames reach them without a DOM query
+        self.pane = ChatPane(id="chat")
+        self.chat_input = ChatInput(id="input", blink=not self.app.low_motion)
+        self.speed = SpeedPanel(id="speed")
+        self.memory = MemoryGauges(id="memory")
+        self.status = StatusLine(id="status")
         with Horizontal(id="body"):
             with Vertical(id="chat-column"):
-                yield ChatPane(id="chat")
-                yield ChatInput(id="input", blink=not self.app.low_motion)
+                yield self.pane
+                yield self.chat_input
             with Vertical(id="side"):
-                yield SpeedPanel(id="speed")
-                yield MemoryGauges(id="memory")
-        yield StatusLine(id="status")
+                yield self.speed
+                yield self.memory
+        yield self.status
         yield Footer(compact=True)
-
-    @property
-    def pane(self) -> ChatPane:
-        return self.query_one(ChatPane)
-
-    @property
-    def status(self) -> StatusLine:
-        return self.query_one(StatusLine)
-
-    @property
-    def speed(self) -> SpeedPanel:
-        return self.query_one(SpeedPanel)
 
     @property
     def controller(self):
@@ -136,7 +130,7 @@ class MainScreen(StreamingMixin, Screen):
             self._gauges_stop.wait(period)
 
     def on_gauges_sampled(self, message: GaugesSampled) -> None:
-        self.query_one(MemoryGauges).show(message.gauges)
+        self.memory.show(message.gauges)
 
     # -- loading ------------------------------------------------------------------------
     def load_model(self, ref: str, engine: str, *, switching: bool = False) -> None:
@@ -208,6 +202,7 @@ class MainScreen(StreamingMixin, Screen):
         if not self.has_model():
             await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
             return False
+        self.pane.park_far_answers()  # a long chat lays out like a short one while this streams
         await self.pane.add_user(text)
         answer = await self.pane.add_assistant()
         self.pane.anchor()

@@ -2,6 +2,12 @@
 
 Follows the bottom while answers stream (Textual's scroll anchor) unless the
 person scrolled up; scrolling back to the end re-attaches it.
+
+A long chat stays as cheap to draw as a short one: every layout pass walks every
+widget in the pane, and a rendered answer is dozens of widgets (a list item is
+four), so a finished answer more than a screen away from what shows is *parked*
+— it keeps its exact height, its Markdown is taken out of the layout — and comes
+back as soon as scrolling brings it near.
 """
 
 from __future__ import annotations
@@ -51,15 +57,27 @@ class Notice(Static):
         self.kind = kind
 
 
+#: drawn after the text while it streams
+CURSOR = "▍"
+
+
+def wrapped_rows(text: str, width: int) -> int:
+    """Rows ``text`` fills at ``width`` cells, wrapping at any character (an estimate:
+    word wrapping can need a row more, so callers keep one spare)."""
+    width = max(1, width)
+    return sum(max(1, -(-cell_len(line) // width)) for line in text.split("\n"))
+
+
 class AssistantMessage(Vertical):
     """An answer, streamed in two speeds.
 
     - :meth:`write` (cheap, every frame): text not yet in the Markdown shows as
-      plain text under it, in the rows it already has: no layout pass, nothing
-      else on screen moves.
-    - :meth:`flush` (costly, a few times a second at most): finished lines go to
-      the Markdown widget through its ``MarkdownStream`` and the answer grows —
-      a layout pass and a repaint of the whole chat pane as it scrolls.
+      plain text under it, in rows reserved ahead of time: no layout pass,
+      nothing else on screen moves. It says when the text outgrew those rows.
+    - :meth:`flush` (costly: a layout pass and a repaint of the chat pane; paced
+      by what it costs): finished lines go to the Markdown widget through its
+      ``MarkdownStream``, the answer grows, and the plain tail gets its rows for
+      what comes next.
 
     When the answer ends, :meth:`finish` renders it whole with one ``update()``.
     """
@@ -71,46 +89,83 @@ class AssistantMessage(Vertical):
         self._stream: MarkdownStream | None = None
         self._lines = ""  # finished lines not yet handed to the stream
         self._tail = ""  # the line being written
-        self._tail_rows = 1
+        self._tail_rows = 0  # rows given to the plain tail (0 = as the stylesheet says)
+        self.rows_flushed = 0  # plain-text rows of the lines handed to the Markdown so far
+        self.body = Markdown("", classes="answer-body", parser_factory=_parser)
+        self.tail = Static("", classes="answer-tail", markup=False)
+        self.meta = Static("", classes="answer-meta")
 
     def compose(self):
-        yield Markdown("", classes="answer-body", parser_factory=_parser)
-        yield Static("", classes="answer-tail", markup=False)
-        yield Static("", classes="answer-meta")
+        yield self.body
+        yield self.tail
+        yield self.meta
 
     @property
-    def body(self) -> Markdown:
-        return self.query_one(".answer-body", Markdown)
+    def streaming(self) -> bool:
+        return self.has_class("streaming")
 
     @property
-    def _tail_widget(self) -> Static:
-        return self.query_one(".answer-tail", Static)
+    def parked(self) -> bool:
+        return not self.body.display
 
-    def write(self, fragment: str) -> None:
-        """Take new text; show the line being written (no layout: the screen does not move)."""
-        if not fragment:
+    def park(self) -> None:
+        """Keep this finished answer's height, drop its Markdown from the layout."""
+        if self.streaming or self.parked or not self.outer_size.height:
             return
-        self.text += fragment
-        head, newline, tail = (self._tail + fragment).rpartition("\n")
-        if newline:
-            self._lines += head + newline
-        self._tail = tail
-        self._tail_widget.update(Text(self._lines + self._tail), layout=False)
+        self.styles.height = self.outer_size.height
+        self.body.display = False
 
-    async def flush(self) -> None:
-        """Hand finished lines to the Markdown stream and let the answer grow on screen."""
+    def unpark(self) -> None:
+        if self.parked:
+            self.body.display = True
+            self.styles.height = None  # back to the stylesheet's auto height
+
+    def _width(self) -> int:
+        return self.tail.content_region.width or self.content_region.width or 80
+
+    def _plain(self) -> str:
+        return self._lines + self._tail
+
+    def _rows_needed(self) -> int:
+        return wrapped_rows(self._plain() + CURSOR, self._width()) + 1  # + 1: word wrap's spare row
+
+    def rows_written(self) -> int:
+        """Rows the answer would fill as plain text so far (its pace, for reserving rows)."""
+        return self.rows_flushed + self._rows_needed() - 1
+
+    def write(self, fragment: str) -> bool:
+        """Take new text and show it after the Markdown (no layout: the screen does not move).
+
+        Returns True when the text needs more rows than the tail has: time to :meth:`flush`.
+        """
+        if fragment:
+            self.text += fragment
+            head, newline, tail = (self._tail + fragment).rpartition("\n")
+            if newline:
+                self._lines += head + newline
+            self._tail = tail
+            self.tail.update(Text(self._plain() + CURSOR), layout=False)
+        return self._rows_needed() > self._tail_rows
+
+    async def flush(self, reserve_rows: int = 0) -> None:
+        """Hand finished lines to the Markdown stream and give the tail its rows again:
+        what it shows now plus ``reserve_rows`` for the text still to come."""
         if self._lines:
             if self._stream is None:
                 self._stream = Markdown.get_stream(self.body)
             lines, self._lines = self._lines, ""
+            self.rows_flushed += wrapped_rows(lines.removesuffix("\n"), self._width())
             self.fragments += 1
             await self._stream.write(lines)
-            self._tail_widget.update(Text(self._tail), layout=False)
-        width = max(1, self._tail_widget.content_region.width or 80)
-        rows = max(1, -(-cell_len(self._tail) // width))
+            self.tail.update(Text(self._tail + CURSOR), layout=False)
+        self.reserve(reserve_rows)
+
+    def reserve(self, rows: int) -> None:
+        """Give the plain tail what it shows now plus ``rows`` more (a layout pass if that changes)."""
+        rows = self._rows_needed() + max(0, rows)
         if rows != self._tail_rows:
             self._tail_rows = rows
-            self._tail_widget.refresh(layout=True)
+            self.tail.styles.height = rows  # the one layout pass of this frame
 
     async def finish(self, text: str | None, note: str = "", kind: str = "") -> None:
         """Stop streaming and render the whole answer once, so the final view is exact."""
@@ -120,14 +175,15 @@ class AssistantMessage(Vertical):
         if text is not None:
             self.text = text
         self._lines = self._tail = ""
-        self._tail_widget.update("")
+        self._tail_rows = 0
+        self.tail.update("")
+        self.tail.styles.height = None  # back to the stylesheet (hidden once not streaming)
         self.remove_class("streaming")
         await self.body.update(self.text)
-        meta = self.query_one(".answer-meta", Static)
-        meta.update(Text(note))
-        meta.set_class(bool(note), "shown")
+        self.meta.update(Text(note))
+        self.meta.set_class(bool(note), "shown")
         if kind:
-            meta.add_class(kind)
+            self.meta.add_class(kind)
 
 
 class ChatPane(VerticalScroll):
@@ -135,6 +191,48 @@ class ChatPane(VerticalScroll):
 
     def on_mount(self) -> None:
         self.anchor()
+        self._parked_width: int | None = None
+
+    # -- parking answers far from view ---------------------------------------------
+    def _near_view(self, widget) -> bool:
+        """Within one screen of what shows."""
+        margin = max(1, self.size.height)
+        top = self.scroll_y - margin
+        bottom = self.scroll_y + self.size.height + margin
+        region = widget.virtual_region_with_margin
+        return region.bottom > top and region.y < bottom
+
+    def answers(self) -> list[AssistantMessage]:
+        return [child for child in self.children if isinstance(child, AssistantMessage)]
+
+    def park_far_answers(self) -> int:
+        """Park the finished answers more than a screen away; returns how many are parked."""
+        self._parked_width = self.size.width
+        parked = 0
+        for answer in self.answers():
+            if not answer.streaming and not self._near_view(answer):
+                answer.park()
+            parked += answer.parked
+        return parked
+
+    def unpark_near_answers(self) -> None:
+        for answer in self.answers():
+            if answer.parked and self._near_view(answer):
+                answer.unpark()
+
+    def unpark_all(self) -> None:
+        for answer in self.answers():
+            answer.unpark()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.unpark_near_answers()
+
+    def on_resize(self, event) -> None:
+        if self._parked_width is not None and event.size.width != self._parked_width:
+            self._parked_width = None
+            self.unpark_all()  # their heights were measured at the old width
 
     async def add_user(self, text: str) -> UserMessage:
         widget = UserMessage(text)

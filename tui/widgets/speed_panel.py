@@ -32,7 +32,8 @@ class SpeedPanel(Vertical):
         self.history: list[float] = []
 
     def compose(self):
-        yield Figures(classes="figures")
+        self.figures = Figures(classes="figures")
+        yield self.figures
         yield Static(self._spark_label(), classes="spark-label")
         yield Sparkline([], classes="spark")
 
@@ -57,7 +58,7 @@ class SpeedPanel(Vertical):
         return rows
 
     def _refresh_figures(self) -> None:
-        self.query_one(".figures", Figures).show_rows(self._rows())
+        self.figures.show_rows(self._rows())
 
     def start_turn(self) -> None:
         self.decode_tps = self.ttft_s = self.prefill_tps = None

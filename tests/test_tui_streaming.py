@@ -1,0 +1,152 @@
+"""How an answer is drawn while it streams, and what that costs.
+
+The engine shares the CPU with the UI, so drawing is paced by its measured cost;
+the answer shows new text at once as plain text in rows reserved ahead, and hands
+finished lines to the Markdown view (a layout pass) less often. A long chat stays
+as cheap to lay out as a short one: answers far from view are parked.
+"""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App
+
+from anechat.tui.pacing import Pacer
+from anechat.tui.widgets.chat_pane import CURSOR, AssistantMessage, ChatPane, wrapped_rows
+
+pytestmark = pytest.mark.anyio
+
+
+class Clocks:
+    """A wall clock and a CPU clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.wall = 100.0
+        self.cpu = 5.0
+
+    def pacer(self, budget: float, min_gap_s: float, max_gap_s: float) -> Pacer:
+        return Pacer(budget, min_gap_s, max_gap_s, clock=lambda: self.wall, cpu_clock=lambda: self.cpu)
+
+
+def test_a_frame_waits_its_cost_divided_by_its_budget():
+    clocks = Clocks()
+    pacer = clocks.pacer(budget=0.02, min_gap_s=0.25, max_gap_s=6.0)
+    assert pacer.due()  # the first frame comes at once
+    pacer.drew()
+    clocks.cpu += 0.040  # the frame, its layout and repaint took 40 ms of the UI thread
+    pacer.observe()
+    assert pacer.last_cost_s == pytest.approx(0.040)
+    assert pacer.gap_s == pytest.approx(2.0)  # 40 ms at 2% of a core: one frame every 2 s
+    clocks.wall += 1.9
+    assert not pacer.due()
+    clocks.wall += 0.2
+    assert pacer.due()
+
+
+def test_cheap_frames_come_at_the_highest_rate_and_costly_ones_at_the_lowest():
+    clocks = Clocks()
+    pacer = clocks.pacer(budget=0.02, min_gap_s=0.25, max_gap_s=6.0)
+    pacer.drew()
+    clocks.cpu += 0.0001
+    pacer.observe()
+    assert pacer.gap_s == 0.25
+    pacer.drew()
+    clocks.cpu += 1.0
+    pacer.observe()
+    assert pacer.gap_s == 6.0
+
+
+def test_a_frame_is_measured_once():
+    clocks = Clocks()
+    pacer = clocks.pacer(budget=0.01, min_gap_s=0.1, max_gap_s=10.0)
+    pacer.drew()
+    clocks.cpu += 0.01
+    pacer.observe()
+    clocks.cpu += 5.0  # later work is not this frame's
+    pacer.observe()
+    assert pacer.gap_s == pytest.approx(1.0) and not pacer.measuring
+
+
+def test_a_pacer_needs_a_budget_and_ordered_gaps():
+    with pytest.raises(ValueError):
+        Pacer(0.0, 0.1, 1.0)
+    with pytest.raises(ValueError):
+        Pacer(0.1, 2.0, 1.0)
+
+
+def test_rows_are_counted_per_line_at_the_width():
+    assert wrapped_rows("", 10) == 1
+    assert wrapped_rows("a" * 10, 10) == 1
+    assert wrapped_rows("a" * 11, 10) == 2
+    assert wrapped_rows("one\ntwo\n", 10) == 3
+    assert wrapped_rows("日本語", 4) == 2  # wide characters take two cells
+
+
+class OneAnswer(App):
+    CSS_PATH = ["../tui/styles/app.tcss"]
+
+    def compose(self):
+        self.answer = AssistantMessage()
+        yield self.answer
+
+
+async def test_finished_lines_become_markdown_and_the_line_being_written_stays_plain():
+    app = OneAnswer()
+    async with app.run_test(size=(60, 30)) as pilot:
+        answer = app.answer
+        answer.write("# Bread\n\nMix the flour")
+        await answer.flush(reserve_rows=3)
+        await pilot.pause()
+        assert answer.body.source == "# Bread\n\n"
+        assert str(answer.tail.render()) == "Mix the flour" + CURSOR
+        reserved = answer.tail.size.height
+        assert reserved >= 1 + 3  # the line being written, then rows for what comes next
+
+        assert answer.write(" and the water") is False  # it fits: no layout pass needed
+        assert str(answer.tail.render()) == "Mix the flour and the water" + CURSOR
+        assert answer.write("." * 60 * reserved) is True  # outgrew its rows: time for more
+        answer.reserve(2)
+        await pilot.pause()
+        assert answer.tail.size.height > reserved
+
+        await answer.finish("# Bread\n\nMix the flour and the water.")
+        await pilot.pause()
+        assert answer.body.source == "# Bread\n\nMix the flour and the water."
+        assert not answer.streaming and not answer.tail.display  # the plain tail is gone
+
+
+class LongChat(App):
+    CSS_PATH = ["../tui/styles/app.tcss"]
+
+    def compose(self):
+        self.pane = ChatPane()
+        yield self.pane
+
+
+async def test_answers_far_from_view_are_parked_at_their_height_and_come_back_when_scrolled_to():
+    app = LongChat()
+    async with app.run_test(size=(60, 20)) as pilot:
+        pane = app.pane
+        for n in range(6):
+            answer = await pane.add_assistant()
+            await answer.finish("\n".join(f"- point {n}.{i}: something worth reading" for i in range(12)))
+        await pilot.pause()
+        pane.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        height_before = pane.virtual_size.height
+        widgets_before = len(list(app.screen.walk_children()))
+
+        assert pane.park_far_answers() >= 3
+        await pilot.pause()
+        answers = pane.answers()
+        assert answers[0].parked and not answers[-1].parked  # what shows is never parked
+        assert pane.virtual_size.height == height_before  # nothing moved: the scrollbar is the same
+        assert pane.scroll_y == pane.max_scroll_y
+        laid_out = [w for w in app.screen.walk_children() if w.display and all(a.display for a in w.ancestors if hasattr(a, "display"))]
+        assert len(laid_out) < widgets_before / 2  # the layout walks far fewer widgets
+
+        pane.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        assert not answers[0].parked  # scrolled into view: its Markdown is back
+        assert answers[0].body.children and answers[0].body.children[0].region.height > 0
+        assert pane.virtual_size.height == height_before
