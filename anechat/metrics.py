@@ -3,8 +3,9 @@ memory (psutil), the engine's own :class:`MemoryReport`, the model's size on dis
 and power where it can be read.
 
 Power: Apple exposes CPU/GPU/ANE energy counters through IOReport, readable without
-root only on macOS. anechat does not read them yet, so :func:`read_power` says so
-honestly; there is no public ANE utilisation figure and none is made up here.
+root only on macOS (Apple Silicon). :class:`PowerMeter` turns two reads of those
+counters into watts per part (anechat.power_macos does the reading); anywhere else it
+says why not. There is no public ANE utilisation figure and none is made up here.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engines.base import Engine, MemoryReport
+from .power_macos import EnergyCounter, IOReportEnergy, PowerUnavailable, energy_deltas, watts_by_part
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,82 @@ class Gauges:
         return min(1.0, self.system_used / self.system_total)
 
 
+MACOS_ONLY = "power: macOS only (IOReport)"
+MEASURING = "power: measuring\u2026"
+
+
 def read_power() -> PowerReading:
+    """The power line before anything was measured; touches no counters (cheap, any thread)."""
     if sys.platform != "darwin":
-        return PowerReading(False, "power: macOS only (IOReport)")
-    return PowerReading(False, "power: IOReport reading not built into this version")
+        return PowerReading(False, MACOS_ONLY)
+    return PowerReading(False, MEASURING)
+
+
+def _reason(exc: BaseException) -> str:
+    """One short line: the reader's own reason, else the kind of failure."""
+    if isinstance(exc, PowerUnavailable) and str(exc).startswith("power:"):
+        return str(exc).splitlines()[0]
+    return f"power: counters unreadable ({type(exc).__name__})"
+
+
+class PowerMeter:
+    """Watts per part over the interval since the previous read.
+
+    ``sample`` returns cumulative energy counters (default: IOReport, opened on the first
+    read and only on macOS). The first read primes and says "measuring…"; reads closer
+    together than ``min_interval_s`` return the last reading without sampling. Any failure
+    becomes an unavailable reading with a one-line reason, never an exception.
+    Thread-safe; meant for one gauge worker at ~1–2 Hz.
+    """
+
+    def __init__(
+        self,
+        sample: Callable[[], Iterable[EnergyCounter]] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        min_interval_s: float = 0.25,
+        platform: str = sys.platform,
+    ) -> None:
+        self._sample = sample
+        self._clock = clock
+        self._min_interval = min_interval_s
+        self._lock = threading.Lock()
+        self._prev: tuple[list[EnergyCounter], float] | None = None
+        self._last = PowerReading(False, MEASURING)
+        self._failed: PowerReading | None = None
+        if sample is None and platform != "darwin":
+            self._failed = PowerReading(False, MACOS_ONLY)
+
+    def read(self) -> PowerReading:
+        with self._lock:
+            if self._failed is not None:
+                return self._failed
+            now = self._clock()
+            if self._prev is not None and not now - self._prev[1] >= max(self._min_interval, 1e-6):
+                return self._last  # too soon (or a clock that went back): nothing new to say
+            if self._sample is None:
+                try:
+                    self._sample = IOReportEnergy().read
+                except Exception as exc:  # no library, Intel Mac, refused: say so for good
+                    self._failed = PowerReading(False, _reason(exc))
+                    return self._failed
+            try:
+                counters = list(self._sample())
+            except Exception as exc:  # a failed read: report it, start measuring afresh
+                self._prev = None
+                self._last = PowerReading(False, _reason(exc))
+                return self._last
+            prev, self._prev = self._prev, (counters, now)
+            if prev is None:
+                self._last = PowerReading(False, MEASURING)
+            else:
+                watts = watts_by_part(energy_deltas(prev[0], counters), now - prev[1])
+                self._last = (
+                    PowerReading(True, "IOReport energy counters", watts)
+                    if watts
+                    else PowerReading(False, "power: no CPU/GPU/ANE energy counters")
+                )
+            return self._last
 
 
 def process_rss() -> int | None:
@@ -101,9 +177,10 @@ class GaugeSampler:
     The size on disk is computed once per model path (walking a folder is not free).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, power: PowerMeter | None = None) -> None:
         self._disk_cache: dict[str, int | None] = {}
         self._lock = threading.Lock()
+        self.power = power if power is not None else PowerMeter()
 
     def model_disk_bytes(self, path: Path | str | None) -> int | None:
         if path is None:
@@ -132,5 +209,5 @@ class GaugeSampler:
             engine_name=getattr(engine, "name", "") if engine is not None else "",
             engine=report,
             model_disk_bytes=self.model_disk_bytes(model_path),
-            power=read_power(),
+            power=self.power.read(),
         )

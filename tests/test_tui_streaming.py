@@ -123,30 +123,61 @@ class LongChat(App):
         yield self.pane
 
 
-async def test_answers_far_from_view_are_parked_at_their_height_and_come_back_when_scrolled_to():
+async def test_what_lies_far_from_view_is_parked_at_its_height_and_comes_back_when_scrolled_to():
     app = LongChat()
     async with app.run_test(size=(60, 20)) as pilot:
         pane = app.pane
-        for n in range(6):
+        for n in range(10):
             answer = await pane.add_assistant()
             await answer.finish("\n".join(f"- point {n}.{i}: something worth reading" for i in range(12)))
         await pilot.pause()
         pane.scroll_end(animate=False, immediate=True)
         await pilot.pause()
         height_before = pane.virtual_size.height
-        widgets_before = len(list(app.screen.walk_children()))
+        widgets_before = len(laid_out(app))
 
-        assert pane.park_far_answers() >= 3
+        assert pane.park_far() >= 7
         await pilot.pause()
         answers = pane.answers()
-        assert answers[0].parked and not answers[-1].parked  # what shows is never parked
+        assert pane.is_parked(answers[0]) and not pane.is_parked(answers[-1])  # what shows is never parked
         assert pane.virtual_size.height == height_before  # nothing moved: the scrollbar is the same
         assert pane.scroll_y == pane.max_scroll_y
-        laid_out = [w for w in app.screen.walk_children() if w.display and all(a.display for a in w.ancestors if hasattr(a, "display"))]
-        assert len(laid_out) < widgets_before / 2  # the layout walks far fewer widgets
+        assert len(laid_out(app)) < widgets_before / 2  # the layout walks far fewer widgets
 
         pane.scroll_home(animate=False, immediate=True)
         await pilot.pause()
-        assert not answers[0].parked  # scrolled into view: its Markdown is back
+        assert not pane.is_parked(answers[0])  # scrolled into view: its Markdown is back
         assert answers[0].body.children and answers[0].body.children[0].region.height > 0
         assert pane.virtual_size.height == height_before
+
+
+async def test_the_blocks_of_a_long_answer_far_above_are_parked_but_never_the_one_being_written():
+    app = LongChat()
+    async with app.run_test(size=(60, 20)) as pilot:
+        pane = app.pane
+        answer = await pane.add_assistant()
+        lists = "\n\n".join("\n".join(f"- item {n}.{i}" for i in range(8)) + f"\n\nParagraph {n}." for n in range(6))
+        answer.write(lists + "\n\n- the list being written\n- has two items\n")
+        await answer.flush()
+        await pilot.pause()
+        pane.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        height_before = pane.virtual_size.height
+
+        pane.park_far()
+        await pilot.pause()
+        blocks = list(answer.body.children)
+        assert pane.is_parked(blocks[0]) and not pane.is_parked(answer)  # a block, not the streaming answer
+        assert not pane.is_parked(blocks[-1])  # the last block is still being written
+        assert pane.virtual_size.height == height_before
+
+        await answer.finish(lists)  # the final render replaces every block
+        await pilot.pause()
+        pane.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        assert not any(pane.is_parked(block) for block in answer.body.children)
+
+
+def laid_out(app) -> list:
+    """The widgets a layout pass visits: displayed, under displayed ancestors."""
+    return [w for w in app.screen.walk_children() if w.display and all(a.display for a in w.ancestors_with_self if hasattr(a, "display"))]

@@ -202,7 +202,7 @@ class MainScreen(StreamingMixin, Screen):
         if not self.has_model():
             await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
             return False
-        self.pane.park_far_answers()  # a long chat lays out like a short one while this streams
+        self.pane.park_far()  # a long chat lays out like a short one while this streams
         await self.pane.add_user(text)
         answer = await self.pane.add_assistant()
         self.pane.anchor()

@@ -20,7 +20,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from anechat.catalog import ModelInUse, remove_model
-from anechat.conversion import ConvertRequest, convert_model
+from anechat.conversion import ConvertRequest, default_out
+from anechat.conversion_process import convert_in_child
 from anechat.formatting import human_bytes, human_count
 from anechat.model_info import info_rows
 
@@ -330,7 +331,9 @@ class ModelsScreen(Screen):
 
     @staticmethod
     def _convert(entry, request: ConvertRequest, job: Job) -> tuple[Path, str]:
-        path = Path(convert_model(entry, request, progress=job.report))
+        """Convert in a child process: the UI keeps the GIL, and X stops even one mlx-lm call."""
+        out = default_out(entry.name, request)  # the folder the dialog showed
+        path = convert_in_child(model_ref(entry), request, progress=job.report, cancel=job.cancel, out=out)
         return path, f"wrote {path.name}"
 
     def on_unmount(self) -> None:

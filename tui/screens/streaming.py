@@ -88,9 +88,9 @@ class StreamingMixin:
 
     def _reserve_rows(self, turn: ActiveTurn, now: float) -> int:
         """Rows the text will need until the next Markdown frame (at the rate it comes),
-        at most a quarter of the pane: blank rows under the text read as a stall."""
+        at most a fifth of the pane: blank rows under the text read as a stall."""
         coming = turn.rows_per_s(now) * turn.markdown_pacer.gap_s * 1.25
-        most = max(2, self.pane.size.height // 4)
+        most = max(2, self.pane.size.height // 5)
         return min(most, max(2, round(coming) + 1))
 
     async def _drain(self) -> None:
@@ -121,6 +121,7 @@ class StreamingMixin:
             if md_pacer.due(now):
                 turn.markdown_frames += 1
                 md_pacer.drew(now)
+                self.pane.park_far()  # a long answer lays out like a short one
                 await turn.answer.flush(self._reserve_rows(turn, now))
             else:
                 text_pacer.drew(now)

@@ -5,9 +5,10 @@ person scrolled up; scrolling back to the end re-attaches it.
 
 A long chat stays as cheap to draw as a short one: every layout pass walks every
 widget in the pane, and a rendered answer is dozens of widgets (a list item is
-four), so a finished answer more than a screen away from what shows is *parked*
-— it keeps its exact height, its Markdown is taken out of the layout — and comes
-back as soon as scrolling brings it near.
+four), so what lies more than a screen away from view is *parked*: a finished
+answer, or a block of an answer (a list, a code block, a table), keeps its exact
+height while its insides are taken out of the layout, and comes back as soon as
+scrolling brings it near.
 """
 
 from __future__ import annotations
@@ -104,22 +105,6 @@ class AssistantMessage(Vertical):
     def streaming(self) -> bool:
         return self.has_class("streaming")
 
-    @property
-    def parked(self) -> bool:
-        return not self.body.display
-
-    def park(self) -> None:
-        """Keep this finished answer's height, drop its Markdown from the layout."""
-        if self.streaming or self.parked or not self.outer_size.height:
-            return
-        self.styles.height = self.outer_size.height
-        self.body.display = False
-
-    def unpark(self) -> None:
-        if self.parked:
-            self.body.display = True
-            self.styles.height = None  # back to the stylesheet's auto height
-
     def _width(self) -> int:
         return self.tail.content_region.width or self.content_region.width or 80
 
@@ -189,45 +174,82 @@ class AssistantMessage(Vertical):
 class ChatPane(VerticalScroll):
     """Messages, newest at the bottom."""
 
-    def on_mount(self) -> None:
-        self.anchor()
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._parked: dict = {}  # widget -> its children taken out of the layout
         self._parked_width: int | None = None
 
-    # -- parking answers far from view ---------------------------------------------
+    def on_mount(self) -> None:
+        self.anchor()
+
+    # -- parking what lies far from view -------------------------------------------
     def _near_view(self, widget) -> bool:
-        """Within one screen of what shows."""
-        margin = max(1, self.size.height)
-        top = self.scroll_y - margin
-        bottom = self.scroll_y + self.size.height + margin
-        region = widget.virtual_region_with_margin
-        return region.bottom > top and region.y < bottom
+        """Within one screen of what shows, in the pane's scroll-independent coordinates
+        (so it holds the moment ``scroll_y`` changes, before the next layout)."""
+        if widget.parent is self:
+            region = widget.virtual_region_with_margin
+            top, bottom = region.y, region.bottom
+        else:  # a block: its offset inside its answer does not depend on the scroll
+            answer = next(a for a in widget.ancestors if a.parent is self)
+            top = answer.virtual_region.y + widget.region.y - answer.region.y
+            bottom = top + widget.outer_size.height
+        height = self.scrollable_content_region.height
+        margin = max(1, height)
+        return bottom > self.scroll_y - margin and top < self.scroll_y + height + margin
 
     def answers(self) -> list[AssistantMessage]:
         return [child for child in self.children if isinstance(child, AssistantMessage)]
 
-    def park_far_answers(self) -> int:
-        """Park the finished answers more than a screen away; returns how many are parked."""
+    def is_parked(self, widget) -> bool:
+        return widget in self._parked
+
+    def _park(self, widget) -> None:
+        height = widget.outer_size.height
+        shown = [child for child in widget.children if child.display]
+        if widget in self._parked or not height or not shown:
+            return
+        widget.styles.height = height
+        for child in shown:
+            child.display = False
+        self._parked[widget] = shown
+
+    def _unpark(self, widget) -> None:
+        shown = self._parked.pop(widget, None)
+        if shown is None:
+            return
+        for child in shown:
+            child.styles.display = None  # back to the stylesheet (and the layout is told)
+        widget.styles.height = None
+
+    def park_far(self) -> int:
+        """Park finished answers, and blocks of the others, more than a screen from view
+        (the block being written never); returns how many widgets are parked."""
         self._parked_width = self.size.width
-        parked = 0
         for answer in self.answers():
             if not answer.streaming and not self._near_view(answer):
-                answer.park()
-            parked += answer.parked
-        return parked
+                self._park(answer)
+            elif not self.is_parked(answer):
+                blocks = list(answer.body.children)
+                for block in blocks[:-1] if answer.streaming else blocks:
+                    if block.children and not self._near_view(block):
+                        self._park(block)
+        return len(self._parked)
 
-    def unpark_near_answers(self) -> None:
-        for answer in self.answers():
-            if answer.parked and self._near_view(answer):
-                answer.unpark()
+    def unpark_near(self) -> None:
+        for widget in list(self._parked):
+            if not widget.is_attached:
+                del self._parked[widget]  # re-rendered since: nothing to give back
+            elif not any(self.is_parked(a) for a in widget.ancestors) and self._near_view(widget):
+                self._unpark(widget)
 
     def unpark_all(self) -> None:
-        for answer in self.answers():
-            answer.unpark()
+        for widget in list(self._parked):
+            self._unpark(widget)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if round(old_value) != round(new_value):
-            self.unpark_near_answers()
+        if self._parked and round(old_value) != round(new_value):
+            self.unpark_near()
 
     def on_resize(self, event) -> None:
         if self._parked_width is not None and event.size.width != self._parked_width:
@@ -250,6 +272,7 @@ class ChatPane(VerticalScroll):
         return widget
 
     async def clear(self) -> None:
+        self._parked.clear()
         await self.remove_children()
         self.anchor()
 
