@@ -86,7 +86,7 @@ async def measure(args: argparse.Namespace) -> dict:
     path = model_path(args.model)
     controller = ChatController(params=SamplingParams(temperature=0.0, max_tokens=args.max_tokens))
     app = AnechatApp(model=path, engine=args.engine, controller=controller, save_settings=False, history=False)  # a bench records no chats
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
 
         def painted() -> bool:
             """the first paint"""

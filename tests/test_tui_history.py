@@ -134,7 +134,7 @@ async def test_opening_a_session_restores_its_messages_model_and_settings_and_th
 
 async def test_search_rename_delete_with_confirmation_and_new_chat_from_the_list(db):
     record_chat(db, "Plans for a trip to Lyon", "Take the train.")
-    bread = record_chat(db, "How do I bake bread?", "Start a sourdough starter a week ahead.")
+    record_chat(db, "How do I bake bread?", "Start a sourdough starter a week ahead.")
     record_chat(db, "Debugging python code", "Read the traceback from the bottom.")
     app = quiet_app()
     async with app.run_test(size=SIZE) as pilot:

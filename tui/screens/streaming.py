@@ -15,11 +15,12 @@ When the answer ends it is rendered whole once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from anechat.engines.base import CancelToken
 from anechat.formatting import stats_line
 
+from ..messages import AnswerEnded
 from ..pacing import Pacer
 from ..turn import Drained, TurnBuffer, clean_text, freeze_heap, run_turn, thaw_heap
 from ..widgets.chat_pane import AssistantMessage
@@ -83,7 +84,11 @@ class StreamingMixin:
         return turn
 
     async def _generate(self, turn: ActiveTurn, text: str) -> None:
+        """The turn's worker: runs the answer on the engine thread, then says it ended."""
         await self.app.engine_thread.run(run_turn, self.controller, text, turn.cancel, turn.buffer)
+        self.post_message(AnswerEnded())
+
+    async def on_answer_ended(self, message: AnswerEnded) -> None:
         await self._drain()
 
     def _reserve_rows(self, turn: ActiveTurn, now: float) -> int:
