@@ -25,7 +25,6 @@ from anechat.conversion_process import convert_in_child
 from anechat.formatting import human_bytes, human_count
 from anechat.model_info import info_rows
 
-from ..engine_thread import release_thread_streams
 from ..widgets.job_row import Job, JobDone, JobProgress, JobRow
 from .main import error_line
 from .model_actions import ConfirmRemove, ConvertDialog, PullDialog
@@ -324,7 +323,7 @@ class ModelsScreen(Screen):
                     label += f" ctx {request.context}" + (f" LUT{request.lut_ffn}" if request.lut_ffn else "")
                 self._start_job(
                     "convert", f"convert {entry.name} → {label}",
-                    lambda job: self._convert(entry, request, job), cleanup=release_thread_streams,
+                    lambda job: self._convert(entry, request, job),
                 )
 
         self.app.push_screen(ConvertDialog(entry.name, targets), chosen)
