@@ -152,6 +152,9 @@ async def measure(args: argparse.Namespace) -> dict:
         "tokens_engine": alone.generation_tokens,
         "frames_per_s": round(frames_per_s, 1),
         "ui_thread_core_share": round(ui_cpu_s / max(ui_wall_s, 1e-9), 3),
+        "markdown_frame_cost_ms": round((turn.markdown_pacer.last_cost_s or 0.0) * 1000, 1),
+        "markdown_gap_s": round(turn.markdown_pacer.gap_s, 2),
+        "text_frame_cost_ms": round((turn.text_pacer.last_cost_s or 0.0) * 1000, 1),
         "markdown_renders_per_s": round(markdown_per_s, 1),
         "same_answer": in_app.text == alone.text,
         "answer_shown_whole": shown == clean_text(pairs[-1][1].text),
@@ -171,6 +174,10 @@ def main() -> None:
     print(
         f"while the answer streamed the chat pane drew {result['frames_per_s']} frames/s, "
         f"{result['markdown_renders_per_s']} of them re-rendering Markdown"
+    )
+    print(
+        f"the last Markdown frame cost {result['markdown_frame_cost_ms']} ms of UI CPU (next one after "
+        f"{result['markdown_gap_s']} s); a text frame {result['text_frame_cost_ms']} ms"
     )
     print(f"the UI thread used {result['ui_thread_core_share']:.1%} of one core while the app answered (final renders included)")
     runs = f" (median of {len(result['ratios'])} pairs: {result['ratios']})" if len(result["ratios"]) > 1 else ""

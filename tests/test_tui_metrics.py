@@ -62,4 +62,5 @@ async def test_the_panel_shows_engine_figures_and_dashes_for_unknowns():
         assert "mlx active 200.0 MB" in flat and "mlx peak 250.0 MB" in flat
         assert "mlx cache" not in flat  # unknown figures are not invented
         assert "on disk —" in flat
-        assert "power CPU 1.5 W · ANE 0.4 W" in flat
+        assert "CPU power 1.50 W" in flat and "ANE power 0.40 W" in flat  # from IOReport, one row each
+        assert "GPU power" not in flat  # a part without a counter is left out, not shown as 0 W

@@ -66,8 +66,8 @@ class MemoryGauges(Figures):
         rows.append(("system", sys_text))
         rows.extend(engine_lines(g))
         rows.append(("on disk", human_bytes(g.model_disk_bytes)))
-        if g.power.available:
-            rows.append(("power", " · ".join(f"{k} {w:.1f} W" for k, w in g.power.watts.items())))
+        if g.power.available:  # one row per part: the side panel is narrow
+            rows.extend((f"{part} power", f"{watts:.2f} W") for part, watts in g.power.watts.items())
         else:
             rows.append(("power", Text(g.power.reason.removeprefix("power: "), style="dim")))
         self.show_rows(rows)
