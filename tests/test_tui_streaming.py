@@ -136,7 +136,7 @@ async def test_what_lies_far_from_view_is_parked_at_its_height_and_comes_back_wh
         height_before = pane.virtual_size.height
         widgets_before = len(laid_out(app))
 
-        assert pane.park_far() >= 7
+        assert pane.park_far() >= 5  # of 10 answers, most lie more than a screen above
         await pilot.pause()
         answers = pane.answers()
         assert pane.is_parked(answers[0]) and not pane.is_parked(answers[-1])  # what shows is never parked

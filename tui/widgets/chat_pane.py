@@ -164,6 +164,7 @@ class AssistantMessage(Vertical):
         self.tail.update("")
         self.tail.styles.height = None  # back to the stylesheet (hidden once not streaming)
         self.remove_class("streaming")
+        self.add_class("finished")
         await self.body.update(self.text)
         self.meta.update(Text(note))
         self.meta.set_class(bool(note), "shown")
