@@ -42,6 +42,8 @@ def run_app(model: str | None = None, engine: str | None = None, theme: str | No
 
     app = AnechatApp(model=model, engine=engine, theme=theme, low_motion=low_motion, config=config)
     app.run()
+    if app.return_code:  # e.g. 129: the terminal hung up
+        raise SystemExit(app.return_code)
 
 
 def main() -> None:

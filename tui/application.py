@@ -20,6 +20,7 @@ from anechat.metrics import GaugeSampler, Gauges
 from anechat.safe_text import sanitize_for_terminal
 
 from .engine_thread import EngineThread
+from .hangup import is_terminal, terminal_hung_up
 from .screens.compare_entry import COMPARE_HELP, COMPARE_TITLE, start_compare
 from .screens.main import ACTIONS, MainScreen
 from .theme_files import load_themes
@@ -110,6 +111,13 @@ class AnechatApp(App):
         self.push_screen(MainScreen())
         for line in self.startup_warnings:
             self.notify(sanitize_for_terminal(line), severity="warning", timeout=12, markup=False)
+        if not self.is_headless and is_terminal(0):
+            self.set_interval(1.0, self._exit_if_terminal_hung_up)
+
+    def _exit_if_terminal_hung_up(self) -> None:
+        """Nobody can see or type into this app any more: stop the answer, save, quit."""
+        if terminal_hung_up(0):
+            self.exit(return_code=129)  # as if ended by SIGHUP
 
     # -- chat history ---------------------------------------------------------------
     async def _attach_history(self) -> None:

@@ -5,7 +5,7 @@ person scrolled up; scrolling back to the end re-attaches it.
 
 A long chat stays as cheap to draw as a short one: every layout pass walks every
 widget in the pane, and a rendered answer is dozens of widgets (a list item is
-four), so what lies more than a screen away from view is *parked*: a finished
+four), so what lies more than a quarter screen away from view is *parked*: a finished
 answer, or a block of an answer (a list, a code block, a table), keeps its exact
 height while its insides are taken out of the layout, and comes back as soon as
 scrolling brings it near.
@@ -185,8 +185,9 @@ class ChatPane(VerticalScroll):
 
     # -- parking what lies far from view -------------------------------------------
     def _near_view(self, widget) -> bool:
-        """Within one screen of what shows, in the pane's scroll-independent coordinates
-        (so it holds the moment ``scroll_y`` changes, before the next layout)."""
+        """Within a quarter screen of what shows, in the pane's scroll-independent
+        coordinates: it holds the moment ``scroll_y`` changes, so what a scroll brings
+        into view is back before that scroll is painted."""
         if widget.parent is self:
             region = widget.virtual_region_with_margin
             top, bottom = region.y, region.bottom
@@ -195,7 +196,7 @@ class ChatPane(VerticalScroll):
             top = answer.virtual_region.y + widget.region.y - answer.region.y
             bottom = top + widget.outer_size.height
         height = self.scrollable_content_region.height
-        margin = max(1, height)
+        margin = max(1, height // 4)
         return bottom > self.scroll_y - margin and top < self.scroll_y + height + margin
 
     def answers(self) -> list[AssistantMessage]:
