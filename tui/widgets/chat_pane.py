@@ -164,8 +164,12 @@ class AssistantMessage(Vertical):
         self.tail.update("")
         self.tail.styles.height = None  # back to the stylesheet (hidden once not streaming)
         self.remove_class("streaming")
-        self.add_class("finished")
         await self.body.update(self.text)
+        if self.body.children:  # the answer ends with its text, not its last block's spacing
+            # (set once here: a :last-child rule would re-style every block on every mount)
+            last = self.body.children[-1]
+            top, right, _bottom, left = last.styles.margin
+            last.styles.margin = (top, right, 0, left)
         self.meta.update(Text(note))
         self.meta.set_class(bool(note), "shown")
         if kind:
