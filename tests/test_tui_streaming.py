@@ -12,7 +12,7 @@ import pytest
 from textual.app import App
 
 from anechat.tui.pacing import Pacer
-from anechat.tui.widgets.chat_pane import CURSOR, AssistantMessage, ChatPane, wrapped_rows
+from anechat.tui.widgets.chat_pane import CURSOR, ChatPane, wrapped_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -82,18 +82,20 @@ def test_rows_are_counted_per_line_at_the_width():
     assert wrapped_rows("日本語", 4) == 2  # wide characters take two cells
 
 
-class OneAnswer(App):
+class Chat(App):
+    """Just the chat pane, with the app's stylesheet."""
+
     CSS_PATH = ["../tui/styles/app.tcss"]
 
     def compose(self):
-        self.answer = AssistantMessage()
-        yield self.answer
+        self.pane = ChatPane()
+        yield self.pane
 
 
 async def test_finished_lines_become_markdown_and_the_line_being_written_stays_plain():
-    app = OneAnswer()
+    app = Chat()
     async with app.run_test(size=(60, 30)) as pilot:
-        answer = app.answer
+        answer = await app.pane.add_assistant()
         answer.write("# Bread\n\nMix the flour")
         await answer.flush(reserve_rows=3)
         await pilot.pause()
@@ -115,16 +117,8 @@ async def test_finished_lines_become_markdown_and_the_line_being_written_stays_p
         assert not answer.streaming and not answer.tail.display  # the plain tail is gone
 
 
-class LongChat(App):
-    CSS_PATH = ["../tui/styles/app.tcss"]
-
-    def compose(self):
-        self.pane = ChatPane()
-        yield self.pane
-
-
 async def test_what_lies_far_from_view_is_parked_at_its_height_and_comes_back_when_scrolled_to():
-    app = LongChat()
+    app = Chat()
     async with app.run_test(size=(60, 20)) as pilot:
         pane = app.pane
         for n in range(10):
@@ -152,7 +146,7 @@ async def test_what_lies_far_from_view_is_parked_at_its_height_and_comes_back_wh
 
 
 async def test_the_blocks_of_a_long_answer_far_above_are_parked_but_never_the_one_being_written():
-    app = LongChat()
+    app = Chat()
     async with app.run_test(size=(60, 20)) as pilot:
         pane = app.pane
         answer = await pane.add_assistant()
