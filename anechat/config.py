@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .paths import config_file
+from anechat.paths import config_file
 
 DEFAULTS: dict[str, Any] = {
     "theme": "anechat-dark",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .engines.base import GenerationStats
+from anechat.engines.base import GenerationStats
 
 
 def human_bytes(n: int | float | None) -> str:

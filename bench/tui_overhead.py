@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
 def model_path(arg: str | None) -> str:
     if arg:
         return arg
-    from anechat.default_model import ensure_default_model
+    from anechat.catalog.default_model import ensure_default_model
 
     return str(ensure_default_model())
 
@@ -77,10 +77,10 @@ async def wait_until(predicate, limit_s: float) -> None:
 
 
 async def measure(args: argparse.Namespace) -> dict:
-    from anechat.chat import ChatController
+    from anechat.chat.controller import ChatController
     from anechat.engines.base import SamplingParams
-    from anechat.tui.application import AnechatApp
-    from anechat.tui.turn import clean_text
+    from anechat.tui.app import AnechatApp
+    from anechat.tui.chat.turn import clean_text
     from anechat.tui.widgets.chat_input import ChatInput
 
     path = model_path(args.model)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Literal, Sequence, Union
 
-from .errors import InvalidParameter
+from anechat.engines.errors import InvalidParameter
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 ROLES = ("system", "user", "assistant")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Availability, Engine
-from .errors import BackendUnavailable, InvalidParameter
+from anechat.engines.base import Availability, Engine
+from anechat.engines.errors import BackendUnavailable, InvalidParameter
 
 ENGINES: dict[str, tuple[str, str]] = {
     "mlx": ("anechat.engines.mlx.engine", "MLXEngine"),

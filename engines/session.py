@@ -22,7 +22,7 @@ from abc import abstractmethod
 from collections import OrderedDict
 from typing import Iterator, Sequence
 
-from .base import (
+from anechat.engines.base import (
     ROLES,
     CancelToken,
     Event,
@@ -33,8 +33,8 @@ from .base import (
     Session,
     TextDelta,
 )
-from .errors import ContextOverflow, EngineError, InvalidParameter, OutOfMemory
-from .tokenizer import ChatTokenizer
+from anechat.engines.errors import ContextOverflow, EngineError, InvalidParameter, OutOfMemory
+from anechat.engines.tokenizer import ChatTokenizer
 
 _SENTINEL = "\x00anechat-answer-{}\x00"
 _SENTINEL_RE = re.compile("\x00anechat-answer-(\\d+)\x00")

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import ModelFormatError
+from anechat.engines.errors import ModelFormatError
 
 # End-of-turn markers of common chat formats; any that exist in the vocabulary stop generation.
 END_OF_TURN_TOKENS = (

@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from anechat.metrics import Gauges, PowerReading
+from anechat.metrics.gauges import Gauges, PowerReading
 
 #: gauges that never change, so screens can be compared between runs and machines
 FROZEN_GAUGES = Gauges(
@@ -20,7 +20,7 @@ FROZEN_GAUGES = Gauges(
 
 
 def quiet_app(**kwargs):
-    from anechat.tui.application import AnechatApp
+    from anechat.tui.app import AnechatApp
 
     kwargs.setdefault("save_settings", False)
     kwargs.setdefault("gauges", FROZEN_GAUGES)

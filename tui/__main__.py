@@ -4,6 +4,6 @@ from anechat.blas import ensure_fast_blas
 
 ensure_fast_blas()
 
-from .app import main  # noqa: E402
+from anechat.tui.entry import run_app  # noqa: E402
 
-main()
+run_app()

@@ -6,6 +6,7 @@ knows nothing of the app; this module hands it the launchers."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -20,20 +21,51 @@ def main() -> None:
         from anechat.blas import ensure_fast_blas
 
         ensure_fast_blas()
-    from anechat.cli import app, set_app_launcher
+    from anechat.cli.main import app, set_app_launcher
 
-    from .compare.command import register as register_compare
+    from anechat.tui.compare.command import register as register_compare
 
-    set_app_launcher(_launch_app)
+    set_app_launcher(run_app)
     register_compare(app)
     app.command(name="serve", help="Serve the app to a browser on localhost (textual-serve).")(_serve)
     app(prog_name="anechat")
 
 
-def _launch_app(model: str | None, engine: str | None, theme: str | None, low_motion: bool) -> None:
-    from .app import run_app
+LOW_MOTION_FPS = "12"
 
-    run_app(model=model, engine=engine, theme=theme, low_motion=low_motion)
+
+def _apply_low_motion() -> None:
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    os.environ.setdefault("TEXTUAL_FPS", LOW_MOTION_FPS)
+    screen = sys.modules.get("textual.screen")
+    if screen is not None:  # Textual already imported: lower its screen refresh rate directly
+        screen.UPDATE_PERIOD = 1 / int(os.environ["TEXTUAL_FPS"])
+
+
+def run_app(model: str | None = None, engine: str | None = None, theme: str | None = None, low_motion: bool = False) -> None:
+    """Open the app. None means "from anechat's config file" (model, engine, theme, low_motion).
+
+    A theme given here is saved as the new default; a broken config file is reported
+    in the app and never stops it.
+    """
+    from anechat.config import load_config, save_config
+
+    config = load_config()
+    model = model or config.get("model")
+    engine = engine or config.get("engine")
+    low_motion = bool(low_motion or config.get("low_motion"))
+    if theme:
+        save_config({"theme": theme})
+    theme = theme or config.get("theme")
+    if low_motion:
+        _apply_low_motion()
+
+    from anechat.tui.app import AnechatApp
+
+    app = AnechatApp(model=model, engine=engine, theme=theme, low_motion=low_motion, config=config)
+    app.run()
+    if app.return_code:  # e.g. 129: the terminal hung up
+        raise SystemExit(app.return_code)
 
 
 def _serve(
@@ -41,9 +73,9 @@ def _serve(
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
 ) -> None:
     """Serve the app to a browser on localhost through textual-serve."""
-    from anechat.cli_errors import friendly_errors
+    from anechat.cli.errors import friendly_errors
 
-    from .serve import serve
+    from anechat.tui.serve import serve
 
     friendly_errors(serve)(host=host, port=port)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from anechat.metrics import Gauges
+from anechat.metrics.gauges import Gauges
 
 
 class GaugesSampled(Message):

@@ -32,7 +32,7 @@ def memory_bytes() -> int | None:
 
 def engine_runtimes() -> dict[str, str]:
     """Each engine's runtime label ("MLX on CPU (OpenBLAS)", "MIL on CPU", …) or why it cannot run."""
-    from ..engines.registry import ENGINE_NAMES, availability
+    from anechat.engines.registry import ENGINE_NAMES, availability
 
     out = {}
     for name in ENGINE_NAMES:
@@ -43,8 +43,8 @@ def engine_runtimes() -> dict[str, str]:
 
 def machine_record() -> dict:
     """OS, chip, memory, Python, package versions, BLAS (Linux), engine runtimes incl. Core ML's."""
-    from ..blas import blas_in_use
-    from ..doctor import chip, os_line
+    from anechat.blas import blas_in_use
+    from anechat.cli.doctor import chip, os_line
 
     runtimes = engine_runtimes()
     return {

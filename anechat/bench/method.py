@@ -23,11 +23,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..engines.base import CancelToken, GenerationStats, SamplingParams, Session
-from ..engines.errors import EngineError, InvalidParameter
+from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, Session
+from anechat.engines.errors import EngineError, InvalidParameter
 
 if TYPE_CHECKING:
-    from ..compare import Contestant
+    from anechat.compare import Contestant
 
 Progress = Callable[[str], None]
 FIGURES = ("prefill_tps", "decode_tps", "ttft_s", "peak_memory_bytes")
@@ -194,7 +194,7 @@ def run_bench(
     A contestant that cannot load gives cells with ``error`` set (the others still
     run); bad settings raise InvalidParameter.
     """
-    from ..chat import ChatController
+    from anechat.chat.controller import ChatController
 
     settings.validate()
     if not contestants:

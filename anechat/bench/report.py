@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..formatting import human_bytes
+from anechat.formatting import human_bytes
 
 RESULT_HEADERS = ("engine", "runtime", "model", "prompt", "gen", "runs", "prefill tok/s", "decode tok/s", "TTFT", "peak memory", "decode vs first")
 HISTORY_HEADERS = ("date", "run", "model", "engine", "prompt", "gen", "prefill tok/s", "decode tok/s", "TTFT", "peak memory", "machine")

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import paths
+from anechat import paths
 
 SCHEMA = "anechat.bench/1"
 

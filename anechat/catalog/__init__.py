@@ -5,10 +5,10 @@
     folder = entry.ensure_local(progress)            # converts the built-in GGUF on first use
 """
 
-from .entry import ModelEntry
-from .remove import ModelInUse, remove_model
-from .resolve import CatalogScan, entry_for_path, list_models, lookup_model, resolve_model, scan_catalog
-from .sources import hf_cache_dir
+from anechat.catalog.entry import ModelEntry
+from anechat.catalog.remove import ModelInUse, remove_model
+from anechat.catalog.resolve import CatalogScan, entry_for_path, list_models, lookup_model, resolve_model, scan_catalog
+from anechat.catalog.sources import hf_cache_dir
 
 __all__ = [
     "CatalogScan",

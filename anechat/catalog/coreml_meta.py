@@ -12,8 +12,8 @@ import json
 import re
 from pathlib import Path
 
-from .detection import Detection, unsupported
-from .weights import estimate_llama_parameters
+from anechat.catalog.detection import Detection, unsupported
+from anechat.catalog.weights import estimate_llama_parameters
 
 PART_SUFFIXES = (".mlmodelc", ".mlpackage")
 _CHUNK = re.compile(r"_chunk_\d+of\d+$")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .coreml_meta import detect_coreml
-from .detection import Detection, mlx_lm_supports, unsupported
-from .gguf_header import GGUFHeaderError, read_gguf_header
-from .weights import WeightsError, read_safetensors_header, summarize_weights, weight_files
+from anechat.catalog.coreml_meta import detect_coreml
+from anechat.catalog.detection import Detection, mlx_lm_supports, unsupported
+from anechat.catalog.gguf_header import GGUFHeaderError, read_gguf_header
+from anechat.catalog.weights import WeightsError, read_safetensors_header, summarize_weights, weight_files
 
 CONTEXT_KEYS = ("max_position_embeddings", "max_seq_len", "seq_length", "n_positions", "max_sequence_length", "n_ctx")
 PYTORCH_WEIGHTS = ("*.bin", "*.pth", "*.pt", "*.ckpt")
@@ -166,7 +166,7 @@ def detect_transformers(folder: Path) -> Detection:
 
 
 def detect_gguf(path: Path) -> Detection:
-    from anechat.gguf.reader import SUPPORTED_ARCHITECTURES
+    from anechat.convert.gguf.reader import SUPPORTED_ARCHITECTURES
 
     try:
         header = read_gguf_header(path)

@@ -20,9 +20,9 @@ from typing import Callable
 
 from anechat.engines.errors import EngineError
 
-from .entry import ModelEntry
-from .inuse import loaded_elsewhere
-from .sizes import disk_size
+from anechat.catalog.entry import ModelEntry
+from anechat.catalog.inuse import loaded_elsewhere
+from anechat.catalog.sizes import disk_size
 
 
 class ModelInUse(EngineError):
@@ -93,8 +93,7 @@ def remove_model(
     ``is_loaded(entry)`` lets the app say that it has this model loaded: with
     ``unload`` it is unloaded first, without it the removal is refused.
     """
-    from anechat import default_model as dm
-
+    from anechat.catalog import default_model as dm
     note = ""
     if entry.source == "builtin":
         converted = dm.default_model_dir()

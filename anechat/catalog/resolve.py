@@ -17,10 +17,10 @@ from pathlib import Path
 
 from anechat.engines.errors import ModelFormatError, ModelNotFound
 
-from .entry import ModelEntry
-from .formats import detect, gguf_files
-from .sizes import disk_size
-from .sources import Candidate, configured_folders, hf_cache_dir, scan_folder, scan_hf_cache, short_name
+from anechat.catalog.entry import ModelEntry
+from anechat.catalog.formats import detect, gguf_files
+from anechat.catalog.sizes import disk_size
+from anechat.catalog.sources import Candidate, configured_folders, hf_cache_dir, scan_folder, scan_hf_cache, short_name
 
 DEFAULT_ALIAS = "default"
 LIST_HINT = "anechat models list shows what is here"
@@ -71,8 +71,7 @@ def entry_from(candidate: Candidate) -> ModelEntry:
 def builtin_entry() -> tuple[ModelEntry | None, Path | None]:
     """The default model: its converted folder when converted, else the shipped GGUF
     (converted on first use by ``ensure_local``). Returns (entry, converted folder)."""
-    from anechat import default_model as dm
-
+    from anechat.catalog import default_model as dm
     folder = dm.default_model_dir()
     name = dm.DEFAULT_MODEL_NAME
     if dm.default_model_ready():
@@ -209,7 +208,7 @@ def lookup_model(name_or_path: str | os.PathLike) -> ModelEntry:
     if not text:
         raise ModelNotFound("no model name given", hint=LIST_HINT)
     if text.lower() == DEFAULT_ALIAS:
-        from anechat.default_model import DEFAULT_MODEL_NAME
+        from anechat.catalog.default_model import DEFAULT_MODEL_NAME
 
         text = DEFAULT_MODEL_NAME
     path = Path(text).expanduser()

@@ -42,8 +42,8 @@ same ids for a probe text); otherwise token ids mean different things and it is
 little; :attr:`CompareReport.greedy` tells which case it was.
 """
 
-from .harness import release_thread_streams, run_compare, tokenizer_key, warm_up
-from .results import (
+from anechat.compare.harness import release_thread_streams, run_compare, tokenizer_key, warm_up
+from anechat.compare.results import (
     Agreement,
     CompareEvent,
     CompareReport,

@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..chat import ChatController
-from ..engines.base import CancelToken, GenerationStats, SamplingParams, Session, TextDelta
-from ..engines.errors import EngineError, InvalidParameter
-from .results import CompareReport, Contestant, ContestantResult, OnEvent, Phase
+from anechat.chat.controller import ChatController
+from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, Session, TextDelta
+from anechat.engines.errors import EngineError, InvalidParameter
+from anechat.compare.results import CompareReport, Contestant, ContestantResult, OnEvent, Phase
 
 _TOKENIZER_PROBE = "The quick brown fox: 12345, café, 東京 🙂\n<|im_end|>"
 

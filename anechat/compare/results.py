@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence, Union
 
-from ..chat import LoadedModel
-from ..engines.base import GenerationStats, SamplingParams, TextDelta
-from ..engines.errors import InvalidParameter
-from ..engines.session import common_prefix_length
+from anechat.chat.controller import LoadedModel
+from anechat.engines.base import GenerationStats, SamplingParams, TextDelta
+from anechat.engines.errors import InvalidParameter
+from anechat.engines.session import common_prefix_length
 
 PhaseName = Literal["waiting", "loading", "warming", "ready", "generating", "done", "failed", "cancelled"]
 

@@ -4,7 +4,7 @@ Start with :class:`HistoryStore` (store.py). The schema and its migrations live 
 schema.py, opening/recovery of the database file in recovery.py, export in export.py.
 """
 
-from .errors import (
+from anechat.history.errors import (
     AmbiguousSession,
     HistoryError,
     InvalidInput,
@@ -13,8 +13,8 @@ from .errors import (
     UnknownMessage,
     UnknownSession,
 )
-from .records import MessageRecord, SearchHit, SessionRecord, SessionSummary
-from .store import DB_NAME, STATUS_FOR_FINISH, HistoryStore, default_path
+from anechat.history.records import MessageRecord, SearchHit, SessionRecord, SessionSummary
+from anechat.history.store import DB_NAME, STATUS_FOR_FINISH, HistoryStore, default_path
 
 __all__ = [
     "AmbiguousSession",

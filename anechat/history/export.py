@@ -6,8 +6,8 @@ import json
 
 from anechat.safe_text import json_terminal_safe
 
-from .errors import InvalidInput
-from .records import SessionRecord, iso
+from anechat.history.errors import InvalidInput
+from anechat.history.records import SessionRecord, iso
 
 FORMATS = ("md", "json")
 JSON_FORMAT = "anechat-history"

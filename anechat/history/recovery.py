@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import HistoryError, SchemaTooNew
-from .schema import SCHEMA_VERSION, migrate, version_of
+from anechat.history.errors import HistoryError, SchemaTooNew
+from anechat.history.schema import SCHEMA_VERSION, migrate, version_of
 
 SQLITE_CORRUPT = 11
 SQLITE_NOTADB = 26

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable, Sequence, Union
 
-from .errors import SchemaTooNew
+from anechat.history.errors import SchemaTooNew
 
 Migration = Union[str, Callable[[sqlite3.Connection], None]]
 

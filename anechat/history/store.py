@@ -30,10 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import AmbiguousSession, HistoryError, InvalidInput, StorageError, UnknownMessage, UnknownSession
-from . import values
-from .records import MessageRecord, SearchHit, SessionRecord, SessionSummary, auto_title, snippet
-from .recovery import open_database
+from anechat.history.errors import AmbiguousSession, HistoryError, InvalidInput, StorageError, UnknownMessage, UnknownSession
+from anechat.history import values
+from anechat.history.records import MessageRecord, SearchHit, SessionRecord, SessionSummary, auto_title, snippet
+from anechat.history.recovery import open_database
 
 DB_NAME = "history.sqlite3"
 #: how a finished generation's ``finish_reason`` maps to a message status
@@ -212,7 +212,7 @@ class HistoryStore:
                 for sid, title, mid, role, content, created in rows]
 
     def export(self, session_id: str, format: str = "md") -> str:
-        from .export import render
+        from anechat.history.export import render
 
         return render(self.get_session(session_id), format)
 

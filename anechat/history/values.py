@@ -8,8 +8,8 @@ import math
 import re
 from typing import Any
 
-from .errors import InvalidInput
-from .records import STATUSES
+from anechat.history.errors import InvalidInput
+from anechat.history.records import STATUSES
 
 
 def text(what: str, value: object) -> str:

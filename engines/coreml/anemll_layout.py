@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelFormatError
-from .anemll_meta import AnemllMeta, read_meta
+from anechat.engines.errors import ModelFormatError
+from anechat.engines.coreml.anemll_meta import AnemllMeta, read_meta
 
 SUFFIXES = (".mlpackage", ".mlmodelc")
 _CHUNK_RE = re.compile(r"_chunk_(\d+)of(\d+)$")

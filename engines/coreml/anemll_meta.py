@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelFormatError
+from anechat.engines.errors import ModelFormatError
 
 _NONE_WORDS = ("none", "", "false", "null", "no", "fp16", "-1", "0")
 

@@ -14,14 +14,14 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from ..base import Availability, Engine, MemoryReport, ModelInfo, SamplingParams, Session
-from ..errors import BackendUnavailable, InvalidParameter, ModelFormatError, ModelNotFound
-from ..session import TokenSession
-from ..tokenizer import ChatTokenizer
-from .anemll_layout import read_layout
-from .pipeline import CoreMLPipeline
-from .runtime_base import CoreMLRuntime, ProgressCallback
-from .sampling import Sampler
+from anechat.engines.base import Availability, Engine, MemoryReport, ModelInfo, SamplingParams, Session
+from anechat.engines.errors import BackendUnavailable, InvalidParameter, ModelFormatError, ModelNotFound
+from anechat.engines.session import TokenSession
+from anechat.engines.tokenizer import ChatTokenizer
+from anechat.engines.coreml.anemll_layout import read_layout
+from anechat.engines.coreml.forward import CoreMLPipeline
+from anechat.engines.coreml.runtime_base import CoreMLRuntime, ProgressCallback
+from anechat.engines.coreml.sampling import Sampler
 
 #: ANECHAT_COREML_RUNTIME=mil forces the MIL executor even on macOS (debugging, comparisons)
 RUNTIME_ENV = "ANECHAT_COREML_RUNTIME"
@@ -38,13 +38,13 @@ def _rss() -> int:
 
 def choose_runtime() -> tuple[type[CoreMLRuntime] | None, Availability]:
     try:
-        from .mil.quiet import import_coremltools
+        from anechat.engines.coreml.mil.quiet import import_coremltools
 
         import_coremltools()
     except ImportError as exc:
         return None, Availability(False, f"coremltools is not installed ({exc}) — pip install \"anechat[coreml]\"")
-    from .runtime_macos import MacOSRuntime, coreml_prediction_available
-    from .runtime_mil import MILRuntime
+    from anechat.engines.coreml.runtime_macos import MacOSRuntime, coreml_prediction_available
+    from anechat.engines.coreml.runtime_mil import MILRuntime
 
     ok, why = coreml_prediction_available()
     forced = os.environ.get(RUNTIME_ENV, "").strip().lower()

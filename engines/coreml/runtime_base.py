@@ -14,8 +14,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .anemll_layout import CoreMLLayout, PartFiles
-from .mil.loader import FunctionInfo
+from anechat.engines.coreml.anemll_layout import CoreMLLayout, PartFiles
+from anechat.engines.coreml.mil.package_reader import FunctionInfo
 
 ProgressCallback = Callable[[str, "float | None"], None]
 

@@ -12,10 +12,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import BackendUnavailable, ModelFormatError
-from .anemll_layout import PartFiles
-from .mil.loader import FunctionInfo, MILPackage
-from .runtime_base import CoreMLRuntime, PartRunner
+from anechat.engines.errors import BackendUnavailable, ModelFormatError
+from anechat.engines.coreml.anemll_layout import PartFiles
+from anechat.engines.coreml.mil.package_reader import FunctionInfo, MILPackage
+from anechat.engines.coreml.runtime_base import CoreMLRuntime, PartRunner
 
 LABEL = "Neural Engine"
 _NP = {"fp16": np.float16, "fp32": np.float32, "int32": np.int32}

@@ -6,12 +6,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import ModelFormatError
-from .anemll_layout import PartFiles
-from .mil import MILModel, StateSlot
-from .mil.loader import FunctionInfo
-from .mil.threads import blas_threads
-from .runtime_base import CoreMLRuntime, PartRunner
+from anechat.engines.errors import ModelFormatError
+from anechat.engines.coreml.anemll_layout import PartFiles
+from anechat.engines.coreml.mil import MILModel, StateSlot
+from anechat.engines.coreml.mil.package_reader import FunctionInfo
+from anechat.engines.coreml.mil.threads import blas_threads
+from anechat.engines.coreml.runtime_base import CoreMLRuntime, PartRunner
 
 LABEL = "MIL on CPU — no Neural Engine here"
 

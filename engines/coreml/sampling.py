@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..base import SamplingParams
+from anechat.engines.base import SamplingParams
 
 
 class Sampler:

@@ -14,11 +14,11 @@ import gc
 from pathlib import Path
 from typing import Iterator
 
-from ..base import Availability, Engine, MemoryReport, ModelInfo, SamplingParams, Session
-from ..errors import OutOfMemory
-from ..session import TokenSession
-from ..tokenizer import ChatTokenizer
-from .runtime import availability, generation_stream, is_out_of_memory, on_cpu
+from anechat.engines.base import Availability, Engine, MemoryReport, ModelInfo, SamplingParams, Session
+from anechat.engines.errors import OutOfMemory
+from anechat.engines.session import TokenSession
+from anechat.engines.tokenizer import ChatTokenizer
+from anechat.engines.mlx.runtime import availability, generation_stream, is_out_of_memory, on_cpu
 
 
 class MLXSession(TokenSession):
@@ -186,7 +186,7 @@ class MLXEngine(Engine):
         return availability()
 
     def load(self, path: Path | str, *, context_length: int | None = None) -> MLXSession:
-        from .loader import load_folder
+        from anechat.engines.mlx.loader import load_folder
 
         self.unload()
         loaded = load_folder(path, context_length)

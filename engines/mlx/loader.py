@@ -15,10 +15,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..base import ModelInfo
-from ..errors import InvalidParameter, ModelFormatError, ModelNotFound, OutOfMemory
-from ..tokenizer import ChatTokenizer
-from .runtime import is_out_of_memory, on_cpu, runtime_label
+from anechat.engines.base import ModelInfo
+from anechat.engines.errors import InvalidParameter, ModelFormatError, ModelNotFound, OutOfMemory
+from anechat.engines.tokenizer import ChatTokenizer
+from anechat.engines.mlx.runtime import is_out_of_memory, on_cpu, runtime_label
 
 _REDOWNLOAD = "the file is incomplete or damaged: download or convert the model again"
 
@@ -148,7 +148,7 @@ def _load_model(folder: Path, config: dict, cast_to_float32: bool):
     from mlx.utils import tree_map
     from mlx_lm.utils import load_model
 
-    from .runtime import generation_stream
+    from anechat.engines.mlx.runtime import generation_stream
 
     try:
         with mx.stream(generation_stream()):

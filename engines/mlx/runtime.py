@@ -10,7 +10,7 @@ import importlib.util
 import sys
 from functools import lru_cache
 
-from ..base import Availability
+from anechat.engines.base import Availability
 
 _PIP_HINT_LINUX = 'pip install "mlx[cpu]" mlx-lm   (or: pip install "anechat[mlx]")'
 _PIP_HINT_MAC = 'pip install mlx mlx-lm   (or: pip install "anechat[mlx]")'

@@ -14,11 +14,11 @@ __all__ = ["CompareScreen", "register"]
 
 def __getattr__(name: str) -> Any:
     if name == "CompareScreen":
-        from .screen import CompareScreen
+        from anechat.tui.compare.screen import CompareScreen
 
         return CompareScreen
     if name == "register":
-        from .command import register
+        from anechat.tui.compare.command import register
 
         return register
     raise AttributeError(name)

@@ -9,7 +9,7 @@ from textual.app import App
 from anechat.compare import CompareReport, Contestant
 from anechat.engines.base import SamplingParams
 
-from .screen import CompareScreen
+from anechat.tui.compare.screen import CompareScreen
 
 
 class CompareApp(App[CompareReport | None]):
@@ -37,7 +37,7 @@ class CompareApp(App[CompareReport | None]):
         """The theme the main app uses (config file), when it is known; else Textual's default."""
         from anechat.config import load_config
 
-        from ..theme_files import load_themes
+        from anechat.tui.theme_files import load_themes
 
         themes, _warnings = load_themes()
         for theme in themes:

@@ -12,8 +12,8 @@ from typing import List, Optional
 
 import typer
 
-from anechat.cli_errors import fail, friendly_errors
-from anechat.cli_run import read_prompt
+from anechat.cli.errors import fail, friendly_errors
+from anechat.cli.run import read_prompt
 
 COMPARE_HELP = """Ask several contestants (a model on an engine) the same prompt and watch their answers side by side, each with its own live decode tok/s, time to first token and memory; then a summary row: decode and prefill tok/s, TTFT and peak memory as ratios to the first contestant, and the token agreement between the answers (greedy decoding by default).
 
@@ -67,7 +67,7 @@ def _compare(prompt, models, engines, concurrent, max_tokens, temp, seed, system
 
         os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
         os.environ.setdefault("TEXTUAL_FPS", "12")
-    from .app import CompareApp
+    from anechat.tui.compare.app import CompareApp
 
     CompareApp(contestants, text, params=params, system_prompt=system, concurrent=concurrent).run()
 

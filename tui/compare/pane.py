@@ -10,7 +10,7 @@ from textual.widgets.markdown import MarkdownStream
 from anechat.compare import Contestant
 from anechat.formatting import human_bytes
 
-from .feed import PaneState
+from anechat.tui.compare.feed import PaneState
 
 _PHASE_TEXT = {
     "waiting": "waiting for its turn",

@@ -23,11 +23,11 @@ from textual.widgets import Footer, Input, Static
 from anechat.compare import CompareReport, Contestant, release_thread_streams, run_compare
 from anechat.engines.base import CancelToken, SamplingParams
 from anechat.engines.errors import EngineError
-from anechat.metrics import process_rss
+from anechat.metrics.gauges import process_rss
 
-from .feed import CompareFeed
-from .pane import ContestantPane
-from .summary import MEMORY_FOOTNOTE, CompareSummary
+from anechat.tui.compare.feed import CompareFeed
+from anechat.tui.compare.pane import ContestantPane
+from anechat.tui.compare.summary import MEMORY_FOOTNOTE, CompareSummary
 
 
 class CompareScreen(Screen[CompareReport | None]):

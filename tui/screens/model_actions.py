@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from anechat.conversion import ConvertRequest, default_out
+from anechat.convert.jobs import ConvertRequest, default_out
 from anechat.formatting import human_bytes
 
 

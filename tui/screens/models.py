@@ -20,15 +20,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from anechat.catalog import ModelInUse, remove_model
-from anechat.conversion import ConvertRequest, default_out
-from anechat.conversion_process import convert_in_child
+from anechat.convert.jobs import ConvertRequest, default_out
+from anechat.convert.child import convert_in_child
 from anechat.formatting import human_bytes, human_count
-from anechat.model_info import info_rows
+from anechat.catalog.info import info_rows
 
-from ..widgets.job_row import Job, JobDone, JobProgress, JobRow
-from .main import error_line
-from .model_actions import ConfirmRemove, ConvertDialog, PullDialog
-from .model_picker import model_ref
+from anechat.tui.widgets.job_row import Job, JobDone, JobProgress, JobRow
+from anechat.tui.chat.screen import error_line
+from anechat.tui.screens.model_actions import ConfirmRemove, ConvertDialog, PullDialog
+from anechat.tui.screens.model_picker import model_ref
 
 COLUMNS = ("name", "format", "quant", "params", "ctx", "size", "engines")
 #: finished job rows kept on screen (the newest)
@@ -300,7 +300,7 @@ class ModelsScreen(Screen):
 
     @staticmethod
     def _pull(spec: str, job: Job) -> tuple[Path, str]:
-        from anechat.hub import pull, step_progress
+        from anechat.hub.pull import pull, step_progress
 
         job.report("asking the hub…", None)
         result = pull(spec, progress=step_progress(job.report), cancel=job.cancel)

@@ -28,7 +28,7 @@ from anechat.history import HistoryError, HistoryStore, SessionSummary
 from anechat.history.records import local_time
 from anechat.safe_text import sanitize_for_terminal
 
-from .session_dialogs import ConfirmDialog, RenameDialog
+from anechat.tui.screens.session_dialogs import ConfirmDialog, RenameDialog
 
 #: sessions listed at once (a search finds older ones)
 LIST_LIMIT = 200

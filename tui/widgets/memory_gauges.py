@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from anechat.formatting import human_bytes
-from anechat.metrics import Gauges
+from anechat.metrics.gauges import Gauges
 
-from .figures import Figures
+from anechat.tui.widgets.figures import Figures
 
 BAR_WIDTH = 8
 

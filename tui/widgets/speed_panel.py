@@ -9,7 +9,7 @@ from textual.widgets import Sparkline, Static
 
 from anechat.engines.base import GenerationStats
 
-from .figures import Figures
+from anechat.tui.widgets.figures import Figures
 
 
 def _fig(value: float | None, fmt: str, unit: str) -> str:

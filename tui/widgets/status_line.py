@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from anechat.chat import LoadedModel
+from anechat.chat.controller import LoadedModel
 
 
 class StatusLine(Static):

@@ -23,8 +23,8 @@ from torch import nn
 
 from anechat.engines.errors import ModelFormatError
 
-from .rope import rope_tables
-from .source import LlamaSpec, lm_head_weight, require
+from anechat.engines.coreml.convert.rope import rope_tables
+from anechat.engines.coreml.convert.source import LlamaSpec, lm_head_weight, require
 
 #: the KV state's name; the buffer name becomes the Core ML state name
 STATE_NAME = "model_model_kv_cache_0"

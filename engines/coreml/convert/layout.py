@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .source import TOKENIZER_FILES_OPTIONAL, TOKENIZER_FILES_REQUIRED, LlamaSpec
+from anechat.engines.coreml.convert.source import TOKENIZER_FILES_OPTIONAL, TOKENIZER_FILES_REQUIRED, LlamaSpec
 
 #: the ANEMLL layout version the folder follows
 LAYOUT_VERSION = "0.3.4"

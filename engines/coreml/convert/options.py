@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from anechat.engines.errors import InvalidParameter
 
-from .source import LlamaSpec
+from anechat.engines.coreml.convert.source import LlamaSpec
 
 #: LUT sizes Core ML palettization offers that ANEMLL uses
 LUT_BITS = (4, 6, 8)

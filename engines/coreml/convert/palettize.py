@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .kmeans import KMeansLUT
-from .parts import quiet
+from anechat.engines.coreml.convert.kmeans import KMeansLUT
+from anechat.engines.coreml.convert.parts import quiet
 
 #: weights with fewer elements stay in fp16 (coremltools' default threshold, as ANEMLL leaves it)
 WEIGHT_THRESHOLD = 2048

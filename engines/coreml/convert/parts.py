@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import torch
 
-from .ane_llama import STATE_NAME, Embeddings, FFNChunk, LMHead, state_shape
-from .source import LlamaSpec
+from anechat.engines.coreml.convert.ane_llama import STATE_NAME, Embeddings, FFNChunk, LMHead, state_shape
+from anechat.engines.coreml.convert.source import LlamaSpec
 
 FFN_FUNCTIONS = ("infer", "prefill")
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .source import LlamaSpec
+from anechat.engines.coreml.convert.source import LlamaSpec
 
 
 def inverse_frequencies(spec: LlamaSpec) -> np.ndarray:

@@ -6,11 +6,11 @@ models where Core ML itself is unavailable (Linux), and how tests prove that a
 converted model computes what its source model computes.
 """
 
-from .compiler import Plan, UnsupportedOp, compile_function
-from .loader import FunctionInfo, MILPackage, TensorInfo
-from .model import MILModel
-from .ops_state import StateSlot
-from .runner import MILRunError, run_plan
+from anechat.engines.coreml.mil.compiler import Plan, UnsupportedOp, compile_function
+from anechat.engines.coreml.mil.package_reader import FunctionInfo, MILPackage, TensorInfo
+from anechat.engines.coreml.mil.model import MILModel
+from anechat.engines.coreml.mil.ops_state import StateSlot
+from anechat.engines.coreml.mil.runner import MILRunError, run_plan
 
 __all__ = [
     "FunctionInfo",

@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...errors import ModelFormatError
-from . import ops_math, ops_nn, ops_state, ops_tensor  # noqa: F401  (register kernels)
-from .fallback import call_with_values, fallback_kernel, flat_input_vars, has_value_inference
-from .ops_state import update_in_place
-from .registry import KERNELS, BuildContext, Kernel, NotConstant, as_float
+from anechat.engines.errors import ModelFormatError
+from anechat.engines.coreml.mil import ops_math, ops_nn, ops_state, ops_tensor  # noqa: F401  (register kernels)
+from anechat.engines.coreml.mil.fallback import call_with_values, fallback_kernel, flat_input_vars, has_value_inference
+from anechat.engines.coreml.mil.ops_state import update_in_place
+from anechat.engines.coreml.mil.kernels import KERNELS, BuildContext, Kernel, NotConstant, as_float
 
 _DEDUPE_MIN_SIZE = 4096
 _NEVER_FOLD = {"read_state", "coreml_update_state"}

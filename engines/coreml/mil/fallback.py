@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import Kernel, as_float
+from anechat.engines.coreml.mil.kernels import Kernel, as_float
 
 
 class Box:

@@ -7,10 +7,10 @@ from typing import Mapping
 
 import numpy as np
 
-from .compiler import ConstCache, Plan, compile_function
-from .loader import FunctionInfo, MILPackage
-from .ops_state import StateSlot
-from .runner import run_plan
+from anechat.engines.coreml.mil.compiler import ConstCache, Plan, compile_function
+from anechat.engines.coreml.mil.package_reader import FunctionInfo, MILPackage
+from anechat.engines.coreml.mil.ops_state import StateSlot
+from anechat.engines.coreml.mil.runner import run_plan
 
 
 class MILModel:

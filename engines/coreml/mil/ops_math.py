@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import BuildContext, Kernel, kernel
+from anechat.engines.coreml.mil.kernels import BuildContext, Kernel, kernel
 
 _BINARY = {
     "add": np.add,

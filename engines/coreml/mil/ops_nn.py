@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .registry import BuildContext, Kernel, kernel
+from anechat.engines.coreml.mil.kernels import BuildContext, Kernel, kernel
 
 
 @kernel("matmul")

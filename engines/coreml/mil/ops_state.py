@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops_tensor import _slice_args, slice_spec
-from .registry import BuildContext, Kernel, kernel
+from anechat.engines.coreml.mil.ops_tensor import _slice_args, slice_spec
+from anechat.engines.coreml.mil.kernels import BuildContext, Kernel, kernel
 
 
 class StateSlot:

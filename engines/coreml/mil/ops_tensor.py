@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import BuildContext, Kernel, NotConstant, const_bool_list, kernel
+from anechat.engines.coreml.mil.kernels import BuildContext, Kernel, NotConstant, const_bool_list, kernel
 
 
 @kernel("identity")

@@ -6,9 +6,9 @@ from typing import Mapping
 
 import numpy as np
 
-from ...errors import ModelFormatError
-from .compiler import Plan
-from .ops_state import StateSlot
+from anechat.engines.errors import ModelFormatError
+from anechat.engines.coreml.mil.compiler import Plan
+from anechat.engines.coreml.mil.ops_state import StateSlot
 
 
 class MILRunError(ModelFormatError):

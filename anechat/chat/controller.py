@@ -1,0 +1,224 @@
+"""A UI-agnostic chat: the conversation, its settings, and the engine that answers it.
+
+Used by the line-based ``anechat chat``, the Textual app and the compare view.
+Every method may block (loading a model, generating): UIs call them from a
+worker thread. ``send()`` is a generator of engine events.
+
+With a :class:`~anechat.history.HistoryStore` the conversation is recorded as
+it happens: the user's message is committed before generation starts, the
+answer is written as it streams and closed with its status and figures (a
+cancelled or failed answer is kept, marked partial / error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from anechat.catalog.inuse import register_loaded, unregister_loaded
+from anechat.engines.base import CancelToken, Engine, Event, GenerationStats, Message, SamplingParams, Session
+from anechat.engines.errors import BackendUnavailable, InvalidParameter, NotLoaded
+from anechat.engines.registry import ENGINE_NAMES, create_engine
+
+Progress = Callable[[str, float | None], None]
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    path: Path
+    engine: str
+    runtime: str
+    format: str = ""
+    size_bytes: int | None = None
+    quantization: str = ""
+    ref: str = ""  # what resolves to this model again later (catalog name, or its path)
+
+
+@dataclass
+class ChatState:
+    system_prompt: str = ""
+    params: SamplingParams = field(default_factory=SamplingParams)
+    messages: list[Message] = field(default_factory=list)
+
+
+class ChatController:
+    """Holds one conversation and the engine/model currently answering it."""
+
+    def __init__(self, *, system_prompt: str = "", params: SamplingParams | None = None, history=None) -> None:
+        self.state = ChatState(system_prompt=system_prompt, params=(params or SamplingParams()).validate())
+        self.history = history  # a HistoryStore, or None to record nothing
+        self.session_id: str | None = None
+        self._engines: dict[str, Engine] = {}
+        self.engine: Engine | None = None
+        self.session: Session | None = None
+        self.loaded: LoadedModel | None = None
+        self.last_stats: GenerationStats | None = None
+        self._loaded_token: str | None = None  # marks the model as in use for `anechat models rm`
+
+    # -- loading ------------------------------------------------------------------
+    def load(self, model: str | None, engine: str, progress: Progress | None = None) -> LoadedModel:
+        """Resolve ``model`` (catalog name or path; None = default) and load it on ``engine``."""
+        from anechat.catalog import resolve_model
+
+        if engine not in ENGINE_NAMES:
+            raise InvalidParameter(f"unknown engine {engine!r}: use one of {', '.join(ENGINE_NAMES)}")
+        entry = resolve_model(model or "default")
+        if engine not in entry.engines:
+            runnable = ", ".join(entry.engines) or "no engine"
+            hint = (
+                f"convert it first: anechat convert {entry.name} --to coreml"
+                if engine == "coreml" and "mlx" in entry.engines
+                else f"use -e {entry.engines[0]}" if entry.engines else entry.reason or "see anechat models info"
+            )
+            raise BackendUnavailable(f"model {entry.name} ({entry.format}) runs on {runnable}, not {engine}", hint=hint)
+        path = entry.ensure_local(progress)
+        eng = self._engine(engine)
+        if self.engine is not None and self.engine is not eng:
+            self.engine.unload()
+        eng.unload()
+        self._release_mark()
+        self.engine = self.session = self.loaded = None  # a failed load leaves nothing stale behind
+        session = eng.load(path)
+        self.engine, self.session = eng, session
+        self._loaded_token = register_loaded(path)
+        self.loaded = LoadedModel(
+            name=entry.name,
+            path=Path(path),
+            engine=engine,
+            runtime=eng.available().runtime,
+            format=entry.format,
+            size_bytes=entry.size_bytes,
+            quantization=entry.quantization,
+            ref=str(path) if entry.source == "path" else entry.name,
+        )
+        self._record_settings()
+        return self.loaded
+
+    def _engine(self, name: str) -> Engine:
+        if name not in self._engines:
+            self._engines[name] = create_engine(name)
+        return self._engines[name]
+
+    def unload(self) -> None:
+        for eng in self._engines.values():
+            eng.unload()
+        self.engine = self.session = self.loaded = None
+        self._release_mark()
+
+    def _release_mark(self) -> None:
+        if self._loaded_token is not None:
+            unregister_loaded(self._loaded_token)
+            self._loaded_token = None
+
+    # -- conversation ---------------------------------------------------------------
+    @property
+    def messages(self) -> list[Message]:
+        return self.state.messages
+
+    def conversation(self) -> list[Message]:
+        system = [Message("system", self.state.system_prompt)] if self.state.system_prompt else []
+        return system + list(self.state.messages)
+
+    def set_system_prompt(self, text: str) -> None:
+        self.state.system_prompt = text.strip()
+        self._record_settings()
+
+    def set_params(self, params: SamplingParams) -> None:
+        self.state.params = params.validate()
+        self._record_settings()
+
+    def new_chat(self) -> None:
+        """Start over: an empty conversation (and, with history, a new session on the next message)."""
+        self.state.messages.clear()
+        self.session_id = None
+
+    # -- history ------------------------------------------------------------------
+    def open_session(self, session_id: str) -> tuple[str, str]:
+        """Restore a recorded session's conversation, system prompt and parameters.
+
+        Returns its (model, engine) for the caller to load; the engine's cache is
+        warmed from the restored history on the next turn (its prefix differs, so
+        the whole conversation is prefilled once).
+        """
+        if self.history is None:
+            raise InvalidParameter("no chat history is open")
+        record = self.history.get_session(self.history.resolve_id(session_id))
+        self.state.messages = [Message.coerce(m) for m in record.conversation(include_system=False)]
+        self.state.system_prompt = record.system_prompt
+        try:
+            self.state.params = record.sampling_params().validate()
+        except (TypeError, InvalidParameter):
+            self.state.params = SamplingParams()
+        self.session_id = record.id
+        return record.model, record.engine
+
+    def _record_settings(self) -> None:
+        if self.history is None or self.session_id is None:
+            return
+        loaded = self.loaded
+        self.history.update_session(
+            self.session_id,
+            model=loaded.ref if loaded else None,
+            engine=loaded.engine if loaded else None,
+            system_prompt=self.state.system_prompt,
+            params=self.state.params,
+        )
+
+    def _record_user(self, text: str) -> int | None:
+        """Commit the user's message before generation starts; returns the answer's message id."""
+        if self.history is None:
+            return None
+        loaded = self.loaded
+        if self.session_id is None:
+            self.session_id = self.history.new_session(
+                loaded.ref if loaded else "", loaded.engine if loaded else "", self.state.system_prompt, self.state.params
+            )
+        self.history.add_user_message(self.session_id, text)
+        return self.history.begin_answer(
+            self.session_id, model=loaded.ref if loaded else None, engine=loaded.engine if loaded else None
+        )
+
+    def send(self, text: str, cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Append the user's message and stream the answer; the answer is appended when done.
+
+        A cancelled or failed answer keeps what was produced (marked by the final
+        stats' finish_reason) so the conversation and the engine cache stay in step.
+        """
+        if self.session is None:
+            raise NotLoaded("no model is loaded", hint="load one first (anechat models list shows what is here)")
+        if not text.strip():
+            raise InvalidParameter("the message is empty: type something first")
+        self.state.messages.append(Message("user", text))
+        answer_id = self._record_user(text)
+        finished = False
+        try:
+            events = self.session.generate(self.conversation(), self.state.params, cancel)
+            for event in events:
+                if isinstance(event, GenerationStats):
+                    self.last_stats = event
+                    if event.text or event.finish_reason != "error":
+                        self.state.messages.append(Message("assistant", event.text))
+                    if answer_id is not None:
+                        self.history.finish_answer(answer_id, event.text, stats=event)
+                        finished = True
+                elif answer_id is not None and event.text:
+                    self.history.append_answer(answer_id, event.text)
+                yield event
+        except BaseException as exc:
+            if answer_id is not None and not finished:
+                status = "partial" if isinstance(exc, (KeyboardInterrupt, GeneratorExit)) else "error"
+                self.history.finish_answer(answer_id, status=status)
+            if self.state.messages and self.state.messages[-1].role == "user":
+                self.state.messages.pop()
+            raise
+
+    def regenerate_last(self, cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Drop the last answer and ask again (the cache trims to the common prefix)."""
+        while self.state.messages and self.state.messages[-1].role == "assistant":
+            self.state.messages.pop()
+        if not self.state.messages:
+            raise InvalidParameter("nothing to regenerate yet")
+        last = self.state.messages.pop()
+        return self.send(last.content, cancel)

@@ -1,0 +1,66 @@
+"""`anechat convert SRC --to mlx|coreml`: MLX quantization, or Core ML with LUT palettization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from anechat.cli.errors import fail, friendly_errors
+from anechat.cli.progress import progress_bar
+
+LUT_CHOICES = ("4", "6", "8", "none")
+
+
+def _lut(name: str, value: str) -> int | None:
+    value = value.strip().lower()
+    if value not in LUT_CHOICES:
+        raise fail(f"{name} {value!r} is invalid: use one of {', '.join(LUT_CHOICES)}")
+    return None if value == "none" else int(value)
+
+
+def convert(
+    src: str = typer.Argument(..., help="Source model: a catalog name or a Hugging Face / MLX folder."),
+    to: str = typer.Option(..., "--to", help="Target: mlx or coreml."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default: in anechat's models folder)."),
+    bits: Optional[int] = typer.Option(None, "--bits", help="mlx: quantize to 4 or 8 bits (default: no quantization)."),
+    group_size: Optional[int] = typer.Option(None, "--group-size", help="mlx: quantization group size (64). coreml: LUT group size (per grouped channel, 16)."),
+    mixed: Optional[str] = typer.Option(None, "--mixed", help="mlx: mixed-precision recipe (mixed_2_6, mixed_3_4, mixed_3_6, mixed_4_6)."),
+    context: int = typer.Option(512, "--context", help="coreml: context length."),
+    batch: int = typer.Option(64, "--batch", help="coreml: prefill batch size."),
+    chunks: int = typer.Option(1, "--chunks", help="coreml: number of FFN chunks."),
+    lut_ffn: str = typer.Option("none", "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none)."),
+    lut_lmhead: str = typer.Option("none", "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
+    lut_embeddings: str = typer.Option("none", "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
+) -> None:
+    """Convert a model: `--to mlx` (mlx-lm, optionally quantized) or `--to coreml` (ANEMLL layout for the Neural Engine)."""
+    _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings)
+
+
+@friendly_errors
+def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings) -> None:
+    from anechat.catalog import resolve_model
+    from anechat.convert.jobs import ConvertRequest, check_source, convert_model
+
+    request = ConvertRequest(
+        to=to.strip().lower(),
+        bits=bits,
+        group_size=group_size,
+        mixed=mixed,
+        context=context,
+        batch=batch,
+        chunks=chunks,
+        lut_ffn=_lut("--lut-ffn", lut_ffn),
+        lut_lmhead=_lut("--lut-lmhead", lut_lmhead),
+        lut_embeddings=_lut("--lut-embeddings", lut_embeddings),
+    ).checked()
+    entry = resolve_model(src)
+    check_source(entry)
+    with progress_bar(f"convert {entry.name}") as progress:
+        done = convert_model(entry, request, out, progress)
+    typer.echo(f"wrote {done}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(help="Convert a model: --to mlx (quantize with mlx-lm) or --to coreml (ANEMLL layout, LUT palettization).")(convert)

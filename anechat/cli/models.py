@@ -1,0 +1,226 @@
+"""``anechat models``: list, info, pull and rm (a typer sub-app the main CLI mounts).
+
+Imports stay light: the catalog, huggingface_hub and rich load inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Callable
+
+import typer
+
+from anechat.cli.errors import fail, friendly_errors
+
+if TYPE_CHECKING:
+    from anechat.catalog import ModelEntry
+
+app = typer.Typer(
+    help="List, inspect, pull and remove local models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+#: The app sets this (``set_loaded_check``) so ``rm`` refuses or unloads the model it has loaded.
+_loaded_check: dict[str, Callable] = {}
+
+
+def set_loaded_check(is_loaded: Callable[["ModelEntry"], bool], unload: Callable[[], None] | None = None) -> None:
+    """Hook for a process that has models loaded (the app): ``rm`` asks ``is_loaded(entry)``
+    and calls ``unload()`` first when given, else refuses. Other processes are seen
+    through :mod:`anechat.catalog.inuse`."""
+    _loaded_check["is_loaded"] = is_loaded
+    if unload is not None:
+        _loaded_check["unload"] = unload
+
+
+def _echo_json(data: object) -> None:
+    from anechat.safe_text import json_terminal_safe
+
+    typer.echo(json_terminal_safe(json.dumps(data, ensure_ascii=False, indent=2)))
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _safe(text: object) -> str:
+    from anechat.safe_text import sanitize_for_terminal
+
+    return sanitize_for_terminal(str(text))
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        typer.echo(f"anechat: warning: {_safe(w)}", err=True)
+
+
+def _engines(entry: "ModelEntry") -> str:
+    if entry.engines:
+        return ", ".join(entry.engines)
+    return "convertible" if entry.convertible else "—"
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """Every model here: the built-in one, anechat's models folder, config folders, the Hugging Face cache."""
+    _list(as_json)
+
+
+@friendly_errors
+def _list(as_json: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from anechat.catalog import scan_catalog
+    from anechat.formatting import human_bytes, human_count
+
+    scan = scan_catalog()
+    if as_json:
+        _echo_json({"models": [e.to_dict() for e in scan.entries], "warnings": scan.warnings})
+        return
+    _warn(scan.warnings)
+    rows = [
+        (_safe(e.name), e.format, _safe(e.quantization) or "—", human_count(e.parameters),
+         str(e.context_length) if e.context_length else "—", human_bytes(e.size_bytes), _engines(e), e.source)
+        for e in scan.entries
+    ]
+    table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 2, 0, 0))
+    for i, (column, justify) in enumerate((("NAME", "left"), ("FORMAT", "left"), ("QUANT", "left"), ("PARAMS", "right"),
+                                           ("CTX", "right"), ("SIZE", "right"), ("ENGINES", "left"), ("SOURCE", "left"))):
+        widest = max([len(r[i]) for r in rows] + [len(column)])
+        # on a narrow terminal long names and quantization labels fold onto a second line;
+        # the other cells always keep their full text
+        folds = column in ("NAME", "QUANT")
+        table.add_column(column, justify=justify, no_wrap=not folds, overflow="fold",  # type: ignore[arg-type]
+                         min_width=min(widest, 12) if folds else widest)
+    problems = []
+    for e, row in zip(scan.entries, rows):
+        style = "dim" if e.format == "unsupported" else ""
+        table.add_row(*(Text(cell, style=(style or "bold") if i == 0 else style) for i, cell in enumerate(row)))
+        if e.format == "unsupported" or (not e.engines and e.reason):
+            problems.append(e)
+    console = _console()
+    if not scan.entries:
+        console.print("no models yet: anechat models pull OWNER/NAME, or anechat convert")
+        return
+    console.print(table)
+    for e in problems:
+        console.print(Text(f"  {_safe(e.name)}: {_safe(e.reason)}", style="dim"))
+
+
+@app.command()
+def info(
+    name: str = typer.Argument(..., help="A catalog name, a hub repo id, or a path."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Everything anechat knows about one model (also why it cannot run, if it cannot)."""
+    _info(name, as_json)
+
+
+@friendly_errors
+def _info(name: str, as_json: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from anechat.catalog import lookup_model
+    from anechat.catalog.info import info_rows
+
+    entry = lookup_model(name)
+    if as_json:
+        _echo_json(entry.to_dict())
+        return
+    rows = info_rows(entry)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(label, Text(_safe(value)))
+    _console().print(table)
+
+
+@app.command()
+def pull(
+    repo: str = typer.Argument(..., metavar="REPO[@REVISION]", help="A Hugging Face model repo, e.g. mlx-community/SmolLM2-135M-Instruct-4bit."),
+) -> None:
+    """Download a model from the Hugging Face hub into its cache (only the files a model needs; resumable)."""
+    _pull(repo)
+
+
+@friendly_errors
+def _pull(repo: str) -> None:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from anechat.catalog import list_models
+    from anechat.formatting import human_bytes
+    from anechat.hub.pull import pull as hub_pull, plan_pull
+
+    err = _console(stderr=True)
+    plan = plan_pull(repo)
+    todo = sum(1 for f in plan.files if not (plan.snapshot / f).exists())
+    line = (
+        f"{plan.repo_id} @ {plan.revision} ({plan.commit[:10]}): {len(plan.files)} files, "
+        f"{human_bytes(plan.download_bytes)} to download"
+        + (f", {len(plan.cached)} already here" if plan.cached else "")
+        + (f"; skipping {len(plan.skipped)} not needed ({', '.join(plan.skipped[:3])}{', …' if len(plan.skipped) > 3 else ''})" if plan.skipped else "")
+    )
+    err.print(_safe(line), markup=False)
+    with Progress(
+        TextColumn("[bold]pull[/]"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal or todo == 0,
+    ) as bar:
+        task = bar.add_task("", total=plan.total_bytes or None)
+
+        def progress(p) -> None:
+            bar.update(task, completed=p.done_bytes, description=f"{p.files_done}/{p.files_total} {_safe(p.current_file)}")
+
+        result = hub_pull(repo, progress=progress, plan=plan)
+    name = next((e.name for e in list_models() if e.path == result.path), None)
+    where = f" as '{name}'" if name else ""
+    if todo == 0:
+        typer.echo(f"{result.repo_id} is already here and up to date{where}: {result.path}")
+    else:
+        typer.echo(f"pulled {result.repo_id}{where}: {human_bytes(result.downloaded_bytes)} downloaded, in {result.path}")
+    if name:
+        typer.echo(f"chat with it: anechat chat -m {name}")
+
+
+@app.command()
+def rm(
+    name: str = typer.Argument(..., help="A catalog name (see anechat models list)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Remove a model from disk (asks first). The built-in model cannot be removed."""
+    _rm(name, yes)
+
+
+@friendly_errors
+def _rm(name: str, yes: bool) -> None:
+    from anechat.catalog import lookup_model, remove_model
+    from anechat.catalog.remove import RemoveRefused
+    from anechat.formatting import human_bytes
+
+    entry = lookup_model(name)
+    if entry.source == "path":
+        raise fail(f"{_safe(name)} is not in the catalog; anechat models rm removes only listed models")
+    if entry.source == "builtin" and entry.needs_conversion:
+        raise RemoveRefused(f"{entry.name} is the built-in model shipped with anechat; it cannot be removed")
+    what = f"{entry.repo_id} from the Hugging Face cache" if entry.source == "hf-cache" else str(entry.path)
+    if not yes and not typer.confirm(f"remove {_safe(entry.name)} ({_safe(what)}, {human_bytes(entry.size_bytes)})?", default=False):
+        typer.echo("not removed")
+        raise typer.Exit(1)
+    removed = remove_model(entry, is_loaded=_loaded_check.get("is_loaded"), unload=_loaded_check.get("unload"))
+    typer.echo(f"removed {_safe(removed.name)} ({human_bytes(removed.freed_bytes)} freed)")
+    if removed.note:
+        typer.echo(_safe(removed.note))

@@ -1,0 +1,162 @@
+"""``convert_to_coreml``: a llama source folder in, an ANEMLL-layout Core ML folder out.
+
+Everything is written into a hidden temp folder next to ``out`` and renamed at the end, so
+a failed or interrupted conversion never leaves a folder that looks like a model.
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from anechat.engines.errors import BackendUnavailable, InvalidParameter
+
+from anechat.engines.coreml.convert import layout
+from anechat.engines.coreml.convert.options import CoreMLConvertOptions
+from anechat.engines.coreml.convert.kmeans import KMeansLUT
+from anechat.engines.coreml.convert.source import LlamaSpec, load_weights, read_spec, with_vocab_from_weights
+
+ProgressCallback = Callable[[str, "float | None"], None]
+
+
+class _Steps:
+    """Counts steps and reports ``(message, fraction done before this step)``."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total, self.done, self.callback = total, 0, callback
+
+    def __call__(self, message: str) -> None:
+        if self.callback is not None:
+            self.callback(message, min(self.done / self.total, 1.0))
+        self.done += 1
+
+    def finish(self, message: str) -> None:
+        if self.callback is not None:
+            self.callback(message, 1.0)
+
+
+def chunk_ranges(num_layers: int, num_chunks: int) -> list[tuple[int, int]]:
+    """Layer ranges ``[start, end)`` of each chunk, sizes differing by at most one."""
+    bounds = [round(i * num_layers / num_chunks) for i in range(num_chunks + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _count_steps(o: CoreMLConvertOptions) -> int:
+    def part(lut, functions=1):  # build + (trace, convert, [palettize]) per function + save
+        return 1 + functions * (2 + (1 if lut else 0)) + 1
+
+    return 2 + part(o.lut_embeddings) + o.num_chunks * part(o.lut_ffn, 2) + part(o.lut_lmhead) + 1
+
+
+def _require_toolchain() -> None:
+    try:
+        import coremltools  # noqa: F401
+        import sklearn  # noqa: F401  (coremltools' palettization needs it)
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the Core ML converter needs {exc.name}", hint="install the Core ML extra: pip install 'anechat[coreml]'"
+        ) from exc
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InvalidParameter(f"{out} already exists", hint="choose a new folder or delete the old one first")
+
+
+def convert_to_coreml(
+    src: Path,
+    out: Path,
+    options: CoreMLConvertOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Convert the float llama model in ``src`` to Core ML parts in ``out``; returns ``out``."""
+    options = options or CoreMLConvertOptions()
+    src, out = Path(src).expanduser(), Path(out).expanduser()
+    spec = with_vocab_from_weights(read_spec(src), src)
+    options.check(spec)
+    _check_out(out)
+    _require_toolchain()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    steps = _Steps(_count_steps(options), progress)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
+    try:
+        steps(f"loading weights from {src.name}")
+        weights = load_weights(src)
+        _write_parts(spec, weights, options, work, steps)
+        del weights
+        steps("writing meta.yaml and tokenizer files")
+        layout.write_meta(work, layout.meta_document(spec, options, options.lm_head_sizes(spec.vocab_size), options.context_length))
+        layout.copy_tokenizer(src, work)
+        _check_out(out)
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    steps.finish(f"done: {out}")
+    return out
+
+
+def _finish_part(mlmodel, lut: int | None, op_type: str, group_size: int, label: str, steps: _Steps, tables=None):
+    if lut:
+        from anechat.engines.coreml.convert.palettize import palettize
+
+        steps(f"{label}: palettizing (LUT{lut})")
+        mlmodel = palettize(mlmodel, lut, group_size, op_type, tables)
+    return mlmodel
+
+
+def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: Path, steps: _Steps) -> None:
+    from anechat.engines.coreml.convert import ane_llama, parts  # torch and coremltools: imported only when converting
+
+    ctx, batch = o.context_length, o.batch_size
+
+    steps("embeddings: building")
+    module = ane_llama.Embeddings(spec, weights, parts.TRACE_DTYPE)
+    steps("embeddings: tracing")
+    traced = parts.trace_embeddings(module, batch)
+    steps("embeddings: converting")
+    mlmodel = _finish_part(parts.convert_embeddings(traced, batch), o.lut_embeddings, "gather", o.group_size, "embeddings", steps)
+    steps("embeddings: saving")
+    mlmodel.save(str(work / layout.embeddings_name(o.prefix, o.lut_embeddings)))
+    del module, traced, mlmodel
+
+    scratch = work / ".functions"
+    ranges = chunk_ranges(spec.num_layers, o.num_chunks)
+    for index, (start, end) in enumerate(ranges, start=1):
+        label = f"FFN chunk {index}/{len(ranges)}"
+        steps(f"{label}: building layers {start}-{end - 1}")
+        module = ane_llama.FFNChunk(spec, weights, start, end, ctx, parts.TRACE_DTYPE)
+        scratch.mkdir(exist_ok=True)
+        function_paths = {}
+        tables = KMeansLUT(o.lut_ffn) if o.lut_ffn else None  # shared: both functions hold the same weights
+        for function in parts.FFN_FUNCTIONS:
+            steps(f"{label}: tracing {function}")
+            traced = parts.trace_ffn(module, spec, function, batch, ctx)
+            steps(f"{label}: converting {function}")
+            mlmodel = parts.convert_ffn(traced, spec, function, batch, ctx)
+            mlmodel = _finish_part(mlmodel, o.lut_ffn, "conv", o.group_size, f"{label} {function}", steps, tables)
+            function_paths[function] = scratch / f"{function}.mlpackage"
+            mlmodel.save(str(function_paths[function]))
+            del traced, mlmodel
+            gc.collect()
+        steps(f"{label}: saving infer + prefill as one package")
+        parts.save_multifunction(function_paths, work / layout.ffn_chunk_name(o.prefix, o.lut_ffn, index, len(ranges)))
+        shutil.rmtree(scratch)
+        del module
+        gc.collect()
+
+    sizes = o.lm_head_sizes(spec.vocab_size)
+    steps(f"LM head: building ({len(sizes)} outputs)")
+    module = ane_llama.LMHead(spec, weights, sizes, parts.TRACE_DTYPE)
+    steps("LM head: tracing")
+    traced = parts.trace_lm_head(module, spec)
+    steps("LM head: converting")
+    mlmodel = _finish_part(parts.convert_lm_head(traced, spec, len(sizes)), o.lut_lmhead, "conv", o.group_size, "LM head", steps)
+    steps("LM head: saving")
+    mlmodel.save(str(work / layout.lm_head_name(o.prefix, o.lut_lmhead)))

@@ -1,0 +1,339 @@
+"""The main screen: chat pane and input on the left, speed and memory on the right,
+status line and footer below. Every action has a key, a footer entry and a
+command palette entry (see AnechatApp.get_system_commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from anechat.engines.errors import EngineError
+
+from anechat.tui.messages import GaugesSampled, LoadProgress
+from anechat.tui.switching import no_target_hint, switch_target
+from anechat.tui.chat.turn import clean_text, thaw_heap
+from anechat.tui.widgets.chat_input import ChatInput
+from anechat.tui.widgets.chat_pane import ChatPane, Notice
+from anechat.tui.widgets.memory_gauges import MemoryGauges
+from anechat.tui.widgets.speed_panel import SpeedPanel
+from anechat.tui.widgets.status_line import StatusLine
+from anechat.tui.screens.code_blocks import CodeBlockPicker, code_blocks
+from anechat.tui.screens.engine_picker import EnginePicker
+from anechat.tui.screens.model_picker import ModelPicker, PickedModel, model_ref
+from anechat.tui.screens.params import ParamsResult, ParamsScreen
+from anechat.tui.chat.session_open import apply_sessions_result
+from anechat.tui.screens.sessions import SessionsScreen
+from anechat.tui.chat.streaming import ActiveTurn, StreamingMixin
+
+#: (key, action, footer label, palette title, palette help): every action is in both
+ACTIONS = [
+    ("ctrl+o", "models", "Models", "Models: pick one and load it", "Fuzzy filter over the models here"),
+    ("ctrl+g", "manage_models", "Manage", "Manage models", "Models here: filter, info, pull, remove, convert, load"),
+    ("ctrl+e", "engine", "Engine", "Switch engine", "The conversation continues on the other engine"),
+    ("ctrl+n", "new_chat", "New", "New chat", "Start a new conversation"),
+    ("ctrl+l", "sessions", "Sessions", "Sessions", "Saved chats: open, rename, delete, search by text"),
+    ("ctrl+s", "settings", "Settings", "System prompt & sampling", "Edit the system prompt and sampling parameters"),
+    ("ctrl+r", "copy_answer", "Copy", "Copy the last answer", "To the clipboard through the terminal (OSC 52, works over SSH)"),
+    ("ctrl+b", "copy_code", "Code", "Copy a code block", "From the last answer (OSC 52, works over SSH)"),
+    ("ctrl+t", "toggle_stats", "Stats", "Toggle the stats panels", "Show or hide the speed and memory panels"),
+    ("escape", "stop", "Stop", "Stop the answer", "Stop the answer that is streaming (Esc)"),
+]
+
+
+WELCOME = "anechat — local models, live speed and memory. Ctrl+O picks a model · Ctrl+P lists every action."
+#: below this width the speed and memory panels start hidden (Ctrl+T shows them)
+NARROW = 90
+
+
+def error_line(exc: BaseException) -> str:
+    if isinstance(exc, EngineError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+class MainScreen(StreamingMixin, Screen):
+    BINDINGS = [Binding(key, action, label, priority=key != "escape") for key, action, label, *_ in ACTIONS]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turn: ActiveTurn | None = None
+        self.last_turn: ActiveTurn | None = None
+        self.turns_started = self.turns_finished = 0  # answers begun / ended (any reason)
+        self.loading = False
+        self._drain_timer = None
+        self._draining = False
+        self._gauges_stop = threading.Event()
+        self._side_choice: bool | None = None  # set once the person toggles the panels
+
+    # -- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        # kept as attributes: the streaming frames reach them without a DOM query
+        self.pane = ChatPane(id="chat")
+        self.chat_input = ChatInput(id="input", blink=not self.app.low_motion)
+        self.speed = SpeedPanel(id="speed")
+        self.memory = MemoryGauges(id="memory")
+        self.status = StatusLine(id="status")
+        with Horizontal(id="body"):
+            with Vertical(id="chat-column"):
+                yield self.pane
+                yield self.chat_input
+            with Vertical(id="side"):
+                yield self.speed
+                yield self.memory
+        yield self.status
+        yield Footer(compact=True)
+
+    @property
+    def controller(self):
+        return self.app.controller
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.app.mark_painted)
+        self.query_one(ChatInput).focus()
+        # mounted now, so they come before anything a load or the history adds
+        self.pane.mount(Notice(WELCOME, "info"), *(Notice(line, "warning") for line in self.app.startup_warnings))
+        if self.app.frozen_gauges is not None:
+            self.query_one(MemoryGauges).show(self.app.frozen_gauges)
+        else:
+            self.sample_gauges()
+        if self.app.model_ref:
+            self.load_model(self.app.model_ref, self.app.engine_name)
+
+    def on_resize(self, event) -> None:
+        if self._side_choice is None:
+            self.query_one("#side").display = event.size.width >= NARROW
+
+    def on_unmount(self) -> None:
+        self._gauges_stop.set()
+        if self.turn is not None:
+            self.turn.cancel.cancel()
+            thaw_heap()
+
+    # -- gauges (worker thread, bounded rate) -----------------------------------------
+    @work(thread=True, exclusive=True, group="gauges")
+    def sample_gauges(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled and not self._gauges_stop.is_set():
+            period = 1.0 / (self.app.gauges_hz if self.turn is None else min(1.0, self.app.gauges_hz))
+            ctrl = self.controller
+            loaded = ctrl.loaded
+            gauges = self.app.sampler.sample(ctrl.engine if loaded else None, loaded.path if loaded else None)
+            self.post_message(GaugesSampled(gauges))
+            self._gauges_stop.wait(period)
+
+    def on_gauges_sampled(self, message: GaugesSampled) -> None:
+        self.memory.show(message.gauges)
+
+    # -- loading ------------------------------------------------------------------------
+    def load_model(self, ref: str, engine: str, *, switching: bool = False) -> None:
+        if self.turn is not None:
+            self.notify("an answer is streaming: Esc stops it first", severity="warning")
+            return
+        if self.loading:
+            self.notify("a model is already loading", severity="warning")
+            return
+        self.loading = True
+        self.status.set_state(f"loading {ref} on {engine}…")
+        self.run_worker(self._load(ref, engine, switching), group="load", exclusive=True)
+
+    async def _load(self, ref: str, engine: str, switching: bool) -> None:
+        def progress(step: str, fraction: float | None) -> None:
+            self.post_message(LoadProgress(step, fraction))
+
+        try:
+            loaded = await self.app.engine_thread.run(self.controller.load, ref, engine, progress)
+        except Exception as exc:  # shown in the app, never a crash
+            await self.pane.add_notice(f"could not load {ref} on {engine}: {error_line(exc)}", "error")
+            if switching and self.controller.messages:
+                await self.pane.add_notice("the conversation is kept", "info")
+        else:
+            self.app.model_ref, self.app.engine_name = ref, engine
+            verb = "switched to" if switching else "loaded"
+            where = f"{loaded.engine} · {loaded.runtime}" if loaded.runtime else loaded.engine
+            await self.pane.add_notice(f"{verb} {loaded.name} on {where}", "info")
+            if switching and self.controller.messages:
+                await self.pane.add_notice("the conversation continues here; the next answer prefills it", "info")
+        finally:
+            self.loading = False
+            self._show_model()
+
+    def has_model(self) -> bool:
+        """A model is loaded and its engine still holds it (a failed switch may have unloaded it)."""
+        ctrl = self.controller
+        return bool(ctrl.loaded and ctrl.session is not None and getattr(ctrl.engine, "session", None) is ctrl.session)
+
+    def _show_model(self) -> None:
+        ctrl = self.controller
+        session = ctrl.session if self.has_model() else None
+        size = getattr(getattr(session, "info", None), "context_length", None) if session else None
+        self.status.set_model(ctrl.loaded if session else None, size or None)
+        self.status.set_context(ctrl.last_stats.context_tokens if ctrl.last_stats and ctrl.messages else 0)
+        self.status.set_state("ready" if session else "no model — Ctrl+O picks one")
+
+    def on_load_progress(self, message: LoadProgress) -> None:
+        if self.loading:
+            pct = "" if message.fraction is None else f" {message.fraction:.0%}"
+            self.status.set_state(f"loading: {message.step}{pct}")
+
+    # -- a turn -------------------------------------------------------------------------
+    @on(ChatInput.Submitted)
+    async def _submitted(self, event: ChatInput.Submitted) -> None:
+        await self.send(event.text)
+
+    async def send(self, text: str) -> bool:
+        """Start an answer to ``text``; False (with a message) when it cannot start."""
+        if not text.strip():
+            self.notify("the message is empty: type something first", severity="warning")
+            return False
+        if self.turn is not None:
+            self.notify("an answer is still streaming: Esc stops it", severity="warning")
+            return False
+        if self.loading:
+            self.notify("a model is loading: wait a moment", severity="warning")
+            return False
+        if not self.has_model():
+            await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
+            return False
+        self.pane.park_far()  # a long chat lays out like a short one while this streams
+        await self.pane.add_user(text)
+        answer = await self.pane.add_assistant()
+        self.pane.anchor()
+        self.start_turn(answer, text)
+        return True
+
+    # -- actions ------------------------------------------------------------------------
+    def action_stop(self) -> None:
+        if self.turn is None:
+            return
+        self.turn.cancel.cancel()
+        self.status.set_state("stopping…")
+
+    def action_models(self) -> None:
+        def chosen(picked: PickedModel | None) -> None:
+            if picked is not None:
+                self.load_model(picked.ref, picked.engine)
+
+        self.app.push_screen(ModelPicker(self.app.list_models, self.app.engine_name), chosen)
+
+    def action_manage_models(self) -> None:
+        from anechat.tui.screens.models import ModelsScreen
+
+        ModelsScreen.open(self)
+
+    async def unload_model(self) -> bool:
+        """Unload the chat's model (the models screen removes it next); False while it answers or loads."""
+        if self.turn is not None or self.loading:
+            return False
+        name = self.controller.loaded.name if self.controller.loaded else None
+        await self.app.engine_thread.run(self.controller.unload)
+        self._show_model()
+        if name:
+            await self.pane.add_notice(f"unloaded {name}", "info")
+        return True
+
+    def action_engine(self) -> None:
+        def chosen(engine: str | None) -> None:
+            if engine is None:
+                return
+            loaded = self.controller.loaded
+            if loaded is None:
+                self.app.engine_name = engine
+                self.notify(f"engine set to {engine}: pick a model with Ctrl+O")
+            elif engine == loaded.engine:
+                self.notify(f"already on {engine}")
+            else:
+                self.switch_engine(engine)
+
+        current = self.controller.loaded.engine if self.controller.loaded else self.app.engine_name
+        self.app.push_screen(EnginePicker(current, self.app.engine_check), chosen)
+
+    @work(exclusive=True, group="switch")
+    async def switch_engine(self, engine: str) -> None:
+        """Continue this conversation on ``engine``: the same model, or its conversion for that engine."""
+        loaded = self.controller.loaded
+        self.status.set_state(f"looking for {loaded.name} on {engine}…")
+        try:
+            entries = await asyncio.to_thread(self.app.list_models)
+        except Exception as exc:
+            entries = []
+            await self.pane.add_notice(f"could not list models: {error_line(exc)}", "error")
+        target = switch_target(loaded.name, loaded.path, engine, entries)
+        if target is None:
+            await self.pane.add_notice(no_target_hint(loaded.name, engine), "error")
+            if self.controller.messages:
+                await self.pane.add_notice("the conversation is kept", "info")
+            self._show_model()
+            return
+        self.load_model(model_ref(target), engine, switching=True)
+
+    async def action_new_chat(self) -> None:
+        if self.turn is not None:
+            self.notify("an answer is streaming: Esc stops it first", severity="warning")
+            return
+        self.controller.new_chat()
+        await self.pane.clear()
+        self.speed.show_state("")
+        self._show_model()
+        self.query_one(ChatInput).focus()
+
+    def action_sessions(self) -> None:
+        if self.turn is not None:
+            self.notify("an answer is streaming: Esc stops it first", severity="warning")
+            return
+        screen = SessionsScreen(self.app.history_store, self.controller.session_id)
+        self.app.push_screen(screen, lambda result: apply_sessions_result(self, result))
+
+    def action_settings(self) -> None:
+        state = self.controller.state
+
+        def saved(result: ParamsResult | None) -> None:
+            if result is None:
+                return
+            self.controller.set_system_prompt(result.system_prompt)
+            self.controller.set_params(result.params)
+            self.notify("settings saved for this chat")
+
+        self.app.push_screen(ParamsScreen(state.system_prompt, state.params), saved)
+
+    def _last_answer_text(self) -> str:
+        for message in reversed(self.controller.messages):
+            if message.role == "assistant" and message.content:
+                return clean_text(message.content)
+        answer = self.pane.last_answer()
+        return answer.text if answer is not None else ""
+
+    def action_copy_answer(self) -> None:
+        text = self._last_answer_text()
+        if not text:
+            self.notify("no answer to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied the last answer ({len(text)} characters)")
+
+    def action_copy_code(self) -> None:
+        blocks = code_blocks(self._last_answer_text())
+        if not blocks:
+            self.notify("the last answer has no code block", severity="warning")
+            return
+
+        def copy(code: str | None) -> None:
+            if code is not None:
+                self.app.copy_to_clipboard(code)
+                self.notify(f"copied a code block ({len(code.splitlines())} lines)")
+
+        if len(blocks) == 1:
+            copy(blocks[0][1])
+        else:
+            self.app.push_screen(CodeBlockPicker(blocks), copy)
+
+    def action_toggle_stats(self) -> None:
+        side = self.query_one("#side")
+        side.display = self._side_choice = not side.display

@@ -1,0 +1,183 @@
+"""The streaming half of the main screen: one answer from send to final render.
+
+The engine thread writes tokens into a :class:`~anechat.tui.chat.turn.TurnBuffer`; a
+timer here drains it at ``drain_hz``. Drawing shares the CPU with the engine, so
+each kind of frame is paced by what it costs (:mod:`anechat.tui.pacing`):
+
+- the *text frame* shows new text as plain text after the Markdown, in rows the
+  answer reserved ahead (no layout pass), with the live figures at ``stats_hz``;
+- the *Markdown frame* hands finished lines to the ``MarkdownStream`` — a layout
+  pass and a repaint of the pane — and reserves the rows the text will need until
+  the next one. Text that outgrows its rows sooner gets more (one layout pass).
+
+When the answer ends it is rendered whole once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from anechat.engines.base import CancelToken
+from anechat.formatting import stats_line
+
+from anechat.tui.messages import AnswerEnded
+from anechat.tui.pacing import Pacer
+from anechat.tui.chat.turn import Drained, TurnBuffer, clean_text, freeze_heap, run_turn, thaw_heap
+from anechat.tui.widgets.chat_pane import AssistantMessage
+
+#: the Markdown frame's share of the UI's budget (the rest is for text frames and gauges)
+MARKDOWN_SHARE = 0.6
+#: the longest wait between two Markdown frames, whatever they cost
+MAX_MARKDOWN_GAP_S = 6.0
+#: the longest wait between two text frames
+MAX_TEXT_GAP_S = 1.0
+
+
+@dataclass
+class ActiveTurn:
+    answer: AssistantMessage
+    buffer: TurnBuffer
+    cancel: CancelToken
+    text_pacer: Pacer
+    markdown_pacer: Pacer
+    started_at: float = 0.0  # app clock
+    first_text_at: float | None = None
+    last_stats_at: float = 0.0
+    finished_at: float = 0.0
+    frames: int = 0  # drains that drew something
+    markdown_frames: int = 0  # of which re-rendered Markdown
+    grown: int = 0  # times the plain tail got more rows between Markdown frames
+
+    def rows_per_s(self, now: float) -> float:
+        """How fast the answer fills rows (as plain text), since its first text."""
+        if self.first_text_at is None or now - self.first_text_at < 0.1:
+            return 0.0
+        return self.answer.rows_written() / (now - self.first_text_at)
+
+
+def new_turn(app, answer: AssistantMessage) -> ActiveTurn:
+    """An answer's pacing, from the app's rates and budget."""
+    budget = app.ui_budget
+    return ActiveTurn(
+        answer,
+        TurnBuffer(clock=app.clock),
+        CancelToken(),
+        text_pacer=Pacer(budget * (1 - MARKDOWN_SHARE), 1.0 / app.drain_hz, MAX_TEXT_GAP_S, clock=app.clock),
+        markdown_pacer=Pacer(budget * MARKDOWN_SHARE, 1.0 / app.markdown_hz, MAX_MARKDOWN_GAP_S, clock=app.clock),
+        started_at=app.clock(),
+    )
+
+
+class StreamingMixin:
+    """Mixed into MainScreen (which owns ``turn``, ``speed``, ``status``, ``controller``)."""
+
+    def start_turn(self, answer: AssistantMessage, text: str) -> ActiveTurn:
+        turn = new_turn(self.app, answer)
+        freeze_heap()
+        self.turn = turn
+        self.turns_started += 1
+        self.chat_input.cursor_blink = False  # one less thing to repaint while it streams
+        self.speed.start_turn()
+        self.status.set_state("answering… Esc stops")
+        self._drain_timer = self.set_interval(1.0 / self.app.drain_hz, self._drain)
+        self.run_worker(self._generate(turn, text), group="turn", exclusive=True)
+        return turn
+
+    async def _generate(self, turn: ActiveTurn, text: str) -> None:
+        """The turn's worker: runs the answer on the engine thread, then says it ended."""
+        await self.app.engine_thread.run(run_turn, self.controller, text, turn.cancel, turn.buffer)
+        self.post_message(AnswerEnded())
+
+    async def on_answer_ended(self, message: AnswerEnded) -> None:
+        await self._drain()
+
+    def _reserve_rows(self, turn: ActiveTurn, now: float) -> int:
+        """Rows the text will need until the next Markdown frame (at the rate it comes),
+        at most a fifth of the pane: blank rows under the text read as a stall."""
+        coming = turn.rows_per_s(now) * turn.markdown_pacer.gap_s * 1.25
+        most = max(2, self.pane.size.height // 5)
+        return min(most, max(2, round(coming) + 1))
+
+    async def _drain(self) -> None:
+        turn = self.turn
+        if turn is None or self._draining:
+            return
+        now = self.app.clock()
+        text_pacer, md_pacer = turn.text_pacer, turn.markdown_pacer
+        # the last frame's cost is known now: its layout and repaint have run since
+        text_pacer.observe()
+        md_pacer.observe()
+        done = turn.buffer.done
+        if not done and not text_pacer.due(now):
+            return  # the text waits in the buffer
+        self._draining = True
+        try:
+            got = turn.buffer.drain()
+            if got.done:
+                await self._finish(turn, got)
+                return
+            turn.frames += 1
+            outgrown = False
+            if got.text:
+                shown = clean_text(got.text)
+                if turn.first_text_at is None:
+                    turn.first_text_at = now
+                outgrown = turn.answer.write(shown)
+            if md_pacer.due(now):
+                turn.markdown_frames += 1
+                md_pacer.drew(now)
+                self.pane.park_far()  # a long answer lays out like a short one
+                await turn.answer.flush(self._reserve_rows(turn, now))
+            else:
+                text_pacer.drew(now)
+                self.call_after_refresh(text_pacer.observe)  # its cost: the frame and its repaint
+                if outgrown:  # more rows for the tail: a layout pass, cheaper than a Markdown frame
+                    turn.grown += 1
+                    turn.answer.reserve(self._reserve_rows(turn, now))
+            if now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
+                turn.last_stats_at = now
+                self.speed.show_live(got.tokens, got.decode_tps, got.ttft_s)
+        except Exception as exc:  # a drawing failure stops this answer, never the app
+            self._abandon(turn, f"could not show the answer: {type(exc).__name__}: {exc}")
+        finally:
+            self._draining = False
+
+    def _abandon(self, turn: ActiveTurn, why: str) -> None:
+        turn.cancel.cancel()
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
+        if self.turn is turn:
+            self.turn = None
+            self.turns_finished += 1
+            thaw_heap()
+        self.notify(why, severity="error", markup=False)
+
+    async def _finish(self, turn: ActiveTurn, got: Drained) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
+        stats = got.stats
+        final = clean_text(stats.text) if stats is not None and stats.text else None
+        if stats is not None:
+            self.speed.show_final(stats)
+            reason = stats.finish_reason
+            note = stats_line(stats) if reason != "stop" else ""
+            kind = "error" if reason == "error" else "warning" if reason == "cancelled" else ""
+            if reason == "cancelled":
+                note = "stopped · " + stats_line(stats)
+        else:
+            self.speed.show_state("error")
+            note, kind = f"error: {got.error or 'the engine stopped without a result'}", "error"
+        if got.error and stats is not None and "error" not in note:
+            note += f" — {got.error}"
+        await turn.answer.finish(final, note, kind)
+        turn.finished_at = self.app.clock()
+        thaw_heap()
+        self.chat_input.cursor_blink = not self.app.low_motion
+        self.last_turn = turn
+        self.turn = None
+        self.turns_finished += 1
+        self._show_model()
+        if stats is not None:
+            self.status.set_context(stats.context_tokens)
