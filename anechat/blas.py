@@ -4,6 +4,9 @@ The mlx CPU wheel bundles a reference BLAS that is tens of times slower than
 OpenBLAS for matmuls. When Debian's ``libopenblas0-pthread`` is installed, the
 entry point re-executes itself once with it in ``LD_PRELOAD`` (so mlx's BLAS
 calls resolve to OpenBLAS). ``ANECHAT_NO_BLAS_PRELOAD=1`` turns this off.
+
+Which BLAS is in use is probed once, by the MLX engine's runtime
+(:func:`anechat.engines.mlx.runtime.blas_name`); this module adds the advice.
 """
 
 from __future__ import annotations
@@ -57,16 +60,17 @@ def ensure_fast_blas() -> None:
 
 def blas_in_use() -> str:
     """One line for `anechat doctor` and the bench records."""
-    if sys.platform == "darwin":
+    from anechat.engines.mlx.runtime import blas_name
+
+    name = blas_name()
+    if name == "Accelerate":
         return "Accelerate (macOS)"
     if not sys.platform.startswith("linux"):
-        return "unknown"
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        maps = ""
-    if "libopenblas" in maps:
+        return name
+    if name == "OpenBLAS":
         return "OpenBLAS (Debian libopenblas0-pthread, preloaded)"
+    if name != "reference BLAS":
+        return name
     if os.environ.get(OFF_ENV):
         return f"mlx's bundled reference BLAS (slow; {OFF_ENV} is set)"
     if openblas_path() is None:

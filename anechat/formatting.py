@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from anechat.engines.base import GenerationStats
 
 
@@ -28,17 +31,30 @@ def human_count(n: int | None) -> str:
     return str(n)
 
 
-def stats_line(stats: GenerationStats) -> str:
-    parts = [
-        f"{stats.prompt_tokens} tok in" + (f" (+{stats.cached_tokens} cached)" if stats.cached_tokens else ""),
-        f"{stats.generation_tokens} tok out",
-        f"TTFT {stats.ttft_s:.2f} s",
-        f"prefill {stats.prefill_tps:.1f} tok/s",
-        f"decode {stats.decode_tps:.1f} tok/s",
-        f"peak {human_bytes(stats.peak_memory_bytes)}",
-        stats.finish_reason,
-    ]
+def stats_line(stats: GenerationStats | Mapping[str, Any] | None) -> str:
+    """One line of a turn's figures, the same in the CLI, the app and the history:
+    ``12 tok in (+30 cached) · 40 tok out · TTFT 0.12 s · prefill 310.0 tok/s · decode 45.1 tok/s · peak 210.0 MB · stop``.
+
+    ``stats`` is the engine's final record, or the dict of it the history keeps
+    (figures it lacks are left out); nothing or an empty dict gives "".
+    """
+    if not stats:
+        return ""
+    get = stats.get if isinstance(stats, Mapping) else lambda key: getattr(stats, key, None)
+    parts = []
+    if get("prompt_tokens") is not None:
+        cached = get("cached_tokens")
+        parts.append(f"{get('prompt_tokens')} tok in" + (f" (+{cached} cached)" if cached else ""))
+    if get("generation_tokens") is not None:
+        parts.append(f"{get('generation_tokens')} tok out")
+    for key, label, fmt in (("ttft_s", "TTFT", "{:.2f} s"), ("prefill_tps", "prefill", "{:.1f} tok/s"), ("decode_tps", "decode", "{:.1f} tok/s")):
+        if get(key) is not None:
+            parts.append(f"{label} {fmt.format(get(key))}")
+    if get("peak_memory_bytes") is not None:
+        parts.append(f"peak {human_bytes(get('peak_memory_bytes'))}")
+    if get("finish_reason"):
+        parts.append(str(get("finish_reason")))
     line = " · ".join(parts)
-    if stats.error:
-        line += f" — {stats.error}"
+    if get("error"):
+        line += f" — {get('error')}"
     return line

@@ -80,7 +80,7 @@ async def measure(args: argparse.Namespace) -> dict:
     from anechat.chat.controller import ChatController
     from anechat.engines.base import SamplingParams
     from anechat.tui.app import AnechatApp
-    from anechat.tui.chat.turn import clean_text
+    from anechat.safe_text import sanitize_for_terminal
     from anechat.tui.widgets.chat_input import ChatInput
 
     path = model_path(args.model)
@@ -157,7 +157,7 @@ async def measure(args: argparse.Namespace) -> dict:
         "text_frame_cost_ms": round((turn.text_pacer.last_cost_s or 0.0) * 1000, 1),
         "markdown_renders_per_s": round(markdown_per_s, 1),
         "same_answer": in_app.text == alone.text,
-        "answer_shown_whole": shown == clean_text(pairs[-1][1].text),
+        "answer_shown_whole": shown == sanitize_for_terminal(pairs[-1][1].text),
         "model": path,
         "engine": args.engine,
     }

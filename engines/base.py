@@ -17,7 +17,7 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Literal, Sequence, Union
+from typing import Callable, Iterator, Literal, Sequence, Union
 
 from anechat.engines.errors import InvalidParameter
 
@@ -85,14 +85,33 @@ def _finite(x: float) -> bool:
 
 
 @dataclass(frozen=True)
+class Figures:
+    """The engine's own figures of a turn so far, on its own clock (as mlx-lm's
+    ``GenerationResponse`` carries them on every token).
+
+    ``ttft_s`` runs from the call to ``generate`` to the first sampled token;
+    ``prefill_tps`` is the prompt tokens prefilled this turn over the prefill time;
+    ``decode_tps`` is (tokens after the first) over the time since the first.
+    A :class:`TextDelta` carries them as they stand at that token; the final
+    :class:`GenerationStats` holds the same figures at the end (``stats.figures``).
+    The UI shows these and never computes its own.
+    """
+
+    prompt_tokens: int = 0  # tokens prefilled this turn (after reusing the cache)
+    cached_tokens: int = 0  # prompt tokens reused from the KV cache
+    generation_tokens: int = 0  # tokens sampled so far
+    ttft_s: float = 0.0
+    prefill_tps: float = 0.0
+    decode_tps: float = 0.0
+
+
+@dataclass(frozen=True)
 class TextDelta:
     """A piece of the answer. ``text`` may be empty while a UTF-8 character is incomplete."""
 
     text: str
     token_ids: tuple[int, ...]
-    #: tokens generated so far in this turn, and the running decode speed
-    generation_tokens: int = 0
-    decode_tps: float = 0.0
+    figures: Figures = Figures()  # the engine's figures once this token was sampled
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,30 @@ class GenerationStats:
     context_tokens: int = 0  # tokens held by the cache after the turn
     text: str = ""
     error: str | None = None
+
+    @classmethod
+    def from_figures(cls, figures: Figures, **rest: object) -> "GenerationStats":
+        return cls(
+            prompt_tokens=figures.prompt_tokens,
+            generation_tokens=figures.generation_tokens,
+            ttft_s=figures.ttft_s,
+            prefill_tps=figures.prefill_tps,
+            decode_tps=figures.decode_tps,
+            cached_tokens=figures.cached_tokens,
+            **rest,  # type: ignore[arg-type]
+        )
+
+    @property
+    def figures(self) -> Figures:
+        """The final figures, in the shape the deltas carried them."""
+        return Figures(
+            prompt_tokens=self.prompt_tokens,
+            cached_tokens=self.cached_tokens,
+            generation_tokens=self.generation_tokens,
+            ttft_s=self.ttft_s,
+            prefill_tps=self.prefill_tps,
+            decode_tps=self.decode_tps,
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -144,6 +187,29 @@ class MemoryReport:
     peak_bytes: int | None = None
     cache_bytes: int | None = None  # MLX buffer cache / KV cache
     details: dict = field(default_factory=dict)
+
+
+_thread_cleanups: list[Callable[[], None]] = []
+
+
+def on_thread_end(cleanup: Callable[[], None]) -> None:
+    """A backend registers what a thread that ran it must free before it ends (once per backend)."""
+    if cleanup not in _thread_cleanups:
+        _thread_cleanups.append(cleanup)
+
+
+def release_engine_thread() -> None:
+    """Free what any loaded backend left in the calling thread (MLX: its streams).
+
+    Call it last on every thread that made engine calls (the app's engine thread,
+    compare workers) — a thread that ends holding MLX streams makes the process
+    abort at exit. Never raises.
+    """
+    for cleanup in list(_thread_cleanups):
+        try:
+            cleanup()
+        except Exception:
+            pass
 
 
 @dataclass(frozen=True)
@@ -226,9 +292,27 @@ class Engine(ABC):
     def unload(self) -> None:
         """Drop the loaded model, if any."""
 
-    @abstractmethod
+    #: the last memory snapshot; replaced whole, never changed in place
+    _memory_snapshot: MemoryReport = MemoryReport()
+
     def memory(self) -> MemoryReport:
-        """The engine's own view of its memory."""
+        """The engine's own view of its memory: a snapshot, safe to read from any thread.
+
+        The engine takes it on its own thread (the one that loads and generates) —
+        at load and unload, after the first token and about twice a second while
+        it decodes, and at the end of every turn — through :meth:`snapshot_memory`.
+        Reading it never touches the backend, so a gauges worker may call this
+        while a turn runs on the engine thread.
+        """
+        return self._memory_snapshot
+
+    def snapshot_memory(self) -> None:
+        """Measure now and publish the result to :meth:`memory`. Engine thread only."""
+        self._memory_snapshot = self.measure_memory()
+
+    @abstractmethod
+    def measure_memory(self) -> MemoryReport:
+        """Ask the backend for its memory figures now. Engine thread only."""
 
     @property
     @abstractmethod

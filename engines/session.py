@@ -11,7 +11,12 @@ A backend subclasses :class:`TokenSession` and implements four primitives:
 Everything else — the chat template, the longest-common-prefix reuse of the cache
 across turns (earlier answers keep their generated token ids instead of being
 re-tokenized), streaming detokenization, stop tokens, cancellation and the
-figures in :class:`GenerationStats` — lives here once.
+figures (:class:`Figures` on every delta, the same figures in the final
+:class:`GenerationStats`, one clock: :class:`_TurnClock`) — lives here once.
+
+The engine's memory snapshot is refreshed from here, on the generating thread:
+after the first token, every ``MEMORY_SNAPSHOT_EVERY_S`` while decoding, at the
+end of each turn and on reset (``memory_probe``, set by the engine).
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import re
 import time
 from abc import abstractmethod
 from collections import OrderedDict
-from typing import Iterator, Sequence
+from dataclasses import replace
+from typing import Callable, Iterator, Sequence
 
 from anechat.engines.base import (
     ROLES,
     CancelToken,
     Event,
+    Figures,
     GenerationStats,
     Message,
     ModelInfo,
@@ -39,6 +46,8 @@ from anechat.engines.tokenizer import ChatTokenizer
 _SENTINEL = "\x00anechat-answer-{}\x00"
 _SENTINEL_RE = re.compile("\x00anechat-answer-(\\d+)\x00")
 _MAX_REMEMBERED_ANSWERS = 64
+#: while decoding, the engine's memory snapshot is refreshed at most this often
+MEMORY_SNAPSHOT_EVERY_S = 0.5
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -58,6 +67,8 @@ class TokenSession(Session):
         self._cached_ids: list[int] = []  # exactly the tokens the KV cache holds
         self._answers: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self.last_stats: GenerationStats | None = None
+        #: set by the engine: refreshes its memory snapshot (called on this, the engine's, thread)
+        self.memory_probe: Callable[[], None] | None = None
 
     # -- backend primitives -------------------------------------------------------
     @abstractmethod
@@ -122,6 +133,7 @@ class TokenSession(Session):
     def reset(self) -> None:
         self._trim_cache(0)
         self._cached_ids = []
+        self._snapshot_memory()
 
     # -- generation ---------------------------------------------------------------
     def generate(
@@ -182,28 +194,25 @@ class TokenSession(Session):
         new_ids = ids[keep:]
         self._reset_peak_memory()
         detok = self.tokenizer.detokenizer()
+        clock = _TurnClock(started, len(new_ids), keep)
         generated: list[int] = []
         finish = "length"
         error: str | None = None
-        t_first = t_last = prefill_start = time.perf_counter()
         stream = self._stream(new_ids, ids, params)
         try:
             if cancel is not None and cancel.cancelled:
                 finish = "cancelled"
             else:
                 for token in stream:
-                    now = time.perf_counter()
-                    if not generated:
-                        t_first = now
-                    t_last = now
                     generated.append(token)
                     n = len(generated)
+                    figures = clock.token(n)
+                    if clock.memory_due():
+                        self._snapshot_memory()
                     if not ignore_eos and token in self.tokenizer.stop_ids:
                         finish = "stop"
                         break
-                    text = detok.add(token)
-                    decode_tps = (n - 1) / (now - t_first) if n > 1 and now > t_first else 0.0
-                    yield TextDelta(text=text, token_ids=(token,), generation_tokens=n, decode_tps=decode_tps)
+                    yield TextDelta(text=detok.add(token), token_ids=(token,), figures=figures)
                     if n >= params.max_tokens or len(ids) + n >= limit:
                         finish = "length"
                         break
@@ -222,29 +231,32 @@ class TokenSession(Session):
         finally:
             stream.close()
             self._settle_cache(ids, generated, error is not None)
+            self._snapshot_memory()
+        figures = clock.figures
         tail = detok.flush()
         if tail:
-            yield TextDelta(text=tail, token_ids=(), generation_tokens=len(generated))
+            yield TextDelta(text=tail, token_ids=(), figures=figures)
         content_ids = generated[:-1] if finish == "stop" else generated
         if remember and error is None:
             self._remember(detok.text, content_ids)
-        n = len(generated)
-        prefill_s = max(t_first - prefill_start, 1e-9)
-        stats = GenerationStats(
-            prompt_tokens=len(new_ids),
-            generation_tokens=n,
-            ttft_s=(t_first - started) if n else 0.0,
-            prefill_tps=len(new_ids) / prefill_s if n else 0.0,
-            decode_tps=(n - 1) / (t_last - t_first) if n > 1 and t_last > t_first else 0.0,
+        stats = GenerationStats.from_figures(
+            figures,
             peak_memory_bytes=int(self._peak_memory()),
-            finish_reason=finish,  # type: ignore[arg-type]
-            cached_tokens=keep,
+            finish_reason=finish,
             context_tokens=len(self._cached_ids),
             text=detok.text,
             error=error,
         )
         self.last_stats = stats
         yield stats
+
+    def _snapshot_memory(self) -> None:
+        """Hand the engine a chance to refresh its memory snapshot (never fails the turn)."""
+        if self.memory_probe is not None:
+            try:
+                self.memory_probe()
+            except Exception:
+                pass
 
     def _settle_cache(self, ids: list[int], generated: list[int], failed: bool) -> None:
         """Make ``_cached_ids`` equal what the backend's cache really holds."""
@@ -265,3 +277,38 @@ class TokenSession(Session):
         self._answers.move_to_end(text)
         while len(self._answers) > _MAX_REMEMBERED_ANSWERS:
             self._answers.popitem(last=False)
+
+
+class _TurnClock:
+    """The one place a turn's figures are computed, on the engine's clock.
+
+    ``token(n)`` is called as the n-th token is sampled and returns the figures
+    as they stand then; :attr:`figures` are the last ones (the final stats).
+    """
+
+    def __init__(self, started: float, prompt_tokens: int, cached_tokens: int) -> None:
+        self.started = started
+        self.prefill_start = time.perf_counter()
+        self.figures = Figures(prompt_tokens=prompt_tokens, cached_tokens=cached_tokens)
+        self._first: float | None = None
+        self._memory_at = 0.0
+
+    def token(self, n: int) -> Figures:
+        now = time.perf_counter()
+        if self._first is None:
+            self._first = now
+            prefill_s = max(now - self.prefill_start, 1e-9)
+            self.figures = replace(
+                self.figures, ttft_s=now - self.started, prefill_tps=self.figures.prompt_tokens / prefill_s
+            )
+        decode_tps = (n - 1) / (now - self._first) if n > 1 and now > self._first else 0.0
+        self.figures = replace(self.figures, generation_tokens=n, decode_tps=decode_tps)
+        return self.figures
+
+    def memory_due(self) -> bool:
+        """True after the first token, then at most every MEMORY_SNAPSHOT_EVERY_S."""
+        now = time.perf_counter()
+        if now - self._memory_at < MEMORY_SNAPSHOT_EVERY_S:
+            return False
+        self._memory_at = now
+        return True

@@ -2,32 +2,21 @@
 
 Engines are not thread-safe (one generation at a time), so the app never
 touches an engine from two threads, nor from the event loop: Textual workers
-hand blocking calls to this thread and await the result.
+hand blocking calls to this thread and await the result. (Memory gauges read
+``Engine.memory()``, a snapshot the engine keeps: that reads a value, it does not
+call into the engine.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, TypeVar
 
+from anechat.engines.base import release_engine_thread
+
 T = TypeVar("T")
-
-
-def release_thread_streams() -> None:
-    """Destroy the MLX streams this thread created, if MLX is loaded at all.
-
-    Importing ``mlx_lm.generate`` creates a stream at module level, in whichever
-    thread imports it first — here, the engine thread. A thread that still owns
-    streams when it ends makes the process abort at exit ("terminate called
-    without an active exception"), so the engine thread releases them last.
-    """
-    mx = sys.modules.get("mlx.core")
-    clear = getattr(mx, "clear_streams", None)
-    if clear is not None:
-        clear()
 
 
 class EngineThread:
@@ -41,7 +30,7 @@ class EngineThread:
         return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
 
     def close(self, cleanup: Callable[[], None] | None = None) -> None:
-        """Run ``cleanup`` (e.g. unload) on the engine thread, release its MLX streams, stop it."""
+        """Run ``cleanup`` (e.g. unload) on the engine thread, release what engines left in it, stop it."""
         if self._closed:
             return
         self._closed = True
@@ -51,7 +40,7 @@ class EngineThread:
                 if cleanup is not None:
                     cleanup()
             finally:
-                release_thread_streams()
+                release_engine_thread()
 
         try:
             self._pool.submit(last_job).result(timeout=30)

@@ -17,7 +17,8 @@ from typing import Iterator, Optional
 import typer
 
 from anechat.history import HistoryError, HistoryStore
-from anechat.history.export import render, stats_line
+from anechat.formatting import stats_line
+from anechat.history.export import render
 from anechat.history.records import local_time
 from anechat.safe_text import json_terminal_safe, sanitize_for_terminal
 

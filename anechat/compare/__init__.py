@@ -42,7 +42,7 @@ same ids for a probe text); otherwise token ids mean different things and it is
 little; :attr:`CompareReport.greedy` tells which case it was.
 """
 
-from anechat.compare.harness import release_thread_streams, run_compare, tokenizer_key, warm_up
+from anechat.compare.harness import run_compare, tokenizer_key, warm_up
 from anechat.compare.results import (
     Agreement,
     CompareEvent,
@@ -71,7 +71,6 @@ __all__ = [
     "SummaryRow",
     "pair_contestants",
     "ratio",
-    "release_thread_streams",
     "run_compare",
     "summarize",
     "token_agreement",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Sequence
 
 from anechat.chat.controller import ChatController
-from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, Session, TextDelta
+from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, Session, TextDelta, release_engine_thread
 from anechat.engines.errors import EngineError, InvalidParameter
 from anechat.compare.results import CompareReport, Contestant, ContestantResult, OnEvent, Phase
 
@@ -34,17 +33,6 @@ def warm_up(session: Session) -> None:
     for _ in session.generate_ids(ids, SamplingParams(max_tokens=2), ignore_eos=True):
         pass
     session.reset()
-
-
-def release_thread_streams() -> None:
-    """MLX keeps per-thread streams and may abort at exit if a finished thread still holds them."""
-    mx = sys.modules.get("mlx.core")
-    clear = getattr(mx, "clear_streams", None)
-    if clear is not None:
-        try:
-            clear()
-        except Exception:
-            pass
 
 
 def run_compare(
@@ -100,7 +88,7 @@ class _Job:
         try:
             self.run(index, result, gate)
         finally:
-            release_thread_streams()
+            release_engine_thread()
 
     def run(self, index: int, result: ContestantResult, gate: threading.Barrier | None) -> None:
         controller = ChatController(system_prompt=self.system_prompt, params=self.params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from anechat.formatting import stats_line
 from anechat.safe_text import json_terminal_safe
 
 from anechat.history.errors import InvalidInput
@@ -48,23 +49,3 @@ def to_markdown(record: SessionRecord) -> str:
         if summary:
             lines += ["", f"_{summary}_"]
     return "\n".join(lines) + "\n"
-
-
-def stats_line(stats: dict | None) -> str:
-    """A short line from a GenerationStats dict: tokens, speeds, time to first token."""
-    if not stats:
-        return ""
-    parts = []
-    if stats.get("generation_tokens") is not None:
-        parts.append(f"{stats['generation_tokens']} tokens")
-    if stats.get("decode_tps"):
-        parts.append(f"{stats['decode_tps']:.1f} tok/s")
-    if stats.get("prefill_tps"):
-        parts.append(f"prefill {stats['prefill_tps']:.1f} tok/s")
-    if stats.get("ttft_s") is not None:
-        parts.append(f"first token {stats['ttft_s']:.2f} s")
-    if stats.get("finish_reason") not in (None, "stop"):
-        parts.append(f"finish: {stats['finish_reason']}")
-    if stats.get("error"):
-        parts.append(f"error: {stats['error']}")
-    return " · ".join(parts)

@@ -1,6 +1,7 @@
 """Gauges for the app's memory panel, sampled without any UI: process and system
-memory (psutil), the engine's own :class:`MemoryReport`, the model's size on disk,
-and power where it can be read.
+memory (psutil), the engine's own :class:`MemoryReport` (the snapshot the engine
+keeps, see :meth:`Engine.memory`), the model's size on disk, and power where it
+can be read.
 
 Power: Apple exposes CPU/GPU/ANE energy counters through IOReport, readable without
 root only on macOS (Apple Silicon). :class:`PowerMeter` turns two reads of those
@@ -37,7 +38,7 @@ class Gauges:
     system_used: int | None = None
     system_total: int | None = None
     engine_name: str = ""
-    engine: MemoryReport | None = None
+    engine: MemoryReport | None = None  # the engine's latest snapshot
     model_disk_bytes: int | None = None
     power: PowerReading = field(default_factory=lambda: read_power())
 
@@ -195,19 +196,16 @@ class GaugeSampler:
         return size
 
     def sample(self, engine: Engine | None = None, model_path: Path | str | None = None) -> Gauges:
+        """Read everything now. The engine's part is its memory snapshot (``engine.memory()``),
+        which the engine refreshes on its own thread; this never calls into the backend,
+        so it is safe from any thread while the engine thread generates."""
         used, total = system_memory()
-        report = None
-        if engine is not None:
-            try:
-                report = engine.memory()
-            except Exception:  # an engine mid-unload may refuse: show "—" this once
-                report = None
         return Gauges(
             process_rss=process_rss(),
             system_used=used,
             system_total=total,
             engine_name=getattr(engine, "name", "") if engine is not None else "",
-            engine=report,
+            engine=engine.memory() if engine is not None else None,
             model_disk_bytes=self.model_disk_bytes(model_path),
             power=self.power.read(),
         )

@@ -182,6 +182,8 @@ class CoreMLEngine(Engine):
         session = CoreMLSession(info, tokenizer, pipeline)
         session.pipeline.context_length = context
         self._runtime, self._session = runtime, session
+        session.memory_probe = self.snapshot_memory
+        self.snapshot_memory()
         return session
 
     def unload(self) -> None:
@@ -189,8 +191,9 @@ class CoreMLEngine(Engine):
             self._runtime.close()
         self._runtime = None
         self._session = None
+        self.snapshot_memory()
 
-    def memory(self) -> MemoryReport:
+    def measure_memory(self) -> MemoryReport:
         if self._runtime is None:
             return MemoryReport()
         rss = _rss()

@@ -191,7 +191,9 @@ class MLXEngine(Engine):
         self.unload()
         loaded = load_folder(path, context_length)
         self._session = MLXSession(loaded.model, loaded.info, loaded.tokenizer)
+        self._session.memory_probe = self.snapshot_memory
         self._wire_memory()
+        self.snapshot_memory()
         return self._session
 
     def _wire_memory(self) -> None:
@@ -214,8 +216,9 @@ class MLXEngine(Engine):
             mx.synchronize(generation_stream())
             mx.set_wired_limit(self._old_wired_limit)
             self._old_wired_limit = None
+        self.snapshot_memory()
 
-    def memory(self) -> MemoryReport:
+    def measure_memory(self) -> MemoryReport:
         import mlx.core as mx
 
         session = self._session

@@ -1,7 +1,11 @@
-"""What MLX runs on here, the stream generation runs on, and MLX errors that mean "out of memory".
+"""MLX platform plumbing, in one place: what MLX runs on here (device, BLAS), the
+stream generation runs on, releasing a thread's streams, and MLX errors that mean
+"out of memory".
 
-Importing this module imports only ``mlx.core`` (fast); ``mlx_lm`` pulls in
-``transformers`` and is imported by the engine when a model is loaded.
+Importing this module imports nothing of MLX; ``mlx.core`` is imported on first
+use, and ``mlx_lm`` (it pulls in ``transformers``) by the engine when a model is
+loaded. Importing it registers :func:`release_thread_streams` with
+:func:`anechat.engines.base.on_thread_end`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import importlib.util
 import sys
 from functools import lru_cache
 
-from anechat.engines.base import Availability
+from anechat.engines.base import Availability, on_thread_end
 
 _PIP_HINT_LINUX = 'pip install "mlx[cpu]" mlx-lm   (or: pip install "anechat[mlx]")'
 _PIP_HINT_MAC = 'pip install mlx mlx-lm   (or: pip install "anechat[mlx]")'
@@ -52,13 +56,15 @@ def runtime_label() -> str:
     """Short label for the UI: "MLX · Metal GPU", "MLX · CPU (OpenBLAS)", ..."""
     if not on_cpu():
         return "MLX · Metal GPU" if sys.platform == "darwin" else "MLX · CUDA GPU"
-    if sys.platform == "darwin":
-        return "MLX · CPU (Accelerate)"
     return f"MLX · CPU ({blas_name()})"
 
 
 def blas_name() -> str:
-    """Which BLAS MLX's CPU backend calls: OpenBLAS when it was preloaded, else MLX's bundled reference BLAS."""
+    """Which BLAS MLX's CPU backend calls, read from what this process has mapped:
+    "Accelerate" on macOS, "OpenBLAS" or "MKL" when one was preloaded, else MLX's
+    bundled "reference BLAS" ("unknown BLAS" where the maps cannot be read)."""
+    if sys.platform == "darwin":
+        return "Accelerate"
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             for line in maps:
@@ -90,6 +96,25 @@ def generation_stream():
     if make is None:  # mlx < 0.30: streams are not thread-local
         return mx.new_stream(mx.default_device())
     return make(mx.default_device())
+
+
+def release_thread_streams() -> None:
+    """Destroy the MLX streams the calling thread created, if MLX is loaded at all.
+
+    Importing ``mlx_lm.generate`` creates a stream at module level, in whichever
+    thread imports it first. A thread that still owns streams when it ends makes
+    the process abort at exit ("terminate called without an active exception"),
+    so every thread that ran MLX calls this last (through
+    :func:`anechat.engines.base.release_engine_thread`). :func:`generation_stream`
+    is not thread-local and survives it.
+    """
+    mx = sys.modules.get("mlx.core")
+    clear = getattr(mx, "clear_streams", None)
+    if clear is not None:
+        clear()
+
+
+on_thread_end(release_thread_streams)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

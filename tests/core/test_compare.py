@@ -24,7 +24,7 @@ from anechat.compare import (
     run_compare,
     token_agreement,
 )
-from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, TextDelta
+from anechat.engines.base import CancelToken, Figures, GenerationStats, SamplingParams, TextDelta
 from anechat.engines.errors import InvalidParameter
 from tinymodel import build_tiny_llama
 
@@ -209,14 +209,14 @@ def test_the_view_takes_tokens_in_batches_not_one_update_per_token():
     feed = CompareFeed(2)
     feed(0, Phase("generating"))
     for n in range(1, 101):  # a hundred tokens arrive from the worker thread between two frames
-        feed(0, TextDelta(text="ab", token_ids=(n,), generation_tokens=n, decode_tps=50.0))
+        feed(0, TextDelta(text="ab", token_ids=(n,), figures=Figures(generation_tokens=n, ttft_s=0.25, decode_tps=50.0 + n)))
     first, second = feed.drain()
-    assert first.text == "ab" * 100 and first.tokens == 100 and first.decode_tps == 50.0
-    assert first.ttft_s is not None
+    assert first.stream.text == "ab" * 100
+    assert first.stream.figures == Figures(generation_tokens=100, ttft_s=0.25, decode_tps=150.0)  # the engine's latest, as sent
     assert second is not None and second.phase.phase == "waiting"  # first drain shows every pane
     assert feed.drain() == [None, None]  # nothing new: nothing to redraw
-    feed(1, TextDelta(text="\x1b[2J", token_ids=(1,), generation_tokens=1))
-    assert feed.drain()[1].text == "␛[2J"  # escape sequences arrive inert
+    feed(1, TextDelta(text="\x1b[2J", token_ids=(1,)))
+    assert feed.drain()[1].stream.text == "␛[2J"  # escape sequences arrive inert
 
 
 def test_compare_view_streams_both_panes_and_shows_the_summary(tiny_model_dir, other_tiny_model_dir):
@@ -248,7 +248,10 @@ def test_compare_view_streams_both_panes_and_shows_the_summary(tiny_model_dir, o
                 assert pane.answer == shown  # everything streamed arrived
                 assert pane.query_one(Markdown).source == shown  # and was rendered once at the end
                 figures = str(pane.query_one(".pane-figures").render())
-                assert "tok/s" in figures and "TTFT" in figures
+                final = result.stats  # the pane shows the engine's final figures, not its own
+                assert pane.state.stream.figures == final.figures
+                assert f"TTFT {final.ttft_s * 1000:.0f} ms · decode {final.decode_tps:.1f} tok/s · {final.generation_tokens} tok" in figures
+                assert f"prefill {final.prefill_tps:.1f} tok/s" in figures
             summary = screen.query_one(CompareSummary)
             assert summary.display and summary.row_count == 2
             cells = [str(c) for c in summary.get_row_at(1)]

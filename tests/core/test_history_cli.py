@@ -76,7 +76,7 @@ def test_show_prints_the_chat_safely(chats):
     assert "Sure: ␛]0;pwned␇ and then" in out and ESC not in out and "\x07" not in out
     first = run("show", chats["first"]).stdout
     assert "system: Be brief." in first and "temperature=0.0" in first and "A matrix accelerator 😀" in first
-    assert "4 tokens · 40.0 tok/s" in first
+    assert "4 tok out · TTFT 0.10 s · decode 40.0 tok/s · stop" in first
 
 
 @pytest.mark.parametrize("command", [["show"], ["export"], ["rm", "--yes"], ["rename"]])

@@ -104,7 +104,21 @@ def test_a_turn_streams_deltas_then_one_final_stats(session):
     assert stats.peak_memory_bytes > 0
     assert "".join(d.text for d in deltas) == stats.text
     assert [t for d in deltas for t in d.token_ids] == list(session._cached_ids[stats.prompt_tokens :])
-    assert [d.generation_tokens for d in deltas if d.token_ids] == list(range(1, 13))
+    assert [d.figures.generation_tokens for d in deltas if d.token_ids] == list(range(1, 13))
+
+
+def test_every_delta_carries_the_engines_ttft_and_running_decode_rate(session):
+    events = list(session.generate(HELLO, GREEDY))
+    *deltas, stats = events
+    figures = [d.figures for d in deltas]
+    # TTFT, prefill and the prompt are known from the first token on and never change
+    assert {(f.ttft_s, f.prefill_tps, f.prompt_tokens, f.cached_tokens) for f in figures} == {
+        (stats.ttft_s, stats.prefill_tps, stats.prompt_tokens, stats.cached_tokens)
+    }
+    # the decode rate runs: none after one token, a rate from the second on
+    assert figures[0].decode_tps == 0.0 and all(f.decode_tps > 0 for f in figures[1:])
+    # without a stop token the last delta's figures are the final ones, exactly
+    assert stats.finish_reason == "length" and figures[-1] == stats.figures
 
 
 def test_stop_token_ends_the_turn(tiny_stop_model_dir):
@@ -249,6 +263,44 @@ def test_memory_report(tiny_model_dir):
     assert engine.session is None and engine.memory().model_bytes is None
 
 
+def test_memory_reports_are_snapshots_the_engine_takes_on_its_own_thread(tiny_model_dir):
+    """A gauges worker may read memory() while the engine thread generates: it reads the
+    snapshot; the backend is only asked (measure_memory) on the engine's thread."""
+    from anechat.engines.mlx.engine import MLXEngine
+
+    class Watched(MLXEngine):
+        measured_on: list[int] = []
+
+        def measure_memory(self):
+            self.measured_on.append(threading.get_ident())
+            return super().measure_memory()
+
+    engine = Watched()
+    assert engine.memory().model_bytes is None  # nothing loaded, nothing measured
+    seen, box = [], {}
+    turn_over = threading.Event()
+
+    def engine_thread():
+        session = engine.load(tiny_model_dir)
+        box["loaded"] = engine.memory()
+        box["stats"] = run(session, HELLO, GREEDY_LONG)[1]
+        box["tokens"] = session.cached_tokens
+        turn_over.set()
+
+    worker = threading.Thread(target=engine_thread)
+    worker.start()
+    while not turn_over.wait(0.002):  # this thread reads while that one loads and generates
+        seen.append(engine.memory())
+    worker.join(120)
+    assert set(engine.measured_on) == {worker.ident}, "the backend was asked from another thread"
+    assert len(engine.measured_on) >= 3  # at load, after the first token, at the end of the turn
+    assert box["loaded"].model_bytes and box["loaded"].details["kv_cache_tokens"] == 0
+    final = engine.memory()
+    assert final.details["kv_cache_tokens"] == box["tokens"] > 0  # the end-of-turn snapshot
+    assert engine.memory() is final  # reading takes no new measurement
+    assert all(r.details.get("kv_cache_tokens", 0) <= box["tokens"] for r in seen)
+
+
 # -- weight formats ---------------------------------------------------------------
 
 
@@ -381,14 +433,14 @@ def test_the_process_exits_cleanly_after_worker_thread_turns(tiny_model_dir):
     script = textwrap.dedent(
         f"""
         import threading
-        import mlx.core as mx
+        from anechat.engines.base import release_engine_thread
         from anechat.engines.mlx.engine import MLXEngine
         box = {{}}
         def work():
             session = MLXEngine().load({str(tiny_model_dir)!r})
             for event in session.generate([{{"role": "user", "content": "Hi"}}]):
                 pass
-            mx.clear_streams()  # what an app's engine thread may do when it closes ...
+            release_engine_thread()  # what the app's engine thread does when it closes ...
             for event in session.generate([{{"role": "user", "content": "Hi again"}}]):
                 pass
             box["session"], box["finish"] = session, event.finish_reason

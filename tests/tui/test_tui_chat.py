@@ -14,7 +14,7 @@ from anechat.chat.controller import ChatController
 from anechat.engines.base import SamplingParams
 from anechat.engines.registry import availability
 from anechat.tui.screens.engine_picker import EnginePicker
-from anechat.tui.chat.turn import clean_text
+from anechat.safe_text import sanitize_for_terminal
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import AssistantMessage, Notice, UserMessage
 from anechat.tui.widgets.speed_panel import SpeedPanel
@@ -85,7 +85,7 @@ async def test_a_message_streams_in_and_the_answer_is_rendered_whole_at_the_end(
             partial_lengths.add(len(app.screen.turn.answer.text))
             await asyncio.sleep(0.005)
         assert [m.role for m in app.controller.messages] == ["user", "assistant"]
-        final = clean_text(app.controller.messages[-1].content)
+        final = sanitize_for_terminal(app.controller.messages[-1].content)
         answer = app.screen.pane.last_answer()
         assert answer.text == final and answer.body.source == final
         assert len(partial_lengths - {0, len(final)}) >= 1, "text appeared before the answer was complete"
@@ -283,7 +283,7 @@ async def test_new_chat_clears_the_conversation_and_copy_takes_the_last_answer(t
         await send(pilot, "Hi")
         await answered(pilot)
         await pilot.press("ctrl+r")
-        assert app.clipboard == clean_text(app.controller.messages[-1].content)
+        assert app.clipboard == sanitize_for_terminal(app.controller.messages[-1].content)
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.controller.messages == [] and not app.screen.query(AssistantMessage)

@@ -1,16 +1,23 @@
-"""The memory gauges' sampler (anechat.metrics.gauges) and how the panel shows a sample."""
+"""The figures the app shows come from the engine: the stream buffer hands on the engine's
+own figures (speed panel, compare panes), and the memory gauges read the engine's
+memory snapshot (anechat.metrics.gauges) — nothing is measured or recomputed in the UI."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import psutil
 import pytest
 
-from anechat.engines.base import MemoryReport
+from anechat.chat.controller import ChatController
+from anechat.engines.base import Figures, GenerationStats, MemoryReport, SamplingParams, TextDelta
+from anechat.engines.registry import availability
 from anechat.metrics.gauges import GaugeSampler, Gauges, PowerReading, folder_size, read_power
 from anechat.tui.widgets.memory_gauges import MemoryGauges, used_of_total
-from tui_support import quiet_app
+from anechat.tui.stream_buffer import StreamBuffer
+from anechat.tui.widgets.speed_panel import SpeedPanel
+from tui_support import quiet_app, send_and_wait, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -64,3 +71,73 @@ async def test_the_panel_shows_engine_figures_and_dashes_for_unknowns():
         assert "on disk —" in flat
         assert "CPU power 1.50 W" in flat and "ANE power 0.40 W" in flat  # from IOReport, one row each
         assert "GPU power" not in flat  # a part without a counter is left out, not shown as 0 W
+
+
+# -- the engine's figures, shown as they come ------------------------------------------
+
+needs_mlx = pytest.mark.skipif(not availability("mlx").ok, reason="the MLX engine is not available here")
+
+
+def test_the_stream_buffer_hands_on_the_engines_figures_unchanged():
+    buffer = StreamBuffer()
+    assert buffer.drain().figures is None  # no token yet: no figures, none made up
+    live = Figures(prompt_tokens=9, cached_tokens=3, generation_tokens=2, ttft_s=0.125, prefill_tps=72.0, decode_tps=31.5)
+    buffer.push(TextDelta("ok\x1b[2J", (5,), live))
+    got = buffer.drain()
+    assert got.figures is live and got.text == "ok␛[2J" and not got.done  # control characters shown, inert
+    final = GenerationStats(prompt_tokens=9, generation_tokens=3, ttft_s=0.125, prefill_tps=72.0, decode_tps=30.0,
+                            peak_memory_bytes=1, finish_reason="length", cached_tokens=3, text="ok\x1b[2J!")
+    buffer.push(final)
+    buffer.finish()
+    got = buffer.drain()
+    assert got.done and got.stats is final and got.figures == final.figures and got.text == ""
+    assert got.final_text == "ok␛[2J!"
+
+
+@needs_mlx
+async def test_the_speed_panel_shows_the_engines_figures_live_and_the_same_at_the_end(tiny_model_dir):
+    controller = ChatController(params=SamplingParams(max_tokens=200))
+    app = quiet_app(model=str(tiny_model_dir), engine="mlx", controller=controller)
+    app.ui_budget = 1.0  # draw every frame: the tiny model answers fast
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        def ready() -> bool:
+            """the model to load"""
+            return controller.session is not None and not app.screen.loading
+
+        await wait_for(pilot, ready, limit_s=120)
+        speed = app.screen.query_one(SpeedPanel)
+        shown = []
+
+        async def watch() -> None:
+            while True:
+                if speed.state == "generating…":
+                    shown.append((speed.ttft_s, speed.prefill_tps, speed.tokens_in, speed.tokens_out))
+                await asyncio.sleep(0.002)
+
+        watcher = asyncio.create_task(watch())
+        await send_and_wait(pilot, "Tell me a story")
+        watcher.cancel()
+        stats = controller.last_stats
+        assert shown, "no live figures were shown"
+        # TTFT and prefill are the engine's from the first token on: live equals final
+        assert {row[:3] for row in shown} == {(stats.ttft_s, stats.prefill_tps, stats.prompt_tokens)}
+        assert all(0 < row[3] <= stats.generation_tokens for row in shown)
+        assert (speed.ttft_s, speed.decode_tps, speed.tokens_out) == (stats.ttft_s, stats.decode_tps, stats.generation_tokens)
+
+
+def test_a_gauges_sample_reads_the_engines_memory_snapshot(tiny_model_dir):
+    """The sampler runs in a worker thread: it takes the snapshot, it never asks the backend."""
+    from anechat.engines.registry import create_engine
+
+    if not availability("mlx").ok:
+        pytest.skip("the MLX engine is not available here")
+    engine = create_engine("mlx")
+    engine.load(tiny_model_dir)
+    try:
+        snapshot = engine.memory()
+        sample = GaugeSampler().sample(engine, tiny_model_dir)
+        assert sample.engine is snapshot and sample.engine_name == "mlx"
+        assert sample.engine.model_bytes and sample.model_disk_bytes
+    finally:
+        engine.unload()

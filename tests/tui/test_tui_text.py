@@ -6,18 +6,13 @@ import pytest
 
 from anechat.engines.base import Message
 from anechat.tui.screens.code_blocks import CodeBlockPicker, code_blocks
-from anechat.tui.chat.turn import clean_text
+from anechat.safe_text import sanitize_for_terminal
 from anechat.tui.widgets.chat_pane import ChatPane
 from tui_support import quiet_app
 
 pytestmark = pytest.mark.anyio
 
 TWO_BLOCKS = "Here:\n\n```python\nprint('a')\n```\n\nand\n\n~~~\nls -l\n~~~\n"
-
-
-def test_control_characters_from_a_model_are_dropped_but_text_and_newlines_stay():
-    raw = "ok\x1b[2J\x07 café\r\n\tindent\x00\x9b end"
-    assert clean_text(raw) == "ok[2J café\n    indent end"
 
 
 def test_code_blocks_finds_complete_fenced_blocks_in_order():
@@ -30,7 +25,7 @@ async def test_an_answer_with_escape_sequences_renders_without_them():
     async with app.run_test() as pilot:
         pane = app.screen.query_one(ChatPane)
         answer = await pane.add_assistant()
-        answer.write(clean_text("**bold**\x1b]52;c;ZXZpbA==\x07 and \x1b[31mred"))
+        answer.write(sanitize_for_terminal("**bold**\x1b]52;c;ZXZpbA==\x07 and \x1b[31mred"))
         await answer.finish(None)
         await pilot.pause()
         assert "\x1b" not in answer.body.source and "bold" in answer.body.source

@@ -16,10 +16,11 @@ from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from anechat.engines.errors import EngineError
+from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.messages import GaugesSampled, LoadProgress
 from anechat.tui.switching import no_target_hint, switch_target
-from anechat.tui.chat.turn import clean_text, thaw_heap
+from anechat.tui.chat.turn import thaw_heap
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import ChatPane, Notice
 from anechat.tui.widgets.memory_gauges import MemoryGauges
@@ -306,7 +307,7 @@ class MainScreen(StreamingMixin, Screen):
     def _last_answer_text(self) -> str:
         for message in reversed(self.controller.messages):
             if message.role == "assistant" and message.content:
-                return clean_text(message.content)
+                return sanitize_for_terminal(message.content)
         answer = self.pane.last_answer()
         return answer.text if answer is not None else ""
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from anechat.chat.controller import ChatController
 from anechat.engines.errors import EngineError
 from anechat.history import HistoryError, SessionRecord
+from anechat.safe_text import sanitize_for_terminal
 
-from anechat.tui.chat.turn import clean_text
 from anechat.tui.widgets.chat_pane import AssistantMessage, ChatPane, UserMessage
 from anechat.tui.screens.sessions import UNTITLED, SessionsResult, model_label
 
@@ -116,6 +116,6 @@ async def show_record(pane: ChatPane, record: SessionRecord) -> None:
         await pane.mount_all(widgets)
     for answer, message in answers:
         note, kind = {"partial": (PARTIAL_NOTE, "warning"), "error": (ERROR_NOTE, "error")}.get(message.status, ("", ""))
-        await answer.finish(clean_text(message.content), note, kind)
+        await answer.finish(sanitize_for_terminal(message.content), note, kind)
     pane.scroll_end(animate=False)
     pane.anchor()

@@ -1,6 +1,6 @@
 """The streaming half of the main screen: one answer from send to final render.
 
-The engine thread writes tokens into a :class:`~anechat.tui.chat.turn.TurnBuffer`; a
+The engine thread writes tokens into a :class:`~anechat.tui.stream_buffer.StreamBuffer`; a
 timer here drains it at ``drain_hz``. Drawing shares the CPU with the engine, so
 each kind of frame is paced by what it costs (:mod:`anechat.tui.pacing`):
 
@@ -22,7 +22,8 @@ from anechat.formatting import stats_line
 
 from anechat.tui.messages import AnswerEnded
 from anechat.tui.pacing import Pacer
-from anechat.tui.chat.turn import Drained, TurnBuffer, clean_text, freeze_heap, run_turn, thaw_heap
+from anechat.tui.chat.turn import freeze_heap, run_turn, thaw_heap
+from anechat.tui.stream_buffer import Drained, StreamBuffer
 from anechat.tui.widgets.chat_pane import AssistantMessage
 
 #: the Markdown frame's share of the UI's budget (the rest is for text frames and gauges)
@@ -36,7 +37,7 @@ MAX_TEXT_GAP_S = 1.0
 @dataclass
 class ActiveTurn:
     answer: AssistantMessage
-    buffer: TurnBuffer
+    buffer: StreamBuffer
     cancel: CancelToken
     text_pacer: Pacer
     markdown_pacer: Pacer
@@ -60,7 +61,7 @@ def new_turn(app, answer: AssistantMessage) -> ActiveTurn:
     budget = app.ui_budget
     return ActiveTurn(
         answer,
-        TurnBuffer(clock=app.clock),
+        StreamBuffer(),
         CancelToken(),
         text_pacer=Pacer(budget * (1 - MARKDOWN_SHARE), 1.0 / app.drain_hz, MAX_TEXT_GAP_S, clock=app.clock),
         markdown_pacer=Pacer(budget * MARKDOWN_SHARE, 1.0 / app.markdown_hz, MAX_MARKDOWN_GAP_S, clock=app.clock),
@@ -119,10 +120,9 @@ class StreamingMixin:
             turn.frames += 1
             outgrown = False
             if got.text:
-                shown = clean_text(got.text)
                 if turn.first_text_at is None:
                     turn.first_text_at = now
-                outgrown = turn.answer.write(shown)
+                outgrown = turn.answer.write(got.text)
             if md_pacer.due(now):
                 turn.markdown_frames += 1
                 md_pacer.drew(now)
@@ -136,7 +136,7 @@ class StreamingMixin:
                     turn.answer.reserve(self._reserve_rows(turn, now))
             if now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
                 turn.last_stats_at = now
-                self.speed.show_live(got.tokens, got.decode_tps, got.ttft_s)
+                self.speed.show_live(got.figures)
         except Exception as exc:  # a drawing failure stops this answer, never the app
             self._abandon(turn, f"could not show the answer: {type(exc).__name__}: {exc}")
         finally:
@@ -158,7 +158,7 @@ class StreamingMixin:
             self._drain_timer.stop()
             self._drain_timer = None
         stats = got.stats
-        final = clean_text(stats.text) if stats is not None and stats.text else None
+        final = got.final_text
         if stats is not None:
             self.speed.show_final(stats)
             reason = stats.finish_reason

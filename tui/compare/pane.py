@@ -8,6 +8,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from anechat.compare import Contestant
+from anechat.engines.base import Figures
 from anechat.formatting import human_bytes
 
 from anechat.tui.compare.feed import PaneState
@@ -25,13 +26,17 @@ _PHASE_TEXT = {
 
 
 def figures_line(state: PaneState, rss: int | None = None) -> str:
-    """``TTFT 120 ms · decode 45.1 tok/s · 37 tok · peak 210 MB`` (live figures while answering)."""
-    parts = [f"TTFT {state.ttft_s * 1000:.0f} ms" if state.ttft_s is not None else "TTFT —"]
-    parts.append(f"decode {state.decode_tps:.1f} tok/s" if state.decode_tps else "decode —")
-    parts.append(f"{state.tokens} tok")
-    if state.stats is not None:
-        parts.append(f"prefill {state.stats.prefill_tps:.1f} tok/s")
-        parts.append(f"peak {human_bytes(state.stats.peak_memory_bytes)}" if state.stats.peak_memory_bytes else "peak —")
+    """``TTFT 120 ms · decode 45.1 tok/s · 37 tok · prefill … · peak 210 MB``: the engine's
+    figures as its deltas carried them, then its final stats."""
+    figures = state.stream.figures or Figures()
+    stats = state.stream.stats
+    started = state.stream.figures is not None
+    parts = [f"TTFT {figures.ttft_s * 1000:.0f} ms" if started else "TTFT —"]
+    parts.append(f"decode {figures.decode_tps:.1f} tok/s" if figures.decode_tps else "decode —")
+    parts.append(f"{figures.generation_tokens} tok")
+    if stats is not None:
+        parts.append(f"prefill {figures.prefill_tps:.1f} tok/s")
+        parts.append(f"peak {human_bytes(stats.peak_memory_bytes)}" if stats.peak_memory_bytes else "peak —")
     elif rss is not None:
         parts.append(f"process {human_bytes(rss)}")
     return " · ".join(parts)
@@ -83,13 +88,14 @@ class ContestantPane(Vertical):
     async def apply(self, state: PaneState, rss: int | None = None) -> None:
         """Take one drained update: new text goes through the Markdown stream."""
         self.state = state
-        if state.text:
+        text = state.stream.text
+        if text:
             scroll = self.query_one(VerticalScroll)
             following = scroll.scroll_y >= scroll.max_scroll_y - 1  # at the end: keep up with the answer
             if self._stream is None:
                 self._stream = Markdown.get_stream(self.markdown)
-            self.answer += state.text
-            await self._stream.write(state.text)
+            self.answer += text
+            await self._stream.write(text)
             if following:
                 scroll.scroll_end(animate=False)
         phase = state.phase.phase
@@ -113,7 +119,7 @@ class ContestantPane(Vertical):
         if phase.phase == "failed" and phase.detail:
             text += f": {phase.detail}"
         self.query_one(".pane-phase", Static).update(text)
-        started = phase.phase in ("generating", "done", "cancelled") or self.state.tokens
+        started = phase.phase in ("generating", "done", "cancelled") or self.state.stream.figures is not None
         self.query_one(".pane-figures", Static).update(figures_line(self.state, rss) if started else "")
 
     async def _finish(self) -> None:

@@ -20,8 +20,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from anechat.compare import CompareReport, Contestant, release_thread_streams, run_compare
-from anechat.engines.base import CancelToken, SamplingParams
+from anechat.compare import CompareReport, Contestant, run_compare
+from anechat.engines.base import CancelToken, SamplingParams, release_engine_thread
 from anechat.engines.errors import EngineError
 from anechat.metrics.gauges import process_rss
 
@@ -147,7 +147,7 @@ class CompareScreen(Screen[CompareReport | None]):
         except Exception as exc:
             feed.finish(None, f"unexpected {type(exc).__name__}: {exc}")
         finally:
-            release_thread_streams()
+            release_engine_thread()
 
     async def _drain(self) -> None:
         feed = self._feed

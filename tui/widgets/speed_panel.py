@@ -1,5 +1,6 @@
-"""Live speed: decode tok/s while tokens arrive, then the engine's final figures,
-and a sparkline of decode tok/s over the session's turns."""
+"""Live speed: the engine's own figures while tokens arrive and at the end (the same
+figures: what the deltas carried, then the final stats), and a sparkline of decode
+tok/s over the session's turns. Nothing is measured here."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from anechat.engines.base import GenerationStats
+from anechat.engines.base import Figures, GenerationStats
 
 from anechat.tui.widgets.figures import Figures
 
@@ -17,7 +18,7 @@ def _fig(value: float | None, fmt: str, unit: str) -> str:
 
 
 class SpeedPanel(Vertical):
-    """Figures come from the engine's counters (TextDelta.decode_tps, GenerationStats)."""
+    """Shows :class:`Figures` from the engine (``TextDelta.figures``, ``GenerationStats.figures``)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="side-panel")
@@ -68,20 +69,25 @@ class SpeedPanel(Vertical):
         self.state = "waiting for the first token…"
         self._refresh_figures()
 
-    def show_live(self, tokens_out: int, decode_tps: float, ttft_s: float | None) -> None:
-        self.tokens_out = tokens_out
-        self.decode_tps = decode_tps if tokens_out > 1 else None
-        self.ttft_s = ttft_s
-        self.state = "generating…" if ttft_s is not None else "waiting for the first token…"
+    def _take(self, figures: Figures) -> None:
+        self.decode_tps = figures.decode_tps if figures.generation_tokens > 1 else None
+        self.ttft_s = figures.ttft_s
+        self.prefill_tps = figures.prefill_tps
+        self.tokens_in = figures.prompt_tokens
+        self.cached_in = figures.cached_tokens
+        self.tokens_out = figures.generation_tokens
+
+    def show_live(self, figures: Figures | None) -> None:
+        """The engine's figures as of its latest token (None: no token yet)."""
+        if figures is None:
+            self.state = "waiting for the first token…"
+        else:
+            self._take(figures)
+            self.state = "generating…"
         self._refresh_figures()
 
     def show_final(self, stats: GenerationStats) -> None:
-        self.decode_tps = stats.decode_tps
-        self.ttft_s = stats.ttft_s
-        self.prefill_tps = stats.prefill_tps
-        self.tokens_in = stats.prompt_tokens
-        self.cached_in = stats.cached_tokens
-        self.tokens_out = stats.generation_tokens
+        self._take(stats.figures)
         self.state = "" if stats.finish_reason in ("stop", "length") else stats.finish_reason
         if stats.generation_tokens > 1 and stats.decode_tps > 0:
             self.history.append(stats.decode_tps)
