@@ -55,7 +55,7 @@ def test_a_cancelled_answer_is_kept_as_partial(tiny_model_dir, store):
     cancel = CancelToken()
     stats = None
     for event in chat.send("Tell me a story", cancel):
-        if isinstance(event, TextDelta) and event.generation_tokens == 3:
+        if isinstance(event, TextDelta) and event.figures.generation_tokens == 3:
             cancel.cancel()
         if isinstance(event, GenerationStats):
             stats = event
