@@ -18,7 +18,7 @@ from anechat.engines.base import Availability, Engine, MemoryReport, ModelInfo, 
 from anechat.engines.errors import BackendUnavailable, InvalidParameter, ModelFormatError, ModelNotFound
 from anechat.engines.session import TokenSession
 from anechat.engines.tokenizer import ChatTokenizer
-from anechat.engines.coreml.anemll_layout import read_layout
+from anechat.engines.coreml.anemll import read_layout
 from anechat.engines.coreml.forward import CoreMLPipeline
 from anechat.engines.coreml.runtime_base import CoreMLRuntime, ProgressCallback
 from anechat.engines.coreml.sampling import Sampler
@@ -161,14 +161,13 @@ class CoreMLEngine(Engine):
         pipeline = CoreMLPipeline(runtime)
         meta = layout.meta
         context = pipeline.context_length if not context_length else min(context_length, pipeline.context_length)
-        luts = {"embeddings": meta.lut_embeddings, "ffn": meta.lut_ffn, "lm_head": meta.lut_lmhead}
         info = ModelInfo(
             name=meta.name or folder.name,
             path=folder,
             architecture=meta.architecture,
             context_length=context,
             vocab_size=meta.vocab_size or tokenizer.vocab_size,
-            quantization=_describe_luts(luts),
+            quantization=_describe_luts(layout.luts),
             extra={
                 "runtime": runtime.label,
                 "batch_size": pipeline.batch_size,
@@ -177,6 +176,7 @@ class CoreMLEngine(Engine):
                 "model_context_length": pipeline.context_length,
                 "argmax_in_model": pipeline.argmax_in_model,
                 "parts": [p.pick(runtime.prefer).name for p in layout.all_parts],
+                "warnings": list(layout.warnings),
             },
         )
         session = CoreMLSession(info, tokenizer, pipeline)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from anechat.engines.errors import ModelFormatError
-from anechat.engines.coreml.anemll_meta import AnemllMeta
+from anechat.engines.coreml.anemll import AnemllMeta
 from anechat.engines.coreml.runtime_base import CoreMLRuntime
 
 _LOGITS = re.compile(r"^logits(\d+)$")
