@@ -22,7 +22,7 @@ _LOGITS = re.compile(r"^logits(\d+)$")
 NEG_INF = np.float32(-np.inf)
 
 
-class CoreMLPipeline:
+class ForwardPass:
     def __init__(self, runtime: CoreMLRuntime) -> None:
         self.runtime = runtime
         layout = runtime.layout

@@ -1,4 +1,4 @@
-"""What a Core ML runtime offers the generation pipeline, whichever runs the parts.
+"""What a Core ML runtime offers the forward pass (:mod:`.forward`), whichever runs the parts.
 
 Two runtimes implement it: :mod:`.runtime_macos` (Core ML itself, on the Neural
 Engine) and :mod:`.runtime_mil` (the MIL executor, numpy on the CPU, anywhere).

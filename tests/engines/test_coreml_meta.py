@@ -117,7 +117,13 @@ def test_two_lut_variants_of_a_part_are_not_guessed_between(tiny_model_dir, tmp_
     assert reason.startswith("missing Core ML part llama_lm_head (.mlpackage or .mlmodelc)")
 
 
-# --- a published-style folder with real parts ----------------------------------------------
+# --- real converted folders ----------------------------------------------------------------
+
+
+@pytest.mark.coreml
+def test_the_converters_meta_yaml_reads_back_and_writes_out_unchanged(tiny_coreml_lut6_dir, tmp_path):
+    write_meta(tmp_path, read_meta(tiny_coreml_lut6_dir))
+    assert yaml.safe_load((tmp_path / "meta.yaml").read_text()) == yaml.safe_load((tiny_coreml_lut6_dir / "meta.yaml").read_text())
 
 
 @pytest.mark.coreml
