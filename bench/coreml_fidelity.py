@@ -65,11 +65,11 @@ def greedy(session, ids: list[int], n: int) -> list[int]:
 def top1_agreement(coreml_session, reference_logits, ids: list[int]) -> float:
     import numpy as np
 
-    pipeline = coreml_session.pipeline
-    pipeline.reset()
+    forward = coreml_session.forward
+    forward.reset()
     agree = 0
     for pos, token in enumerate(ids):
-        agree += int(np.argmax(pipeline.infer(token, pos)) == np.argmax(reference_logits[pos]))
+        agree += int(np.argmax(forward.infer(token, pos)) == np.argmax(reference_logits[pos]))
     coreml_session.reset()
     return agree / len(ids)
 

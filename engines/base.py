@@ -1,13 +1,16 @@
 """The engine contract: what every backend (mlx, coreml) offers the rest of anechat.
 
-A backend is an :class:`Engine`. ``Engine.load(path)`` returns a :class:`Session`
-bound to one model. ``Session.generate(messages, params)`` streams
-:class:`TextDelta` events and ends with exactly one :class:`GenerationStats`.
+A backend is an :class:`Engine`: ``available()`` says whether it runs here (and why
+not), ``load(path)`` returns a :class:`Session` bound to one model, ``unload()`` frees
+it, ``memory()`` reports a :class:`MemoryReport`. ``Session.generate(messages, params,
+cancel)`` streams :class:`TextDelta` events and ends with exactly one
+:class:`GenerationStats`; ``generate_ids`` does the same from token ids (benchmarks).
 
 The chat template, the reuse of the KV cache across turns (longest common token
 prefix, keeping the generated token ids of earlier answers) and streaming
-detokenization are done here once, for every backend; a backend implements only
-``_prefill`` / ``_step`` style primitives through :meth:`Session._run`.
+detokenization are not done per backend: :class:`anechat.engines.session.TokenSession`
+does them once, and a backend implements only its primitives there (``_stream`` the
+new tokens, ``_cache_length``, ``_trim_cache``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 - ``build_mlx_quantized``: the tiny model quantized by MLX itself (``mx.quantize``), saved
   the way mlx-lm saves (``quantization`` in config.json, ``format: mlx`` metadata).
-- ``build_coreml_layout``: an ANEMLL-layout folder (meta.yaml + parts). The catalog checks
+- ``build_coreml_layout``: an ANEMLL-layout folder (meta.yaml + parts); ``rewrite_meta`` edits
+  its meta.yaml as other ANEMLL releases write it. The catalog checks
   the layout only, so each part is a ``.mlpackage`` folder holding just its manifest.
 - ``build_gguf``: a small GGUF written with the ``gguf`` package's writer.
 - ``build_hf_cache_repo``: a model placed in a Hugging Face cache folder the way the hub
@@ -56,9 +57,14 @@ def build_coreml_layout(
     lut_embeddings: int | None = None,
     parameters: dict | None = None,
     skip_parts: tuple[str, ...] = (),
+    compile_skipped: bool = False,
 ) -> Path:
     """meta.yaml names parts ``.mlmodelc`` and the FFN without a chunk suffix (as ANEMLL 0.3.4
-    does) while the folder holds ``.mlpackage`` parts (as on Linux, uncompiled)."""
+    does) while the folder holds ``.mlpackage`` parts (as on Linux, uncompiled).
+
+    ``compile_skipped``: meta.yaml names the embeddings and LM head without their LUT
+    (``llama_lm_head.mlmodelc``, ``lut_lmhead: none``), as ANEMLL's converter writes it when
+    its compile step is skipped, while the parts on disk keep theirs (``llama_lm_head_lut6``)."""
     import yaml
 
     dst.mkdir(parents=True, exist_ok=True)
@@ -78,6 +84,11 @@ def build_coreml_layout(
         "split_lm_head": 8,
         "embeddings": f"{emb}.mlmodelc",
         "lm_head": f"{head}.mlmodelc",
+        **(
+            {"embeddings": "llama_embeddings.mlmodelc", "lm_head": "llama_lm_head.mlmodelc", "lut_embeddings": "none", "lut_lmhead": "none"}
+            if compile_skipped
+            else {}
+        ),
         "ffn": f"{ffn}.mlmodelc",
     }
     params.update(parameters or {})
@@ -93,6 +104,17 @@ def build_coreml_layout(
     for name in TOKENIZER_FILES + ("config.json",):
         shutil.copy(src / name, dst / name)
     return dst
+
+
+def rewrite_meta(folder: Path, **params: object) -> Path:
+    """Change ``model_info.parameters`` in ``folder/meta.yaml``; a value of None drops the key."""
+    import yaml
+
+    doc = yaml.safe_load((folder / "meta.yaml").read_text())
+    merged = {**doc["model_info"]["parameters"], **params}
+    doc["model_info"]["parameters"] = {k: v for k, v in merged.items() if v is not None}
+    (folder / "meta.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return folder
 
 
 def build_gguf(path: Path, *, arch: str = "llama", context: int = 2048, n_layers: int = 2, file_type: int = 0) -> tuple[Path, int]:

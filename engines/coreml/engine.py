@@ -18,8 +18,8 @@ from anechat.engines.base import Availability, Engine, MemoryReport, ModelInfo, 
 from anechat.engines.errors import BackendUnavailable, InvalidParameter, ModelFormatError, ModelNotFound
 from anechat.engines.session import TokenSession
 from anechat.engines.tokenizer import ChatTokenizer
-from anechat.engines.coreml.anemll_layout import read_layout
-from anechat.engines.coreml.forward import CoreMLPipeline
+from anechat.engines.coreml.anemll import read_layout
+from anechat.engines.coreml.forward import ForwardPass
 from anechat.engines.coreml.runtime_base import CoreMLRuntime, ProgressCallback
 from anechat.engines.coreml.sampling import Sampler
 
@@ -55,9 +55,9 @@ def choose_runtime() -> tuple[type[CoreMLRuntime] | None, Availability]:
 
 
 class CoreMLSession(TokenSession):
-    def __init__(self, info: ModelInfo, tokenizer: ChatTokenizer, pipeline: CoreMLPipeline) -> None:
+    def __init__(self, info: ModelInfo, tokenizer: ChatTokenizer, forward: ForwardPass) -> None:
         super().__init__(info, tokenizer)
-        self.pipeline = pipeline
+        self.forward = forward
         self._pos = 0  # tokens whose KV the state holds
         self._peak = 0
         #: keep the start of the conversation + the recent half when a prompt would not fit
@@ -81,9 +81,9 @@ class CoreMLSession(TokenSession):
         # every prompt token but the last is prefilled in batches; the last one's logits start decoding
         body, last = new_ids[:-1], new_ids[-1]
         if body:
-            self.pipeline.prefill(body, self._pos, on_progress=self._advance)
+            self.forward.prefill(body, self._pos, on_progress=self._advance)
         sampler = Sampler(params, context_ids)
-        out = self.pipeline.infer(last, self._pos)
+        out = self.forward.infer(last, self._pos)
         self._pos += 1
         self._peak = max(self._peak, _rss())
         n = 0
@@ -92,9 +92,9 @@ class CoreMLSession(TokenSession):
             sampler.accept(token)
             yield token
             n += 1
-            if self._pos >= self.pipeline.context_length:
+            if self._pos >= self.forward.context_length:
                 return  # the window is full (the turn driver stops before this)
-            out = self.pipeline.infer(token, self._pos)
+            out = self.forward.infer(token, self._pos)
             self._pos += 1
             if n % 32 == 0:
                 self._peak = max(self._peak, _rss())
@@ -104,7 +104,7 @@ class CoreMLSession(TokenSession):
 
     def reset(self) -> None:
         super().reset()
-        self.pipeline.reset()
+        self.forward.reset()
 
     # -- context shift -------------------------------------------------------------
     def _turn(self, ids, params, cancel, *, started, ignore_eos, remember):
@@ -158,29 +158,29 @@ class CoreMLEngine(Engine):
         tokenizer = ChatTokenizer(folder)
         self.unload()
         runtime = runtime_cls(layout, progress)
-        pipeline = CoreMLPipeline(runtime)
+        forward = ForwardPass(runtime)
         meta = layout.meta
-        context = pipeline.context_length if not context_length else min(context_length, pipeline.context_length)
-        luts = {"embeddings": meta.lut_embeddings, "ffn": meta.lut_ffn, "lm_head": meta.lut_lmhead}
+        context = forward.context_length if not context_length else min(context_length, forward.context_length)
         info = ModelInfo(
             name=meta.name or folder.name,
             path=folder,
             architecture=meta.architecture,
             context_length=context,
             vocab_size=meta.vocab_size or tokenizer.vocab_size,
-            quantization=_describe_luts(luts),
+            quantization=_describe_luts(layout.luts),
             extra={
                 "runtime": runtime.label,
-                "batch_size": pipeline.batch_size,
+                "batch_size": forward.batch_size,
                 "chunks": len(layout.chunks),
-                "state_length": pipeline.mask_length,
-                "model_context_length": pipeline.context_length,
-                "argmax_in_model": pipeline.argmax_in_model,
+                "state_length": forward.mask_length,
+                "model_context_length": forward.context_length,
+                "argmax_in_model": forward.argmax_in_model,
                 "parts": [p.pick(runtime.prefer).name for p in layout.all_parts],
+                "warnings": list(layout.warnings),
             },
         )
-        session = CoreMLSession(info, tokenizer, pipeline)
-        session.pipeline.context_length = context
+        session = CoreMLSession(info, tokenizer, forward)
+        session.forward.context_length = context
         self._runtime, self._session = runtime, session
         session.memory_probe = self.snapshot_memory
         self.snapshot_memory()
@@ -201,7 +201,7 @@ class CoreMLEngine(Engine):
             model_bytes=self._runtime.weight_bytes(),
             active_bytes=rss or None,
             peak_bytes=(self._session._peak if self._session else None) or None,
-            cache_bytes=self._runtime.state_bytes(self._session.pipeline.state) if self._session else None,
+            cache_bytes=self._runtime.state_bytes(self._session.forward.state) if self._session else None,
             details={"runtime": self._runtime.label, "process_rss_bytes": rss},
         )
 

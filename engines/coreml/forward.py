@@ -15,14 +15,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from anechat.engines.errors import ModelFormatError
-from anechat.engines.coreml.anemll_meta import AnemllMeta
+from anechat.engines.coreml.anemll import AnemllMeta
 from anechat.engines.coreml.runtime_base import CoreMLRuntime
 
 _LOGITS = re.compile(r"^logits(\d+)$")
 NEG_INF = np.float32(-np.inf)
 
 
-class CoreMLPipeline:
+class ForwardPass:
     def __init__(self, runtime: CoreMLRuntime) -> None:
         self.runtime = runtime
         layout = runtime.layout

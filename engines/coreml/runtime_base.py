@@ -1,8 +1,8 @@
-"""What a Core ML runtime offers the generation pipeline, whichever runs the parts.
+"""What a Core ML runtime offers the forward pass (:mod:`.forward`), whichever runs the parts.
 
 Two runtimes implement it: :mod:`.runtime_macos` (Core ML itself, on the Neural
 Engine) and :mod:`.runtime_mil` (the MIL executor, numpy on the CPU, anywhere).
-A runtime loads the parts of a :class:`~.anemll_layout.CoreMLLayout`, makes ONE
+A runtime loads the parts of a :class:`~.anemll.CoreMLLayout`, makes ONE
 state shared by every FFN chunk, and runs a part's function on a dict of inputs.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from anechat.engines.coreml.anemll_layout import CoreMLLayout, PartFiles
+from anechat.engines.coreml.anemll import CoreMLLayout, PartFiles
 from anechat.engines.coreml.mil.package_reader import FunctionInfo
 
 ProgressCallback = Callable[[str, "float | None"], None]

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from anechat.engines.errors import BackendUnavailable, ModelFormatError
-from anechat.engines.coreml.anemll_layout import PartFiles
+from anechat.engines.coreml.anemll import PartFiles
 from anechat.engines.coreml.mil.package_reader import FunctionInfo, MILPackage
 from anechat.engines.coreml.runtime_base import CoreMLRuntime, PartRunner
 

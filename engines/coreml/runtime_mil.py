@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from anechat.engines.errors import ModelFormatError
-from anechat.engines.coreml.anemll_layout import PartFiles
+from anechat.engines.coreml.anemll import PartFiles
 from anechat.engines.coreml.mil import MILModel, StateSlot
 from anechat.engines.coreml.mil.package_reader import FunctionInfo
 from anechat.engines.coreml.mil.threads import blas_threads

@@ -237,10 +237,10 @@ def test_meta_yaml_with_wrong_types(tiny_model_dir, tmp_path):
 def test_meta_yaml_without_parameters_and_invalid_yaml(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "meta.yaml").write_text("model_info:\n  name: x\n")
-    assert "meta.yaml without model_info.parameters" in detect(tmp_path / "a").reason
+    assert "meta.yaml: model_info.parameters is missing" in detect(tmp_path / "a").reason
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "meta.yaml").write_text("model_info:\n  parameters: [1, 2\n  name: x\n")
-    assert detect(tmp_path / "b").reason.startswith("meta.yaml is not valid YAML (line")
+    assert detect(tmp_path / "b").reason.startswith("meta.yaml: not valid YAML (line")
 
 
 def test_a_missing_core_ml_chunk(tiny_model_dir, tmp_path):

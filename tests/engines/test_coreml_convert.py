@@ -68,7 +68,7 @@ def test_meta_yaml_has_the_anemll_keys(tiny_coreml_dir):
     assert info["architecture"] == "llama" and info["version"] == "0.3.4"
     assert params(tiny_coreml_dir) == {
         "context_length": 64, "state_length": 64, "batch_size": 16, "num_chunks": 2, "model_prefix": "llama",
-        "lut_embeddings": "none", "lut_ffn": "none", "lut_lmhead": "none", "lut_group_size": 16,
+        "lut_embeddings": "none", "lut_ffn": "none", "lut_lmhead": "none",
         "split_lm_head": 8, "lm_head_chunk_sizes": [48] * 8, "vocab_size": VOCAB, "hidden_size": HIDDEN,
         "num_layers": LAYERS, "embeddings": "llama_embeddings.mlpackage", "lm_head": "llama_lm_head.mlpackage",
         "ffn": "llama_FFN_PF.mlpackage", "argmax_in_model": False,
@@ -78,6 +78,7 @@ def test_meta_yaml_has_the_anemll_keys(tiny_coreml_dir):
 def test_lut6_folder_names_parts_with_lut_suffixes(tiny_coreml_lut6_dir):
     p = params(tiny_coreml_lut6_dir)
     assert (p["lut_embeddings"], p["lut_ffn"], p["lut_lmhead"], p["num_chunks"]) == (6, 6, 6, 1)
+    assert p["lut_ffn_per_channel"] == p["lut_lmhead_per_channel"] == 16  # channels per LUT group, as ANEMLL 0.3.5 writes it
     assert (p["embeddings"], p["ffn"], p["lm_head"]) == (
         "llama_embeddings_lut6.mlpackage", "llama_FFN_PF_lut6.mlpackage", "llama_lm_head_lut6.mlpackage")
     for name in (p["embeddings"], p["lm_head"], "llama_FFN_PF_lut6_chunk_01of01.mlpackage"):

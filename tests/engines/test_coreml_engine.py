@@ -99,13 +99,13 @@ def top1_agreement(coreml_session, mlx_session, sequences) -> float:
     """Teacher-forced: feed the same tokens to both and compare the argmax at every position."""
     import mlx.core as mx
 
-    pipeline = coreml_session.pipeline
+    forward = coreml_session.forward
     agree = total = 0
     for ids in sequences:
         reference = np.array(mlx_session.model(mx.array([ids]))[0].astype(mx.float32))
-        pipeline.reset()
+        forward.reset()
         for pos, token in enumerate(ids):
-            logits = pipeline.infer(token, pos)
+            logits = forward.infer(token, pos)
             agree += int(np.argmax(logits) == np.argmax(reference[pos]))
             total += 1
     coreml_session.reset()
@@ -126,11 +126,11 @@ def test_lut6_keeps_top1_agreement_with_the_source_above_90_percent(tiny_coreml_
 @pytest.mark.parametrize("length", [15, 16, 17, 23, 33])
 def test_batched_prefill_with_a_short_last_batch_matches_token_by_token(tiny_coreml_dir, length):
     batched, single = fresh(tiny_coreml_dir), fresh(tiny_coreml_dir)
-    single.pipeline.has_prefill = False  # every prompt token through `infer`, one at a time
+    single.forward.has_prefill = False  # every prompt token through `infer`, one at a time
     ids = (batched.tokenizer.encode(" ".join(PROMPTS)) * 3)[:length]
     assert greedy_ids(batched, ids, 12) == greedy_ids(single, ids, 12)
     np.testing.assert_allclose(
-        batched.pipeline.infer(ids[0], length), single.pipeline.infer(ids[0], length), rtol=1e-4, atol=1e-4
+        batched.forward.infer(ids[0], length), single.forward.infer(ids[0], length), rtol=1e-4, atol=1e-4
     )
 
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from anechat.engines.coreml.anemll_layout import read_layout
-from anechat.engines.coreml.anemll_meta import read_meta
+from anechat.engines.coreml.anemll import read_layout, read_meta
 from anechat.engines.coreml.forward import read_lm_head
 from anechat.engines.errors import ModelFormatError
 
@@ -132,9 +131,9 @@ def test_unreadable_meta_yaml_is_refused(tmp_path):
 
 
 def test_missing_parts_and_chunks_are_named(tmp_path):
-    with pytest.raises(ModelFormatError, match=r"lm_head.*llama_lm_head_lut6"):
+    with pytest.raises(ModelFormatError, match=r"missing Core ML part llama_lm_head_lut6 .*LM head"):
         read_layout(anemll_folder(tmp_path / "a", [CHUNKED[0], *CHUNKED[2:]]))
-    with pytest.raises(ModelFormatError, match="missing chunk.*02of02"):
+    with pytest.raises(ModelFormatError, match="missing Core ML part llama_FFN_PF_lut6_chunk_02of02"):
         read_layout(anemll_folder(tmp_path / "b", CHUNKED[:3]))
     with pytest.raises(ModelFormatError, match="num_chunks is 3"):
         read_layout(anemll_folder(tmp_path / "c", CHUNKED, num_chunks=3))

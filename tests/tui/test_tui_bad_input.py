@@ -194,7 +194,7 @@ async def test_broken_model_folders_say_what_is_wrong_and_the_app_keeps_working(
         expected = {
             "no-weights": "no *.safetensors weights",
             "truncated": "model.safetensors is truncated",
-            "bad-meta": "meta.yaml: context_length must be a positive integer, not 'lots'",
+            "bad-meta": "meta.yaml: model_info.parameters.context_length must be a positive integer >= 2, got 'lots'",
         }
         for name, reason in expected.items():
             await pilot.press("ctrl+u", *name)  # filter to it

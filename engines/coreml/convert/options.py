@@ -9,8 +9,9 @@ from anechat.engines.errors import InvalidParameter
 
 from anechat.engines.coreml.convert.source import LlamaSpec
 
-#: LUT sizes Core ML palettization offers that ANEMLL uses
-LUT_BITS = (4, 6, 8)
+#: LUT sizes the converter writes: the ones ANEMLL uses, of the sizes a folder may hold
+#: (:data:`anechat.engines.coreml.anemll.LUT_BITS`)
+CONVERTER_LUT_BITS = (4, 6, 8)
 #: no tensor dimension on the ANE may exceed this
 MAX_DIMENSION = 16384
 
@@ -42,8 +43,8 @@ class CoreMLConvertOptions:
             )
         for name in ("lut_ffn", "lut_lmhead", "lut_embeddings"):
             value = getattr(self, name)
-            if value is not None and value not in LUT_BITS:
-                raise InvalidParameter(f"{name} must be one of {', '.join(map(str, LUT_BITS))} or none, got {value!r}")
+            if value is not None and value not in CONVERTER_LUT_BITS:
+                raise InvalidParameter(f"{name} must be one of {', '.join(map(str, CONVERTER_LUT_BITS))} or none, got {value!r}")
         if not isinstance(self.group_size, int) or self.group_size < 1:
             raise InvalidParameter(f"group_size must be a positive integer, got {self.group_size!r}")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(self.prefix)):

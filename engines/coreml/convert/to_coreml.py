@@ -14,7 +14,9 @@ from typing import Callable
 
 from anechat.engines.errors import BackendUnavailable, InvalidParameter
 
-from anechat.engines.coreml.convert import layout
+from anechat.engines.coreml.anemll import write_meta
+from anechat.engines.coreml.anemll.names import chunk_stem, embeddings_stem, ffn_stem, lm_head_stem
+from anechat.engines.coreml.convert.output_folder import copy_tokenizer, meta_for
 from anechat.engines.coreml.convert.options import CoreMLConvertOptions
 from anechat.engines.coreml.convert.kmeans import KMeansLUT
 from anechat.engines.coreml.convert.source import LlamaSpec, load_weights, read_spec, with_vocab_from_weights
@@ -82,6 +84,7 @@ def convert_to_coreml(
     _require_toolchain()
     out.parent.mkdir(parents=True, exist_ok=True)
     steps = _Steps(_count_steps(options), progress)
+    # TODO(issue 12): write through anechat.engines.files.atomic_folder(out) once it lands (one atomic-folder writer)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
     try:
         steps(f"loading weights from {src.name}")
@@ -89,8 +92,8 @@ def convert_to_coreml(
         _write_parts(spec, weights, options, work, steps)
         del weights
         steps("writing meta.yaml and tokenizer files")
-        layout.write_meta(work, layout.meta_document(spec, options, options.lm_head_sizes(spec.vocab_size), options.context_length))
-        layout.copy_tokenizer(src, work)
+        write_meta(work, meta_for(spec, options, options.lm_head_sizes(spec.vocab_size)))
+        copy_tokenizer(src, work)
         _check_out(out)
         if out.exists():
             out.rmdir()
@@ -123,7 +126,7 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
     steps("embeddings: converting")
     mlmodel = _finish_part(parts.convert_embeddings(traced, batch), o.lut_embeddings, "gather", o.group_size, "embeddings", steps)
     steps("embeddings: saving")
-    mlmodel.save(str(work / layout.embeddings_name(o.prefix, o.lut_embeddings)))
+    mlmodel.save(str(work / f"{embeddings_stem(o.prefix, o.lut_embeddings)}.mlpackage"))
     del module, traced, mlmodel
 
     scratch = work / ".functions"
@@ -146,7 +149,7 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
             del traced, mlmodel
             gc.collect()
         steps(f"{label}: saving infer + prefill as one package")
-        parts.save_multifunction(function_paths, work / layout.ffn_chunk_name(o.prefix, o.lut_ffn, index, len(ranges)))
+        parts.save_multifunction(function_paths, work / f"{chunk_stem(ffn_stem(o.prefix, o.lut_ffn), index, len(ranges))}.mlpackage")
         shutil.rmtree(scratch)
         del module
         gc.collect()
@@ -159,4 +162,4 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
     steps("LM head: converting")
     mlmodel = _finish_part(parts.convert_lm_head(traced, spec, len(sizes)), o.lut_lmhead, "conv", o.group_size, "LM head", steps)
     steps("LM head: saving")
-    mlmodel.save(str(work / layout.lm_head_name(o.prefix, o.lut_lmhead)))
+    mlmodel.save(str(work / f"{lm_head_stem(o.prefix, o.lut_lmhead)}.mlpackage"))
