@@ -14,6 +14,13 @@ It answers what ``huggingface_hub`` 2.x asks when it pulls a model:
 
 ``cut_once`` makes the server drop the connection half-way through a file, once.
 Every request is logged as (method, path, Range header).
+
+A repo can also play a hostile or broken hub (the values huggingface_hub would turn
+into cache paths): ``api_sha`` announces another commit in the API, ``head_commit``
+another ``X-Repo-Commit``, ``etags`` raw ``ETag`` header values per file, ``served``
+other bytes than the ones announced (same size: a wrong sha256), and ``endless``
+files are answered with a body that never ends (up to ``ENDLESS_CAP`` bytes, counted
+in ``FakeHub.sent``).
 """
 
 from __future__ import annotations
@@ -27,11 +34,19 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 
+ENDLESS_CAP = 128 * 1024 * 1024  # an "endless" body stops here, so a test that fails still ends
+
+
 @dataclass
 class FakeRepo:
     files: dict[str, bytes]
     gated: bool = False
     commit: str = ""
+    api_sha: str | None = None  # the commit the API announces, when not ``commit``
+    head_commit: str | None = None  # the X-Repo-Commit of file answers, when not ``commit``
+    etags: dict[str, str] = field(default_factory=dict)  # file -> raw ETag header value
+    served: dict[str, bytes] = field(default_factory=dict)  # file -> bytes sent instead of the announced ones
+    endless: set[str] = field(default_factory=set)  # files whose GET body never ends
 
     def __post_init__(self) -> None:
         if not self.commit:
@@ -45,7 +60,7 @@ class FakeRepo:
         return name.endswith((".safetensors", ".zip", ".bin", ".gguf")) or "/weights/" in name
 
     def etag(self, name: str) -> str:
-        data = self.files[name]
+        data = dict.__getitem__(self.files, name)  # metadata: never waits on a gated files mapping
         if self.is_lfs(name):
             return hashlib.sha256(data).hexdigest()
         return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -61,7 +76,7 @@ class FakeRepo:
             "_id": "0" * 24,
             "id": repo_id,
             "modelId": repo_id,
-            "sha": self.commit,
+            "sha": self.commit if self.api_sha is None else self.api_sha,
             "private": False,
             "disabled": False,
             "gated": "manual" if self.gated else False,
@@ -87,6 +102,7 @@ class FakeHub:
     fail_once: dict[str, int] = field(default_factory=dict)  # "repo/path" -> HTTP status, answered once to GET
     url: str = ""
     valid_token: str = "hf_good_token"  # any other token is refused with 401
+    sent: dict[str, int] = field(default_factory=dict)  # "repo/path" -> body bytes sent by GET answers
 
     def requests_for(self, name: str, method: str = "GET") -> list[str | None]:
         """Range headers of the ``method`` requests whose path ends with ``name``."""
@@ -164,20 +180,19 @@ def _make_handler(hub: FakeHub):
             key = f"{owner}/{name}/{filename}"
             if self.command == "GET" and key in hub.fail_once:
                 return self._error(hub.fail_once.pop(key), None, "server error")
-            data = repo.files[filename]
+            # a HEAD answer reads the bytes without serving them: a files mapping that delays
+            # serving a file (tests/tui's GatedFiles) delays only its GET
+            data = dict.__getitem__(repo.files, filename) if self.command == "HEAD" else repo.files[filename]
+            if self.command == "GET" and filename in repo.endless:
+                return self._endless(repo, key, len(data))
             start, status = 0, 200
             rng = self.headers.get("Range")
             if rng and rng.startswith("bytes="):
                 first = rng[len("bytes="):].split("-", 1)[0]
                 start, status = int(first or 0), 206
-            body = data[start:]
+            body = repo.served.get(filename, data)[start:]
             self.send_response(status)
-            etag = repo.etag(filename)
-            self.send_header("X-Repo-Commit", repo.commit)
-            self.send_header("ETag", f'"{etag}"')
-            if repo.is_lfs(filename):
-                self.send_header("X-Linked-Etag", f'"{etag}"')
-                self.send_header("X-Linked-Size", str(len(data)))
+            self._file_headers(repo, filename, len(data))
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(body)))
@@ -194,6 +209,31 @@ def _make_handler(hub: FakeHub):
                 self.connection.shutdown(2)
                 return
             self.wfile.write(body)
+            hub.sent[key] = hub.sent.get(key, 0) + len(body)
+
+        def _file_headers(self, repo: FakeRepo, filename: str, size: int) -> None:
+            etag = repo.etags.get(filename, f'"{repo.etag(filename)}"')
+            self.send_header("X-Repo-Commit", repo.commit if repo.head_commit is None else repo.head_commit)
+            self.send_header("ETag", etag)
+            if repo.is_lfs(filename):
+                self.send_header("X-Linked-Etag", etag)
+                self.send_header("X-Linked-Size", str(size))
+
+        def _endless(self, repo: FakeRepo, key: str, size: int) -> None:
+            """200 with no Content-Length: bytes until the client hangs up (or ``ENDLESS_CAP``)."""
+            self.send_response(200)
+            self._file_headers(repo, key.split("/", 2)[2], size)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            block = b"x" * 65536
+            try:
+                while hub.sent.get(key, 0) < ENDLESS_CAP:
+                    self.wfile.write(block)
+                    hub.sent[key] = hub.sent.get(key, 0) + len(block)
+            except OSError:  # the client stopped reading
+                pass
 
     return Handler
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
-
 # Commands that run models re-execute once with Debian's OpenBLAS preloaded (see anechat/blas.py).
 _LIGHT = {"models", "history", "--help", "-h", "--version"}
 
@@ -24,10 +22,11 @@ def main() -> None:
     from anechat.cli.main import app, set_app_launcher
 
     from anechat.tui.compare.command import register as register_compare
+    from anechat.tui.serve import register as register_serve
 
     set_app_launcher(run_app)
     register_compare(app)
-    app.command(name="serve", help="Serve the app to a browser on localhost (textual-serve).")(_serve)
+    register_serve(app)
     app(prog_name="anechat")
 
 
@@ -66,18 +65,6 @@ def run_app(model: str | None = None, engine: str | None = None, theme: str | No
     app.run()
     if app.return_code:  # e.g. 129: the terminal hung up
         raise SystemExit(app.return_code)
-
-
-def _serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (keep it on localhost)."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
-) -> None:
-    """Serve the app to a browser on localhost through textual-serve."""
-    from anechat.cli.errors import friendly_errors
-
-    from anechat.tui.serve import serve
-
-    friendly_errors(serve)(host=host, port=port)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,24 @@ class PullCancelled(PullError):
     kind = "cancelled"
 
 
+class UnsafeHubValue(PullError):
+    """The hub sent a revision, ETag or file name that must not become a path: nothing is downloaded."""
+
+    kind = "unsafe_hub_value"
+
+
+class DownloadMismatch(PullError):
+    """A file's bytes are not what the hub announced (size or sha256): the file is deleted."""
+
+    kind = "download_mismatch"
+
+
+class CacheEscape(PullError):
+    """A snapshot entry resolves outside the cache's ``blobs/``: what the pull created is removed."""
+
+    kind = "cache_escape"
+
+
 def hub_error(exc: BaseException, repo_id: str, revision: str | None, endpoint: str) -> EngineError:
     """Map a huggingface_hub / network error to one line a person can act on."""
     import httpx2

@@ -9,16 +9,23 @@ How (all through ``huggingface_hub``):
 1. ``model_info(files_metadata=True)``: the commit, every file and its size.
 2. Keep only the files a model needs (:mod:`anechat.hub.select`).
 3. Check free disk space against the bytes not yet in the cache.
-4. ``hf_hub_download`` each file at that commit, largest first, ``config.json`` /
-   ``meta.yaml`` last, so an interrupted pull never looks like a complete model.
-   A connection cut mid-file resumes with an HTTP Range request; files finished
-   before an interruption (Ctrl+C, lost network) are kept, and pulling again
-   downloads only what is missing. (huggingface_hub 2.x discards the partial file
-   of the one file in flight when the process stops.)
-5. Record ``refs/<revision>`` so the catalog and offline use find the snapshot.
+4. Ask for every missing file's metadata (HEAD) and check all of it before any
+   download (:mod:`anechat.hub.checks`): a bad commit, ETag or file name refuses
+   the whole pull in one line.
+5. Download each file at that commit (:mod:`anechat.hub.fetch`), largest first,
+   ``config.json`` / ``meta.yaml`` last, so an interrupted pull never looks like a
+   complete model. A file stops at its announced size and is checked against its
+   announced sha256. A connection cut mid-file resumes with an HTTP Range request;
+   files finished before an interruption (Ctrl+C, lost network) are kept, and
+   pulling again downloads only what is missing. (The partial file of the one file
+   in flight is discarded when the process stops.)
+6. Check that every file of the snapshot resolves inside the cache's ``blobs/``;
+   otherwise remove what this pull created and fail.
+7. Record ``refs/<revision>`` so the catalog and offline use find the snapshot.
 
 Errors are one line each: not found (404), gated / unauthorised (401/403),
-offline (``HF_HUB_OFFLINE=1`` or no network), not enough disk space.
+offline (``HF_HUB_OFFLINE=1`` or no network), not enough disk space, an unsafe
+value from the hub, bytes that are not what the hub announced.
 """
 
 from __future__ import annotations
@@ -29,35 +36,30 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from anechat.engines.errors import EngineError, ModelNotFound
 
+from anechat.hub.checks import check_commit, check_etag, check_file_name, check_revision_name, ensure_contained, escaping_entries
 from anechat.hub.errors import (  # noqa: F401  (re-exported: callers catch these from anechat.hub.pull)
+    CacheEscape,
+    DownloadMismatch,
     HubOffline,
     HubUnauthorized,
     NotEnoughSpace,
     PullCancelled,
     PullError,
     RepoGated,
+    UnsafeHubValue,
     hub_error,
     offline_error,
 )
+from anechat.hub.fetch import Target, download, head, link
+from anechat.hub.progress import ByteProgress, PullProgress, Tracker
+from anechat.safe_text import sanitize_for_terminal
 from anechat.hub.select import MARKER_FILES, ZIPPED_PART, download_order, has_usable_files, select_files, unpack_core_ml_zip
 
 _TRUE = ("1", "on", "yes", "true")
-
-
-@dataclass(frozen=True)
-class PullProgress:
-    done_bytes: int
-    total_bytes: int
-    current_file: str
-    files_done: int
-    files_total: int
-
-
-ByteProgress = Callable[[PullProgress], None]
 
 
 def step_progress(progress: Callable[[str, "float | None"], None]) -> ByteProgress:
@@ -80,6 +82,8 @@ class PullPlan:
     skipped: list[str]
     cache_dir: Path
     gated: object = None
+    blob_keys: dict[str, str] = field(default_factory=dict)  # the API's blob id or LFS sha256, checked
+    sha256: dict[str, str] = field(default_factory=dict)  # the API's LFS sha256, checked
 
     @property
     def total_bytes(self) -> int:
@@ -164,82 +168,62 @@ def plan_pull(spec: str, *, endpoint: str | None = None, cache_dir: Path | None 
     except Exception as exc:  # mapped to typed errors
         raise hub_error(exc, repo_id, revision, endpoint) from None
     siblings = info.siblings or []
-    sizes = {s.rfilename: s.size for s in siblings}
-    keys = {s.rfilename: (s.lfs.sha256 if s.lfs is not None else s.blob_id) for s in siblings}
+    commit = check_commit(repo_id, info.sha)
+    if revision is not None and revision != commit:
+        check_revision_name(repo_id, revision)
+    sizes = {check_file_name(repo_id, s.rfilename): s.size for s in siblings}
+    sha256 = {s.rfilename: check_etag(repo_id, s.rfilename, s.lfs.sha256) for s in siblings if s.lfs is not None}
+    blob_ids = {s.rfilename: check_etag(repo_id, s.rfilename, s.blob_id) for s in siblings if s.lfs is None and s.blob_id}
     files, skipped = select_files([s.rfilename for s in siblings])
     if not has_usable_files(files):
-        listed = ", ".join(sorted(sizes)[:6]) or "nothing"
+        listed = sanitize_for_terminal(", ".join(sorted(sizes)[:6]) or "nothing")
         raise PullError(
             f"{repo_id} has no safetensors weights or Core ML model (it holds: {listed})",
             hint="anechat runs safetensors (MLX / Hugging Face) and ANEMLL Core ML repos; for a GGUF, download the file and use anechat convert",
         )
     cache = Path(cache_dir) if cache_dir else hf_cache_dir()
-    plan = PullPlan(repo_id, revision or "main", str(info.sha), files, sizes, set(), skipped, cache, info.gated)
+    plan = PullPlan(repo_id, revision or "main", commit, files, sizes, set(), skipped, cache, info.gated, blob_ids | sha256, sha256)
     for name in files:
-        key = keys.get(name)
+        key = plan.blob_keys.get(name)
         if (plan.snapshot / name).exists() or (key and (plan.storage / "blobs" / key).exists()):
             plan.cached.add(name)
     return plan
 
 
-class _Tracker:
-    """Sums the bytes every file download reports (several threads) and reports them."""
+def _run_all(work: Callable[[str], object], names: list[str], tracker: Tracker, max_workers: int) -> dict[str, object]:
+    """``work(name)`` for every name on a few threads; the first error stops the others and is raised."""
+    if not names:
+        return {}
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(names))))
+    try:
+        futures = {name: pool.submit(work, name) for name in names}
+        wait(futures.values(), return_when=FIRST_EXCEPTION)
+        for future in futures.values():
+            if future.done() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+    except BaseException:
+        # stop the other downloads at their next chunk (Ctrl+C must not wait for them)
+        tracker.abort.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return {name: future.result() for name, future in futures.items()}
 
-    def __init__(self, plan: PullPlan, progress: ByteProgress | None, cancel: threading.Event | None) -> None:
-        self.abort = threading.Event()  # set when another file failed or the caller was interrupted
-        self.lock = threading.Lock()
-        self.total = plan.total_bytes
-        self.done = sum(plan.sizes.get(f) or 0 for f in plan.cached)
-        self.files_total = len(plan.files)
-        self.files_done = sum(1 for f in plan.files if (plan.snapshot / f).exists())
-        self.downloaded = 0
-        self.current = ""
-        self.progress = progress
-        self.cancel = cancel
 
-    def add(self, n: int, name: str | None = None) -> None:
-        self.check()
-        with self.lock:
-            self.done += n
-            self.downloaded += n
-            if name:
-                self.current = name
-            snapshot = PullProgress(max(0, self.done), self.total, self.current, self.files_done, self.files_total)
-        if self.progress is not None:
-            self.progress(snapshot)
+def _remove(paths: Iterable[Path]) -> None:
+    for path in paths:
+        if path.is_symlink() or path.is_file():
+            path.unlink(missing_ok=True)
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
-    def check(self) -> None:
-        if self.abort.is_set() or (self.cancel is not None and self.cancel.is_set()):
-            raise PullCancelled("pull cancelled; finished files are kept")
 
-    def file_done(self, name: str) -> None:
-        with self.lock:
-            self.files_done += 1
-        self.add(0, name)
-
-    def bar_class(self, name: str) -> type:
-        tracker = self
-
-        class _Bar:  # the small part of tqdm's interface huggingface_hub uses
-            def __init__(self, *args, **kwargs) -> None:
-                self.n = kwargs.get("initial") or 0
-                self.total = kwargs.get("total")
-                tracker.add(0, name)
-
-            def update(self, n: int | float | None = 1) -> None:
-                self.n += int(n or 0)
-                tracker.add(int(n or 0), name)
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc) -> None:
-                return None
-
-            def __getattr__(self, attr: str):  # close, refresh, set_postfix_str, update_transfer, ...
-                return lambda *a, **k: None
-
-        return _Bar
+def _undo(plan: PullPlan, created: list[Path], unpacked: set[str]) -> None:
+    """Remove what this pull created, the entries that escape the cache and the marker links,
+    so the snapshot never looks like a complete model."""
+    _remove(reversed(created))
+    _remove(escaping_entries(plan.snapshot, plan.storage / "blobs", unpacked))
+    _remove(plan.snapshot / name for name in MARKER_FILES if (plan.snapshot / name).is_symlink())
 
 
 def _write_ref(plan: PullPlan) -> None:
@@ -282,52 +266,59 @@ def pull(
             f"{human_bytes(free)} free in {plan.cache_dir}",
             hint="free some space, or point HF_HOME at a bigger disk",
         )
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import build_hf_headers
 
     from anechat import __version__
 
-    tracker = _Tracker(plan, progress, cancel)
-    # a file whose blob is cached (e.g. from another revision) still needs its snapshot link:
-    # hf_hub_download makes it without downloading
-    todo = [f for f in download_order(plan.files, plan.sizes) if not (plan.snapshot / f).exists()]
-    body = [f for f in todo if f not in MARKER_FILES]
-    markers = [f for f in todo if f in MARKER_FILES]
+    headers = build_hf_headers(token=token, library_name="anechat", library_version=__version__)
+    target = Target(plan.repo_id, plan.commit, plan.storage, plan.cache_dir, token, headers)
+    tracker = Tracker(
+        plan.repo_id,
+        total=plan.total_bytes,
+        done=sum(plan.sizes.get(f) or 0 for f in plan.cached),
+        files_total=len(plan.files),
+        files_done=sum(1 for f in plan.files if (plan.snapshot / f).exists()),
+        progress=progress,
+        cancel=cancel,
+    )
+    todo = [f for f in download_order(plan.files, plan.sizes) if not (plan.snapshot / f).is_symlink() and not (plan.snapshot / f).exists()]
+    # a file whose blob is cached (e.g. from another revision) only needs its snapshot link
+    have = {f: plan.storage / "blobs" / plan.blob_keys[f] for f in todo if f in plan.blob_keys and (plan.storage / "blobs" / plan.blob_keys[f]).is_file()}
+    created: list[Path] = []
+    unpacked = {f[: -len(".zip")] for f in plan.files if f.endswith(ZIPPED_PART)}
 
     def fetch(name: str) -> None:
-        tracker.check()
-        hf_hub_download(
-            plan.repo_id,
-            name,
-            revision=plan.commit,
-            cache_dir=str(plan.cache_dir),
-            endpoint=endpoint,
-            token=token,
-            library_name="anechat",
-            library_version=__version__,
-            tqdm_class=tracker.bar_class(name),
-        )
+        if name in have:
+            link(target, name, have[name], created)
+        else:
+            download(target, remotes[name], tracker, plan.sha256.get(name), created)
         tracker.file_done(name)
 
     try:
-        if body:
-            pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(body))))
-            try:
-                futures = [pool.submit(fetch, name) for name in body]
-                wait(futures, return_when=FIRST_EXCEPTION)
-                for future in futures:
-                    if future.done() and future.exception() is not None:
-                        raise future.exception()  # type: ignore[misc]
-            except BaseException:
-                # stop the other downloads at their next chunk (Ctrl+C must not wait for them)
-                tracker.abort.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown()
+        # every value the hub sends is checked before the first byte is downloaded
+        missing = [f for f in todo if f not in have]
+        remotes = _run_all(
+            lambda name: head(target, name, endpoint=endpoint, size=plan.sizes.get(name), sha256=plan.sha256.get(name)),
+            missing,
+            tracker,
+            max_workers,
+        )
+        if todo:  # from here the catalog lists the model as an incomplete download
+            plan.snapshot.mkdir(parents=True, exist_ok=True)
+        _run_all(fetch, [f for f in todo if f not in MARKER_FILES], tracker, max_workers)
         for name in plan.files:
             if name.endswith(ZIPPED_PART):
-                unpack_core_ml_zip(plan.snapshot / name, plan.snapshot)
-        for name in markers:
-            fetch(name)
+                part = plan.snapshot / name[: -len(".zip")]
+                if not part.is_dir():
+                    created.append(unpack_core_ml_zip(plan.snapshot / name, plan.snapshot))
+        for name in todo:
+            if name in MARKER_FILES:
+                fetch(name)
+        try:
+            ensure_contained(plan.repo_id, plan.snapshot, plan.storage / "blobs", unpacked)
+        except CacheEscape:
+            _undo(plan, created, unpacked)
+            raise
         _write_ref(plan)
     except EngineError:
         raise
