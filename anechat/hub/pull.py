@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from anechat.engines.errors import EngineError, ModelNotFound
+from anechat.engines.errors import AnechatError, ModelNotFound
 
 from anechat.hub.errors import (  # noqa: F401  (re-exported: callers catch these from anechat.hub.pull)
     HubOffline,
@@ -329,7 +329,7 @@ def pull(
         for name in markers:
             fetch(name)
         _write_ref(plan)
-    except EngineError:
+    except AnechatError:
         raise
     except Exception as exc:  # mapped to typed errors
         raise hub_error(exc, plan.repo_id, plan.revision, endpoint) from None

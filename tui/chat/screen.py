@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from anechat.engines.errors import EngineError
+from anechat.engines.errors import AnechatError
 
 from anechat.tui.messages import GaugesSampled, LoadProgress
 from anechat.tui.switching import no_target_hint, switch_target
@@ -54,7 +54,7 @@ NARROW = 90
 
 
 def error_line(exc: BaseException) -> str:
-    if isinstance(exc, EngineError):
+    if isinstance(exc, AnechatError):
         return str(exc)
     return f"unexpected {type(exc).__name__}: {exc}"
 
