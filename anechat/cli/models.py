@@ -45,10 +45,6 @@ def _engines(entry: "ModelEntry") -> str:
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Every model here: the built-in one, anechat's models folder, config folders, the Hugging Face cache."""
-    _list(as_json)
-
-
-def _list(as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -96,10 +92,6 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Everything anechat knows about one model (also why it cannot run, if it cannot)."""
-    _info(name, as_json)
-
-
-def _info(name: str, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -124,10 +116,6 @@ def pull(
     repo: str = typer.Argument(..., metavar="REPO[@REVISION]", help="A Hugging Face model repo, e.g. mlx-community/SmolLM2-135M-Instruct-4bit."),
 ) -> None:
     """Download a model from the Hugging Face hub into its cache (only the files a model needs; resumable)."""
-    _pull(repo)
-
-
-def _pull(repo: str) -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from anechat.catalog import list_models
@@ -177,17 +165,13 @@ def rm(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Remove a model from disk (asks first). The built-in model cannot be removed."""
-    _rm(name, yes)
-
-
-def _rm(name: str, yes: bool) -> None:
     from anechat.catalog import lookup_model, remove_model
     from anechat.catalog.remove import RemoveRefused
     from anechat.formatting import human_bytes
 
     entry = lookup_model(name)
     if entry.source == "path":
-        raise fail(f"{_safe(name)} is not in the catalog; anechat models rm removes only listed models")
+        raise fail(f"{name} is not in the catalog; anechat models rm removes only listed models")
     if entry.source == "builtin" and entry.needs_conversion:
         raise RemoveRefused(f"{entry.name} is the built-in model shipped with anechat; it cannot be removed")
     what = f"{entry.repo_id} from the Hugging Face cache" if entry.source == "hf-cache" else str(entry.path)
