@@ -1,7 +1,19 @@
-"""anechat's config file (TOML, in the platformdirs config folder).
+"""anechat's settings: the config file (TOML, in the platformdirs config folder) as a typed object.
 
-A broken file never stops the app: ``load_config()`` returns the defaults and a
-one-line warning naming the file and the line of the TOML error.
+    settings = load_config()
+    settings.engine, settings.theme, settings.model_folders, settings.warnings
+
+The file is a person's text, so nothing in it stops anechat: a file that does not
+parse gives the defaults and one warning naming the file and the line of the TOML
+error; a setting with a wrong type, an unknown engine or an unknown key gives one
+warning each and is ignored. Every field says what it is for::
+
+    model = "smollm2-135m-instruct"   # the model opened without -m
+    engine = "mlx"                    # the engine used without -e: mlx or coreml
+    theme = "anechat-dark"            # the app's theme (the app checks that it exists)
+    low_motion = false                # fewer frames, no animations (slow SSH links)
+    [models]
+    folders = ["~/models"]            # more folders the catalog lists models from
 """
 
 from __future__ import annotations
@@ -13,59 +25,120 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anechat.engines.registry import ENGINE_NAMES
 from anechat.paths import config_file
 
-DEFAULTS: dict[str, Any] = {
-    "theme": "anechat-dark",
-    "engine": "mlx",
-    "model": "smollm2-135m-instruct",
-    "low_motion": False,
-}
+
+@dataclass(frozen=True)
+class Settings:
+    """anechat's settings, each with its default; ``load_config()`` reads them from the file."""
+
+    #: the model the app and the commands open without ``-m`` (a catalog name or a path)
+    model: str = "smollm2-135m-instruct"
+    #: the engine used without ``-e``: one of ``anechat.engines.registry.ENGINE_NAMES``
+    engine: str = "mlx"
+    #: the app's theme; the app falls back to its default with a notice when no theme has this name
+    theme: str = "anechat-dark"
+    #: fewer frames and no animations (for slow SSH links)
+    low_motion: bool = False
+    #: ``[models] folders``: more folders the catalog lists models from, as written (``~`` and ``$VAR`` allowed)
+    model_folders: tuple[str, ...] = ()
+    #: the file these settings came from
+    path: Path | None = field(default=None, compare=False)
+    #: one line per problem found in the file (each ignored setting, or the whole file)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def warning(self) -> str | None:
+        """All the warnings as one line (None when the file was fine)."""
+        return "; ".join(self.warnings) or None
 
 
-@dataclass
-class Config:
-    data: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
-    warning: str | None = None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self.data:
-            return self.data[key]
-        return DEFAULTS.get(key, default)
-
-    def section(self, name: str) -> dict[str, Any]:
-        value = self.data.get(name)
-        return value if isinstance(value, dict) else {}
+#: the top-level keys of the file and the type each must have
+_TYPES: dict[str, type] = {"model": str, "engine": str, "theme": str, "low_motion": bool}
+_TABLES = ("models",)
 
 
-def load_config(path: Path | None = None) -> Config:
-    path = path or config_file()
+def _read(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The file's TOML data and a warning; a missing file is empty and fine."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return Config({}, path)
+        return {}, None
     except OSError as exc:
-        return Config({}, path, f"cannot read {path} ({exc.strerror}); using defaults")
+        return {}, f"cannot read {path} ({exc.strerror}); using defaults"
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8")), None
     except UnicodeDecodeError:
-        return Config({}, path, f"{path} is not UTF-8 text; using defaults (fix or delete the file)")
+        return {}, f"{path} is not UTF-8 text; using defaults (fix or delete the file)"
     except tomllib.TOMLDecodeError as exc:
-        return Config({}, path, f"{path}: {exc}; using defaults (fix that line or delete the file)")
-    return Config(data, path)
+        return {}, f"{path}: {exc}; using defaults (fix that line or delete the file)"
+
+
+def _folders(path: Path, raw: Any, warnings: list[str]) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        warnings.append(f"{path}: [models] folders must be a list of paths, not {raw!r}")
+        return ()
+    folders = []
+    for item in raw:
+        if not isinstance(item, str) or not item.strip():
+            warnings.append(f"{path}: [models] folders: {item!r} is not a path; ignored")
+        else:
+            folders.append(item)
+    return tuple(folders)
+
+
+def settings_from(data: dict[str, Any], path: Path) -> Settings:
+    """Typed settings from the file's data: what has the wrong type or is unknown is
+    left at its default, with one warning each."""
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in data.items():
+        kind = _TYPES.get(key)
+        if key in _TABLES:
+            continue
+        if kind is None:
+            warnings.append(f"{path}: unknown setting '{key}'; ignored (known: {', '.join([*_TYPES, 'models'])})")
+        elif not isinstance(value, kind) or (kind is str and not value.strip()):
+            wanted = "true or false" if kind is bool else "a non-empty text in quotes"
+            warnings.append(f"{path}: {key} = {value!r} is not {wanted}; using the default")
+        elif key == "engine" and value not in ENGINE_NAMES:
+            warnings.append(f"{path}: engine {value!r} is unknown (use one of {', '.join(ENGINE_NAMES)}); using the default")
+        else:
+            values[key] = value
+    models = data.get("models", {})
+    if not isinstance(models, dict):
+        warnings.append(f"{path}: 'models' must be a table ([models]); ignored")
+    elif "folders" in models:
+        values["model_folders"] = _folders(path, models["folders"], warnings)
+    return Settings(**values, path=path, warnings=tuple(warnings))
+
+
+def load_config(path: Path | None = None) -> Settings:
+    """The settings in ``path`` (default: anechat's config file); never raises."""
+    path = path or config_file()
+    data, warning = _read(path)
+    if warning:
+        return Settings(path=path, warnings=(warning,))
+    return settings_from(data, path)
 
 
 def save_config(updates: dict[str, Any], path: Path | None = None) -> str | None:
-    """Merge ``updates`` into the file atomically. Returns a warning instead of raising.
+    """Merge ``updates`` (setting name -> value) into the file atomically.
 
-    A file that does not parse is left untouched (the user's text is never lost).
+    Returns a warning instead of raising. A file that does not parse is left
+    untouched (the person's text is never lost); other keys and tables are kept.
     """
     path = path or config_file()
-    current = load_config(path)
-    if current.warning and path.exists():
-        return f"not saving settings: {current.warning}"
-    merged = {**current.data, **updates}
+    unknown = set(updates) - set(_TYPES)
+    if unknown:
+        raise ValueError(f"not settings anechat saves: {', '.join(sorted(unknown))}")
+    current, warning = _read(path)
+    if warning and path.exists():
+        return f"not saving settings: {warning}"
+    merged = {**current, **updates}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)

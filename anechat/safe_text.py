@@ -26,8 +26,7 @@ Since ESC itself is replaced, a whole sequence such as ``ESC[31m`` shows as
 from __future__ import annotations
 
 import re
-import sys
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 REPLACEMENT = "\ufffd"
 
@@ -104,10 +103,3 @@ def decode_stdin_bytes(data: bytes) -> Decoded:
     if replaced:
         text = _ESCAPED_BYTE.sub(REPLACEMENT, text)
     return Decoded(text, replaced)
-
-
-def read_stdin(stream: BinaryIO | None = None) -> Decoded:
-    """All of stdin (or ``stream``) as text, via :func:`decode_stdin_bytes`."""
-    if stream is None:
-        stream = sys.stdin.buffer
-    return decode_stdin_bytes(stream.read())

@@ -24,7 +24,7 @@ def folder_bytes(folder: Path) -> int:
 def source_model(arg: str | None = None) -> Path:
     if arg:
         return Path(arg).expanduser()
-    from anechat.catalog.default_model import ensure_default_model
+    from anechat.convert.default_model import ensure_default_model
 
     return ensure_default_model()
 

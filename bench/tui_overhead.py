@@ -50,7 +50,7 @@ def parse_args() -> argparse.Namespace:
 def model_path(arg: str | None) -> str:
     if arg:
         return arg
-    from anechat.catalog.default_model import ensure_default_model
+    from anechat.convert.default_model import ensure_default_model
 
     return str(ensure_default_model())
 

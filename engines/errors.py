@@ -1,22 +1,48 @@
-"""Typed engine errors. Each carries a message a person can act on.
+"""The one error root, and the engine layer's typed errors.
 
-The CLI and the app print ``str(error)`` as one line; nothing here should need a
-traceback to be understood.
+Every error anechat raises on purpose derives from :class:`AnechatError`: engine
+errors here, history errors (``anechat.history.errors``), hub errors
+(``anechat.hub.errors``), conversion errors (``anechat.convert.errors``), catalog
+refusals (``anechat.catalog.remove``). Each carries
+
+- ``message``: what went wrong, one line;
+- ``hint``: what to do about it (or None);
+- ``kind``: a short machine-readable category (``--json`` output, the conversion
+  child's report).
+
+``str(error)`` is the one line a person reads: the message, then `` — hint``
+when there is one. The CLI edge (``anechat.cli.errors``) prints it as
+``anechat: <line>``; the app shows the same line. Nothing here should need a
+traceback to be understood. This module sits in the engine layer so that every
+floor can import it (the UI may import it too: it is part of the engine contract).
 """
 
 from __future__ import annotations
 
 
-class EngineError(Exception):
-    """Base of every error the engine layer raises on purpose."""
+def one_line(message: str, hint: str | None = None) -> str:
+    """``message — hint`` (or the message alone): the text every error shows."""
+    return f"{message} — {hint}" if hint else message
 
-    #: short machine-readable kind, used by the CLI's ``--json`` error output
-    kind = "engine_error"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+class AnechatError(Exception):
+    """The root of every error anechat raises on purpose."""
+
+    #: short machine-readable category; subclasses set their own
+    kind = "error"
+
+    def __init__(self, message: str, hint: str | None = None, kind: str | None = None) -> None:
         self.message = message
         self.hint = hint
-        super().__init__(message if not hint else f"{message} — {hint}")
+        if kind:
+            self.kind = kind
+        super().__init__(one_line(message, hint))
+
+
+class EngineError(AnechatError):
+    """Base of every error the engine layer raises on purpose."""
+
+    kind = "engine_error"
 
 
 class ModelNotFound(EngineError):

@@ -14,7 +14,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from anechat.chat.controller import ChatController
-from anechat.config import Config, load_config, save_config
+from anechat.config import Settings, load_config, save_config
 from anechat.engines.registry import availability
 from anechat.metrics.gauges import GaugeSampler, Gauges
 from anechat.safe_text import sanitize_for_terminal
@@ -53,7 +53,7 @@ class AnechatApp(App):
         save_settings: bool = True,
         clock: Callable[[], float] = time.perf_counter,
         history: bool = True,
-        config: Config | None = None,
+        config: Settings | None = None,
     ) -> None:
         """``model``/``engine``: what to load at start (None = nothing yet).
 
@@ -61,7 +61,7 @@ class AnechatApp(App):
         ``save_settings=False`` never writes the config file.
         ``history``: record chats in the history database (opened at start, off the
         event loop; a controller that already has a store keeps it).
-        ``config``: the config file as loaded (read here when None); its warning is shown.
+        ``config``: the settings as loaded (read here when None); their warnings are shown.
         """
         super().__init__()
         self.controller = controller or ChatController()
@@ -93,8 +93,7 @@ class AnechatApp(App):
         self.first_paint_at: float | None = None  # time.time() when the main screen was first painted
         self.startup_warnings: list[str] = []
         self.config = config if config is not None else load_config()
-        if self.config.warning:
-            self.startup_warnings.append(self.config.warning)
+        self.startup_warnings.extend(self.config.warnings)
         themes, warnings = load_themes()
         self.startup_warnings.extend(warnings)
         for t in themes:

@@ -1,5 +1,6 @@
 """The `anechat` entry point (the composition root): fast BLAS first on Linux, then the
-core typer CLI with the app-opening commands of this UI package plugged in.
+core typer CLI, built with the functions of this UI package that open the app and
+the compare app, plus `anechat serve`.
 
 It lives in tui/ because imports only go tui -> anechat -> engines: the core CLI
 knows nothing of the app; this module hands it the launchers."""
@@ -8,9 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Sequence
 
 # Commands that run models re-execute once with Debian's OpenBLAS preloaded (see anechat/blas.py).
 _LIGHT = {"models", "history", "--help", "-h", "--version"}
+
+LOW_MOTION_FPS = "12"
 
 
 def main() -> None:
@@ -19,21 +23,17 @@ def main() -> None:
         from anechat.blas import ensure_fast_blas
 
         ensure_fast_blas()
-    from anechat.cli.main import app, set_app_launcher
+    from anechat.cli.main import build_cli
 
-    from anechat.tui.compare.command import register as register_compare
     from anechat.tui.serve import register as register_serve
 
-    set_app_launcher(run_app)
-    register_compare(app)
+    app = build_cli(launch_app=run_app, launch_compare=run_compare_app)
     register_serve(app)
     app(prog_name="anechat")
 
 
-LOW_MOTION_FPS = "12"
-
-
 def _apply_low_motion() -> None:
+    """Fewer frames, no animations (slow SSH links), for the app and the compare app."""
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     os.environ.setdefault("TEXTUAL_FPS", LOW_MOTION_FPS)
     screen = sys.modules.get("textual.screen")
@@ -42,29 +42,43 @@ def _apply_low_motion() -> None:
 
 
 def run_app(model: str | None = None, engine: str | None = None, theme: str | None = None, low_motion: bool = False) -> None:
-    """Open the app. None means "from anechat's config file" (model, engine, theme, low_motion).
+    """Open the app. None means "from anechat's settings" (model, engine, theme, low_motion).
 
     A theme given here is saved as the new default; a broken config file is reported
     in the app and never stops it.
     """
     from anechat.config import load_config, save_config
 
-    config = load_config()
-    model = model or config.get("model")
-    engine = engine or config.get("engine")
-    low_motion = bool(low_motion or config.get("low_motion"))
+    settings = load_config()
+    low_motion = low_motion or settings.low_motion
     if theme:
         save_config({"theme": theme})
-    theme = theme or config.get("theme")
     if low_motion:
         _apply_low_motion()
 
     from anechat.tui.app import AnechatApp
 
-    app = AnechatApp(model=model, engine=engine, theme=theme, low_motion=low_motion, config=config)
+    app = AnechatApp(
+        model=model or settings.model,
+        engine=engine or settings.engine,
+        theme=theme or settings.theme,
+        low_motion=low_motion,
+        config=settings,
+    )
     app.run()
     if app.return_code:  # e.g. 129: the terminal hung up
         raise SystemExit(app.return_code)
+
+
+def run_compare_app(contestants: Sequence, prompt: str | None, params, system_prompt: str, concurrent: bool) -> None:
+    """Open the compare app (`anechat compare` without --json)."""
+    from anechat.config import load_config
+
+    if load_config().low_motion:
+        _apply_low_motion()
+    from anechat.tui.compare.app import CompareApp
+
+    CompareApp(contestants, prompt, params=params, system_prompt=system_prompt, concurrent=concurrent).run()
 
 
 if __name__ == "__main__":

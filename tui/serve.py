@@ -111,7 +111,7 @@ def _serve_command(
     max_sessions: int = typer.Option(4, "--max-sessions", help="Most app sessions (browser tabs) open at once."),
 ) -> None:
     """Serve the app to a browser on localhost through textual-serve (token in the printed URL)."""
-    from anechat.cli.errors import fail, friendly_errors
+    from anechat.cli.errors import fail
     from anechat.safe_text import sanitize_for_terminal
 
     if not port.strip().isdigit():
@@ -120,7 +120,7 @@ def _serve_command(
         check_address(host, int(port), allow_remote=allow_remote, max_sessions=max_sessions)
     except ValueError as exc:
         raise fail(sanitize_for_terminal(str(exc))) from None
-    friendly_errors(serve)(host=host, port=int(port), allow_remote=allow_remote, max_sessions=max_sessions)
+    serve(host=host, port=int(port), allow_remote=allow_remote, max_sessions=max_sessions)
 
 
 def register(app: typer.Typer) -> None:

@@ -32,19 +32,15 @@ def memory_bytes() -> int | None:
 
 def engine_runtimes() -> dict[str, str]:
     """Each engine's runtime label ("MLX on CPU (OpenBLAS)", "MIL on CPU", …) or why it cannot run."""
-    from anechat.engines.registry import ENGINE_NAMES, availability
+    from anechat.doctor import engine_runtimes as runtimes
 
-    out = {}
-    for name in ENGINE_NAMES:
-        avail = availability(name)
-        out[name] = (avail.runtime or avail.reason) if avail.ok else f"not available: {avail.reason}"
-    return out
+    return {name: line if ok else f"not available: {line}" for name, (ok, line) in runtimes().items()}
 
 
 def machine_record() -> dict:
     """OS, chip, memory, Python, package versions, BLAS (Linux), engine runtimes incl. Core ML's."""
     from anechat.blas import blas_in_use
-    from anechat.cli.doctor import chip, os_line
+    from anechat.doctor import chip, os_line
 
     runtimes = engine_runtimes()
     return {

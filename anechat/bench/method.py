@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, Session
-from anechat.engines.errors import EngineError, InvalidParameter
+from anechat.engines.errors import AnechatError, EngineError, InvalidParameter
 
 if TYPE_CHECKING:
     from anechat.compare import Contestant
@@ -176,7 +176,7 @@ def bench_cell(
         for i in range(settings.runs):
             say(f"{cell.model} · {cell.engine}: run {i + 1}/{settings.runs}, prompt {cell.prompt_tokens} tokens")
             cell.runs.append(timed_run(session, prompt, cell.gen_tokens, cancel))
-    except EngineError as exc:
+    except AnechatError as exc:
         cell.error = str(exc)
     finally:
         session.reset()
@@ -217,7 +217,7 @@ def run_bench(
                 cell.model, cell.runtime, cell.model_path = loaded.name, loaded.runtime, str(loaded.path)
                 cell.quantization, cell.format, cell.load_s = loaded.quantization, loaded.format, load_s
                 bench_cell(session, cell, settings, say, cancel)
-        except EngineError as exc:
+        except AnechatError as exc:
             for cell in row:
                 if not cell.runs and cell.error is None:
                     cell.error = str(exc)

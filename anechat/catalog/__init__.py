@@ -2,7 +2,7 @@
 
     from anechat.catalog import list_models, resolve_model
     entry = resolve_model("smollm2-135m-instruct")   # or a path, a repo id, "default"
-    folder = entry.ensure_local(progress)            # converts the built-in GGUF on first use
+    folder = entry.ensure_local()                    # its folder (the built-in GGUF: see anechat.convert.default_model)
 """
 
 from anechat.catalog.entry import ModelEntry

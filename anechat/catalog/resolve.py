@@ -70,7 +70,7 @@ def entry_from(candidate: Candidate) -> ModelEntry:
 
 def builtin_entry() -> tuple[ModelEntry | None, Path | None]:
     """The default model: its converted folder when converted, else the shipped GGUF
-    (converted on first use by ``ensure_local``). Returns (entry, converted folder)."""
+    (converted on first use by ``anechat.convert.default_model``). Returns (entry, converted folder)."""
     from anechat.catalog import default_model as dm
     folder = dm.default_model_dir()
     name = dm.DEFAULT_MODEL_NAME
@@ -87,7 +87,7 @@ def builtin_entry() -> tuple[ModelEntry | None, Path | None]:
             engines=("mlx",) if entry.format == "gguf" else entry.engines,
             reason="",
             notes=("converted on first use (a few seconds, once)",),
-            _materialize=dm.ensure_default_model,
+            needs_conversion=True,
         ),
         folder,
     )

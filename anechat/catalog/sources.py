@@ -134,24 +134,16 @@ def _subdirs(folder: Path) -> list[Path]:
 
 
 def configured_folders() -> tuple[list[Path], list[str]]:
-    """``[models] folders = [...]`` from the config file, and warnings (broken TOML, bad values)."""
+    """``[models] folders = [...]`` from the settings that exist, and warnings (broken file, bad values)."""
     from anechat.config import load_config
 
-    cfg = load_config()
-    warnings = [cfg.warning] if cfg.warning else []
-    raw = cfg.section("models").get("folders", [])
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list):
-        return [], warnings + [f"{cfg.path}: [models] folders must be a list of paths, not {raw!r}"]
+    settings = load_config()
+    warnings = list(settings.warnings)
     folders = []
-    for item in raw:
-        if not isinstance(item, str) or not item.strip():
-            warnings.append(f"{cfg.path}: [models] folders: {item!r} is not a path; ignored")
-            continue
+    for item in settings.model_folders:
         path = Path(os.path.expandvars(item)).expanduser()
         if not path.exists():
-            warnings.append(f"{cfg.path}: [models] folders: {path} does not exist; ignored")
+            warnings.append(f"{settings.path}: [models] folders: {path} does not exist; ignored")
             continue
         folders.append(path)
     return folders, warnings

@@ -61,6 +61,7 @@ class ChatController:
     def load(self, model: str | None, engine: str, progress: Progress | None = None) -> LoadedModel:
         """Resolve ``model`` (catalog name or path; None = default) and load it on ``engine``."""
         from anechat.catalog import resolve_model
+        from anechat.convert.default_model import local_model_path
 
         if engine not in ENGINE_NAMES:
             raise InvalidParameter(f"unknown engine {engine!r}: use one of {', '.join(ENGINE_NAMES)}")
@@ -73,7 +74,7 @@ class ChatController:
                 else f"use -e {entry.engines[0]}" if entry.engines else entry.reason or "see anechat models info"
             )
             raise BackendUnavailable(f"model {entry.name} ({entry.format}) runs on {runnable}, not {engine}", hint=hint)
-        path = entry.ensure_local(progress)
+        path = local_model_path(entry, progress)
         eng = self._engine(engine)
         if self.engine is not None and self.engine is not eng:
             self.engine.unload()

@@ -1,4 +1,4 @@
-"""`anechat bench`: reproducible speed figures per engine (mounted by anechat/cli.py)."""
+"""`anechat bench`: reproducible speed figures per engine."""
 
 from __future__ import annotations
 
@@ -9,15 +9,10 @@ from typing import List, Optional
 
 import typer
 
-from anechat.cli.errors import fail, friendly_errors
+from anechat.cli.errors import fail, warn
+from anechat.cli.run import check_engines, engine_or_setting
 
 BENCH_HELP = """Benchmark a model on one or more engines (every -m runs on every -e) with the method of mlx_lm.benchmark: a random prompt of N tokens, one warm-up run, stop tokens ignored, the median of --runs timed runs. Prints a table (or Markdown), saves the run for --history, and with --json writes the figures together with a record of the machine (OS, chip, memory, package versions, BLAS, Core ML runtime). Figures from different machines say little: compare ratios."""
-
-
-def register(app: typer.Typer) -> None:
-    if any(c.name == "bench" for c in app.registered_commands):
-        return  # already plugged in (main() may run more than once in a process)
-    app.command(name="bench", help=BENCH_HELP)(bench)
 
 
 def bench(
@@ -31,11 +26,7 @@ def bench(
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table instead of the Rich table."),
     history: bool = typer.Option(False, "--history", help="List earlier runs instead of measuring (with -m: only that model)."),
 ) -> None:
-    _bench(model or [], engine or [], prompt_tokens, gen_tokens, runs, seed, json_file, markdown, history)
-
-
-@friendly_errors
-def _bench(models, engines, prompt_tokens, gen_tokens, runs, seed, json_file, markdown, history) -> None:
+    models, engines = model or [], engine or []
     if history:
         _show_history(models, markdown)
         return
@@ -44,15 +35,10 @@ def _bench(models, engines, prompt_tokens, gen_tokens, runs, seed, json_file, ma
     from anechat.bench.method import BenchSettings, parse_lengths, run_bench
     from anechat.bench.report import RESULT_HEADERS, result_rows
     from anechat.bench.store import new_record, save_run
-    from anechat.config import load_config
 
     settings = BenchSettings(parse_lengths(prompt_tokens), gen_tokens, runs, seed).validate()
-    engines = list(dict.fromkeys(engines or [str(load_config().get("engine"))]))
-    from anechat.engines.registry import ENGINE_NAMES
-
-    for name in engines:
-        if name not in ENGINE_NAMES:
-            raise fail(f"unknown engine {name!r}: use one of {', '.join(ENGINE_NAMES)}")
+    engines = list(dict.fromkeys(engines or [engine_or_setting(None)]))
+    check_engines(engines)
     cells = run_bench(pair_contestants(models, engines), settings, progress=_progress_printer())
     record = new_record(
         machine_record(),
@@ -109,7 +95,7 @@ def _show_history(models: List[str], markdown: bool) -> None:
         wanted = set(models)
         runs = [r for r in runs if wanted & set((r.get("settings") or {}).get("models", [])) or any(c.get("model") in wanted for c in r.get("results", []))]
     if skipped:
-        typer.echo(f"anechat: skipped {skipped} damaged line(s) in {history_file()}", err=True)
+        warn(f"skipped {skipped} damaged line(s) in {history_file()}")
     if not runs:
         typer.echo(f"no benchmark runs yet{' for ' + ', '.join(models) if models else ''} (run: anechat bench)", err=True)
         return

@@ -7,10 +7,11 @@ from typing import Optional
 
 import typer
 
-from anechat.cli.errors import fail, friendly_errors
+from anechat.cli.errors import fail
 from anechat.cli.progress import progress_bar
 
 LUT_CHOICES = ("4", "6", "8", "none")
+CONVERT_HELP = "Convert a model: --to mlx (quantize with mlx-lm) or --to coreml (ANEMLL layout, LUT palettization)."
 
 
 def _lut(name: str, value: str) -> int | None:
@@ -35,11 +36,6 @@ def convert(
     lut_embeddings: str = typer.Option("none", "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
 ) -> None:
     """Convert a model: `--to mlx` (mlx-lm, optionally quantized) or `--to coreml` (ANEMLL layout for the Neural Engine)."""
-    _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings)
-
-
-@friendly_errors
-def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings) -> None:
     from anechat.catalog import resolve_model
     from anechat.convert.jobs import ConvertRequest, check_source, convert_model
 
@@ -61,6 +57,3 @@ def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_
         done = convert_model(entry, request, out, progress)
     typer.echo(f"wrote {done}")
 
-
-def register(app: typer.Typer) -> None:
-    app.command(help="Convert a model: --to mlx (quantize with mlx-lm) or --to coreml (ANEMLL layout, LUT palettization).")(convert)

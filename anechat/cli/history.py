@@ -16,18 +16,14 @@ from typing import Iterator, Optional
 
 import typer
 
-from anechat.history import HistoryError, HistoryStore
+from anechat.cli.errors import fail, typer_app, warn
 from anechat.formatting import stats_line
+from anechat.history import HistoryStore
 from anechat.history.export import render
 from anechat.history.records import local_time
 from anechat.safe_text import json_terminal_safe, sanitize_for_terminal
 
-app = typer.Typer(
-    name="history",
-    help="Saved chats: list, show, export, delete (rm) and rename them.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+app = typer_app(name="history", help="Saved chats: list, show, export, delete (rm) and rename them.", no_args_is_help=True)
 
 
 class ExportFormat(str, Enum):
@@ -47,24 +43,14 @@ def _safe(text: str) -> str:
 
 @contextmanager
 def _store() -> Iterator[HistoryStore]:
-    """The store, with its warning shown and any HistoryError turned into one line."""
-    try:
-        store = HistoryStore()
-    except HistoryError as e:  # pragma: no cover - open_database degrades instead of raising
-        _fail(str(e))
+    """The store, with its warning shown; its errors reach the CLI's error edge."""
+    store = HistoryStore()
     if store.warning:
-        _echo(f"warning: {store.warning}", err=True)
+        warn(store.warning)
     try:
         yield store
-    except HistoryError as e:
-        _fail(str(e))
     finally:
         store.close()
-
-
-def _fail(message: str) -> None:
-    _echo(f"error: {_safe(message)}", err=True)
-    raise typer.Exit(1)
 
 
 def _clip(text: str, width: int) -> str:
@@ -131,7 +117,7 @@ def export(
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as e:
-        _fail(f"cannot write {output}: {e.strerror or e}")
+        raise fail(f"cannot write {output}: {e.strerror or e}") from None
     _echo(f"wrote {output}", err=True)
 
 

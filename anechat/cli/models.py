@@ -6,34 +6,16 @@ Imports stay light: the catalog, huggingface_hub and rich load inside the comman
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import typer
 
-from anechat.cli.errors import fail, friendly_errors
+from anechat.cli.errors import fail, typer_app, warn
 
 if TYPE_CHECKING:
     from anechat.catalog import ModelEntry
 
-app = typer.Typer(
-    help="List, inspect, pull and remove local models.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-#: The app sets this (``set_loaded_check``) so ``rm`` refuses or unloads the model it has loaded.
-_loaded_check: dict[str, Callable] = {}
-
-
-def set_loaded_check(is_loaded: Callable[["ModelEntry"], bool], unload: Callable[[], None] | None = None) -> None:
-    """Hook for a process that has models loaded (the app): ``rm`` asks ``is_loaded(entry)``
-    and calls ``unload()`` first when given, else refuses. Other processes are seen
-    through :mod:`anechat.catalog.inuse`."""
-    _loaded_check["is_loaded"] = is_loaded
-    if unload is not None:
-        _loaded_check["unload"] = unload
+app = typer_app(help="List, inspect, pull and remove local models.", no_args_is_help=True)
 
 
 def _echo_json(data: object) -> None:
@@ -54,11 +36,6 @@ def _safe(text: object) -> str:
     return sanitize_for_terminal(str(text))
 
 
-def _warn(warnings: list[str]) -> None:
-    for w in warnings:
-        typer.echo(f"anechat: warning: {_safe(w)}", err=True)
-
-
 def _engines(entry: "ModelEntry") -> str:
     if entry.engines:
         return ", ".join(entry.engines)
@@ -68,11 +45,6 @@ def _engines(entry: "ModelEntry") -> str:
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Every model here: the built-in one, anechat's models folder, config folders, the Hugging Face cache."""
-    _list(as_json)
-
-
-@friendly_errors
-def _list(as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -83,7 +55,8 @@ def _list(as_json: bool) -> None:
     if as_json:
         _echo_json({"models": [e.to_dict() for e in scan.entries], "warnings": scan.warnings})
         return
-    _warn(scan.warnings)
+    for line in scan.warnings:
+        warn(line)
     rows = [
         (_safe(e.name), e.format, _safe(e.quantization) or "—", human_count(e.parameters),
          str(e.context_length) if e.context_length else "—", human_bytes(e.size_bytes), _engines(e), e.source)
@@ -119,11 +92,6 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Everything anechat knows about one model (also why it cannot run, if it cannot)."""
-    _info(name, as_json)
-
-
-@friendly_errors
-def _info(name: str, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -148,11 +116,6 @@ def pull(
     repo: str = typer.Argument(..., metavar="REPO[@REVISION]", help="A Hugging Face model repo, e.g. mlx-community/SmolLM2-135M-Instruct-4bit."),
 ) -> None:
     """Download a model from the Hugging Face hub into its cache (only the files a model needs; resumable)."""
-    _pull(repo)
-
-
-@friendly_errors
-def _pull(repo: str) -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from anechat.catalog import list_models
@@ -202,25 +165,20 @@ def rm(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Remove a model from disk (asks first). The built-in model cannot be removed."""
-    _rm(name, yes)
-
-
-@friendly_errors
-def _rm(name: str, yes: bool) -> None:
     from anechat.catalog import lookup_model, remove_model
     from anechat.catalog.remove import RemoveRefused
     from anechat.formatting import human_bytes
 
     entry = lookup_model(name)
     if entry.source == "path":
-        raise fail(f"{_safe(name)} is not in the catalog; anechat models rm removes only listed models")
+        raise fail(f"{name} is not in the catalog; anechat models rm removes only listed models")
     if entry.source == "builtin" and entry.needs_conversion:
         raise RemoveRefused(f"{entry.name} is the built-in model shipped with anechat; it cannot be removed")
     what = f"{entry.repo_id} from the Hugging Face cache" if entry.source == "hf-cache" else str(entry.path)
     if not yes and not typer.confirm(f"remove {_safe(entry.name)} ({_safe(what)}, {human_bytes(entry.size_bytes)})?", default=False):
         typer.echo("not removed")
         raise typer.Exit(1)
-    removed = remove_model(entry, is_loaded=_loaded_check.get("is_loaded"), unload=_loaded_check.get("unload"))
+    removed = remove_model(entry)  # refused while another anechat process has it loaded
     typer.echo(f"removed {_safe(removed.name)} ({human_bytes(removed.freed_bytes)} freed)")
     if removed.note:
         typer.echo(_safe(removed.note))

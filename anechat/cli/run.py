@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
+from typing import Optional, Sequence
 
 import typer
 
-from anechat.cli.errors import fail, friendly_errors
+from anechat.cli.errors import fail, print_error, warn
 from anechat.cli.progress import progress_bar
 
 ModelOpt = typer.Option(None, "-m", "--model", help="Model name (see `anechat models list`) or folder path. Default: the built-in SmolLM2-135M-Instruct.")
@@ -29,10 +29,20 @@ def _params(max_tokens: int, temp: float, top_p: float, top_k: int, min_p: float
     ).validate()
 
 
-def _engine_name(engine: Optional[str]) -> str:
+def engine_or_setting(engine: Optional[str]) -> str:
+    """The engine given with -e, else the one from the settings."""
     from anechat.config import load_config
 
-    return engine or str(load_config().get("engine"))
+    return engine or load_config().engine
+
+
+def check_engines(names: Sequence[str]) -> None:
+    """Refuse an unknown engine name in one line (before any model loads)."""
+    from anechat.engines.registry import ENGINE_NAMES
+
+    for name in names:
+        if name not in ENGINE_NAMES:
+            raise fail(f"unknown engine {name!r}: use one of {', '.join(ENGINE_NAMES)}")
 
 
 def _load(controller, model: Optional[str], engine: str):
@@ -41,15 +51,16 @@ def _load(controller, model: Optional[str], engine: str):
 
 
 def read_prompt(prompt: str) -> str:
-    """The prompt argument, or stdin for `-` (non-UTF-8 bytes replaced, with a warning)."""
+    """The prompt argument, or all of stdin for `-` (bytes that are not UTF-8 become
+    U+FFFD, with one warning saying how many)."""
     if prompt != "-":
         return prompt
     from anechat.safe_text import decode_stdin_bytes
 
-    text, replaced = decode_stdin_bytes(sys.stdin.buffer.read())
-    if replaced:
-        typer.echo(f"anechat: stdin was not valid UTF-8; {replaced} byte(s) replaced with U+FFFD", err=True)
-    return text
+    decoded = decode_stdin_bytes(sys.stdin.buffer.read())
+    if decoded.message:
+        warn(decoded.message)
+    return decoded.text
 
 
 def run(
@@ -67,11 +78,6 @@ def run(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of streaming text."),
 ) -> None:
     """Answer one prompt: the answer streams to stdout, one stats line goes to stderr."""
-    _run(prompt, model, engine, system, max_tokens, temp, top_p, top_k, min_p, repetition_penalty, seed, json_out)
-
-
-@friendly_errors
-def _run(prompt, model, engine, system, max_tokens, temp, top_p, top_k, min_p, repetition_penalty, seed, json_out) -> None:
     from anechat.chat.controller import ChatController
     from anechat.engines.base import GenerationStats, TextDelta
     from anechat.formatting import stats_line
@@ -82,7 +88,7 @@ def _run(prompt, model, engine, system, max_tokens, temp, top_p, top_k, min_p, r
     if not text.strip():
         raise fail("the prompt is empty: give some text (or `-` to read stdin)")
     controller = ChatController(system_prompt=system, params=params)
-    loaded = _load(controller, model, _engine_name(engine))
+    loaded = _load(controller, model, engine_or_setting(engine))
     stats = None
     for event in controller.send(text):
         if isinstance(event, TextDelta) and not json_out:
@@ -126,11 +132,6 @@ def chat(
     no_history: bool = typer.Option(False, "--no-history", help="Do not record this chat in the history."),
 ) -> None:
     """A plain line-based multi-turn chat (no TUI): /reset, /system TEXT, /quit. Recorded in the history."""
-    _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed, resume, no_history)
-
-
-@friendly_errors
-def _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed, resume=None, no_history=False) -> None:
     from anechat.chat.controller import ChatController
 
     params = _params(max_tokens, temp, top_p, top_k, 0.0, 1.0, seed)
@@ -142,7 +143,7 @@ def _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed, resume=No
         recorded_model, recorded_engine = controller.open_session(resume)
         model, engine = model or recorded_model or None, engine or recorded_engine or None
         typer.echo(f"(resumed a session of {len(controller.messages)} messages)", err=True)
-    loaded = _load(controller, model, _engine_name(engine))
+    loaded = _load(controller, model, engine_or_setting(engine))
     typer.echo(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {CHAT_HELP}", err=True)
     while True:
         try:
@@ -165,17 +166,17 @@ def _open_history():
     try:
         store = HistoryStore()
     except (HistoryError, OSError) as exc:
-        typer.echo(f"anechat: chat history is off ({exc})", err=True)
+        warn(f"chat history is off ({exc})")
         return None
     if store.warning:
-        typer.echo(f"anechat: {store.warning}", err=True)
+        warn(store.warning)
     return store
 
 
 def _chat_turn(controller, line: str) -> bool:
     """Handle one line; False means quit."""
     from anechat.engines.base import GenerationStats, TextDelta
-    from anechat.engines.errors import EngineError
+    from anechat.engines.errors import AnechatError
     from anechat.formatting import stats_line
     from anechat.safe_text import sanitize_for_terminal
 
@@ -212,7 +213,7 @@ def _chat_turn(controller, line: str) -> bool:
     except KeyboardInterrupt:
         sys.stdout.write("\n")
         typer.echo("[stopped]", err=True)
-    except EngineError as exc:
+    except AnechatError as exc:  # the chat goes on
         sys.stdout.write("\n")
-        typer.echo(f"anechat: {exc}", err=True)
+        print_error(str(exc))
     return True

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from anechat.chat.controller import ChatController
 from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, Session, TextDelta, release_engine_thread
-from anechat.engines.errors import EngineError, InvalidParameter
+from anechat.engines.errors import AnechatError, InvalidParameter
 from anechat.compare.results import CompareReport, Contestant, ContestantResult, OnEvent, Phase
 
 _TOKENIZER_PROBE = "The quick brown fox: 12345, café, 東京 🙂\n<|im_end|>"
@@ -105,7 +105,7 @@ class _Job:
         except _Cancelled:
             result.error = "cancelled"
             self.emit(index, Phase("cancelled"))
-        except EngineError as exc:
+        except AnechatError as exc:
             result.error = str(exc)
             self.emit(index, Phase("failed", str(exc)))
         except Exception as exc:  # one broken contestant must not stop the others

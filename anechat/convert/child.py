@@ -27,9 +27,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from anechat.convert.jobs import ConvertRequest, default_out
+from anechat.convert.errors import ConversionCancelled, ConversionFailed
 from anechat.engines.errors import (
+    AnechatError,
     BackendUnavailable,
-    EngineError,
     InvalidParameter,
     ModelFormatError,
     ModelNotFound,
@@ -39,17 +40,11 @@ from anechat.engines.errors import (
 POLL_S = 0.1
 #: seconds between SIGTERM and SIGKILL when a child is stopped
 GRACE_S = 3.0
-_KINDS: dict[str, type[EngineError]] = {
-    cls.kind: cls for cls in (ModelNotFound, ModelFormatError, InvalidParameter, BackendUnavailable, OutOfMemory)
+#: the child reports an error by its ``kind``; the parent raises the same class again
+_KINDS: dict[str, type[AnechatError]] = {
+    cls.kind: cls
+    for cls in (ModelNotFound, ModelFormatError, InvalidParameter, BackendUnavailable, OutOfMemory)
 }
-
-
-class ConversionFailed(EngineError):
-    kind = "conversion_failed"
-
-
-class ConversionCancelled(EngineError):
-    kind = "cancelled"
 
 
 def _scratch(target: Path, pid: int | None = None) -> set[Path]:
@@ -97,7 +92,10 @@ def _stop(child: subprocess.Popen) -> None:
 
 
 def _raise_error(message: dict) -> None:
-    cls = _KINDS.get(message.get("kind", ""), ConversionFailed)
+    kind = message.get("kind") or ConversionFailed.kind
+    cls = _KINDS.get(kind)
+    if cls is None:  # a kind without its own class here: a failure that keeps the child's kind
+        raise ConversionFailed(str(message["error"]), message.get("hint"), kind)
     raise cls(str(message["error"]), hint=message.get("hint"))
 
 
@@ -112,7 +110,7 @@ def convert_in_child(
     into ``out`` (default: :func:`default_out` of the model's catalog name); returns the folder.
 
     Raises ConversionCancelled once ``cancel`` is set (or whatever ``progress`` raises), the
-    child's own EngineError type with its message, or ConversionFailed — one line each.
+    child's own error type with its message, or ConversionFailed — one line each.
     """
     if out is None:
         from anechat.catalog import lookup_model
@@ -195,7 +193,7 @@ def _child(write_fd: int, job: dict) -> int:
             entry = resolve_model(job["model"])
             request = ConvertRequest(**job["request"])
             path = convert_model(entry, request, target, progress=lambda step, fraction=None: send(progress=[step, fraction]))
-        except EngineError as exc:
+        except AnechatError as exc:
             send(error=exc.message, hint=exc.hint, kind=exc.kind)
             return 1
         except MemoryError:

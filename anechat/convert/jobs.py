@@ -62,9 +62,11 @@ def convert_model(entry, request: ConvertRequest, out: Path | None = None, progr
 
     The output folder appears complete or not at all; returns it.
     """
+    from anechat.convert.default_model import local_model_path
+
     request.checked()
     check_source(entry)
-    source = entry.ensure_local(progress)
+    source = local_model_path(entry, progress)
     target = Path(out) if out else default_out(entry.name, request)
     if request.to == "mlx":
         from anechat.convert.mlx import convert_to_mlx

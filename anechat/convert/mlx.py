@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from anechat.convert.atomic import atomic_folder
+from anechat.convert.errors import TargetExists
 from anechat.engines.errors import BackendUnavailable, InvalidParameter, ModelFormatError
+from anechat.engines.files import atomic_folder, folder_taken
 
 MIXED_RECIPES = ("mixed_2_6", "mixed_3_4", "mixed_3_6", "mixed_4_6")
 
@@ -36,6 +37,8 @@ def convert_to_mlx(
         raise InvalidParameter(f"--group-size {group_size} is not supported: use 32, 64 or 128")
     if mixed is not None and mixed not in MIXED_RECIPES:
         raise InvalidParameter(f"--mixed {mixed} is unknown: use one of {', '.join(MIXED_RECIPES)}")
+    if folder_taken(Path(out).expanduser()):
+        raise TargetExists(f"{out} already exists", hint="choose another output folder (-o) or remove it first")
     if not (Path(src) / "config.json").is_file():
         raise ModelFormatError(f"{src} has no config.json: it is not a Hugging Face or MLX model folder")
     try:

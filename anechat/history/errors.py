@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
+from anechat.engines.errors import AnechatError
 
-class HistoryError(Exception):
+
+class HistoryError(AnechatError):
     """Base of every error the history store raises on purpose."""
 
     kind = "history_error"
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message if not hint else f"{message} — {hint}")
 
 
 class UnknownSession(HistoryError):

@@ -6,10 +6,12 @@ machine-readable name for ``--json`` output.
 
 from __future__ import annotations
 
-from anechat.engines.errors import EngineError, ModelNotFound
+from anechat.engines.errors import AnechatError, ModelNotFound
 
 
-class PullError(EngineError):
+class PullError(AnechatError):
+    """Base of every error a pull raises on purpose (not an engine error: nothing ran)."""
+
     kind = "pull_failed"
 
 
@@ -51,7 +53,7 @@ class CacheEscape(PullError):
     kind = "cache_escape"
 
 
-def hub_error(exc: BaseException, repo_id: str, revision: str | None, endpoint: str) -> EngineError:
+def hub_error(exc: BaseException, repo_id: str, revision: str | None, endpoint: str) -> AnechatError:
     """Map a huggingface_hub / network error to one line a person can act on."""
     import httpx2
     from huggingface_hub import errors as he

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from anechat.engines.errors import EngineError, ModelNotFound
+from anechat.engines.errors import AnechatError, ModelNotFound
 
 from anechat.hub.checks import check_commit, check_etag, check_file_name, check_revision_name, ensure_contained, escaping_entries
 from anechat.hub.errors import (  # noqa: F401  (re-exported: callers catch these from anechat.hub.pull)
@@ -320,7 +320,7 @@ def pull(
             _undo(plan, created, unpacked)
             raise
         _write_ref(plan)
-    except EngineError:
+    except AnechatError:
         raise
     except Exception as exc:  # mapped to typed errors
         raise hub_error(exc, plan.repo_id, plan.revision, endpoint) from None

@@ -97,3 +97,19 @@ def test_a_meta_yaml_with_wrong_types_names_the_key(tmp_path):
     )
     line = single_error(anechat("run", "hi", "-m", str(folder), "-e", "coreml"))
     assert "context_length" in line
+
+
+def test_a_bad_model_name_is_exactly_one_anechat_line_and_a_failing_exit():
+    result = anechat("run", "hello", "-m", "no-such-model-anywhere")
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert err.count("\n") == 1 and err.startswith("anechat: no model named 'no-such-model-anywhere'"), err
+    assert result.stdout == b""
+
+
+@pytest.mark.parametrize("args", [["models", "info", "no-such-model"], ["history", "show", "no-such-session"], ["compare", "hi", "-e", "cuda", "--json"]])
+def test_every_command_group_prints_errors_in_the_one_format(args):
+    result = anechat(*args)
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert err.startswith("anechat: ") and err.count("\n") == 1, err

@@ -39,7 +39,7 @@ def with_tiny(home, tiny_model_dir):
 
 def anechat(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real command line in a fresh process (the main CLI mounts this sub-app)."""
-    code = "import sys; from anechat.cli.main import app; sys.exit(app())"
+    code = "import sys; from anechat.cli.main import build_cli; sys.exit(build_cli()())"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
 
@@ -124,14 +124,25 @@ def test_rm_refuses_the_builtin_model_and_unlisted_paths(with_tiny, tmp_path):
     assert other.exists()
 
 
-def test_rm_asks_the_app_whether_the_model_is_loaded(with_tiny, monkeypatch):
-    import anechat.cli.models as cm
-
-    monkeypatch.setattr(cm, "_loaded_check", {})
-    cm.set_loaded_check(lambda entry: entry.name == "tiny")
-    result = runner.invoke(app, ["rm", "tiny", "--yes"])
-    assert result.exit_code == 1 and "tiny is loaded in the app" in result.stderr
-    assert (with_tiny / "models" / "tiny").exists()
+def test_rm_refuses_a_model_another_anechat_process_has_loaded_in_one_line(with_tiny):
+    folder = with_tiny / "models" / "tiny"
+    code = (
+        "import sys\n"
+        "from anechat.catalog.inuse import mark_loaded\n"
+        "with mark_loaded(sys.argv[1]):\n"
+        "    print('loaded', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=os.environ.copy())
+    try:
+        assert other.stdout.readline().strip() == "loaded"
+        result = runner.invoke(app, ["rm", "tiny", "--yes"])
+    finally:
+        other.communicate("\n", timeout=30)
+    assert result.exit_code == 1
+    assert result.stderr == f"anechat: tiny is loaded by another anechat process (pid {other.pid}) — quit that chat or switch it to another model first\n"
+    assert folder.exists()
 
 
 def test_pull_through_the_real_command_line(home, tiny_model_dir):

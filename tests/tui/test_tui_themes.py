@@ -51,7 +51,7 @@ async def test_choosing_a_theme_in_the_app_is_saved_in_the_config_file(tmp_path,
     async with app.run_test() as pilot:
         app.theme = "anechat-light"
         await pilot.pause()
-    assert load_config().get("theme") == "anechat-light"
+    assert load_config().theme == "anechat-light"
 
 
 async def test_the_16_colour_theme_paints_only_ansi_colours_on_every_screen():

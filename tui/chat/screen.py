@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from anechat.engines.errors import EngineError
+from anechat.engines.errors import AnechatError
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.messages import GaugesSampled, LoadProgress
@@ -55,7 +55,7 @@ NARROW = 90
 
 
 def error_line(exc: BaseException) -> str:
-    if isinstance(exc, EngineError):
+    if isinstance(exc, AnechatError):
         return str(exc)
     return f"unexpected {type(exc).__name__}: {exc}"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anechat.chat.controller import ChatController
-from anechat.engines.errors import EngineError
-from anechat.history import HistoryError, SessionRecord
+from anechat.engines.errors import AnechatError
+from anechat.history import SessionRecord
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.widgets.chat_pane import AssistantMessage, ChatPane, UserMessage
@@ -59,7 +59,7 @@ async def open_session(screen: "MainScreen", session_id: str) -> bool:
     controller = screen.controller
     try:
         record = await screen.app.engine_thread.run(_restore, controller, session_id)
-    except (HistoryError, EngineError) as exc:
+    except AnechatError as exc:
         await screen.pane.add_notice(f"could not open the session: {exc}", "error")
         return False
     await show_record(screen.pane, record)

@@ -9,7 +9,7 @@ import gc
 
 from anechat.chat.controller import ChatController
 from anechat.engines.base import CancelToken
-from anechat.engines.errors import EngineError
+from anechat.engines.errors import AnechatError
 
 from anechat.tui.stream_buffer import StreamBuffer
 
@@ -46,7 +46,7 @@ def run_turn(controller: ChatController, text: str, cancel: CancelToken, buffer:
         for event in controller.send(text, cancel):
             buffer.push(event)
         buffer.finish()
-    except EngineError as exc:
+    except AnechatError as exc:
         buffer.finish(error=str(exc))
     except Exception as exc:  # never let an engine bug take the app down
         buffer.finish(error=f"unexpected {type(exc).__name__}: {exc}")

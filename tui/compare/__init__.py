@@ -1,15 +1,16 @@
 """The split-view comparison of engines and models (the harness is :mod:`anechat.compare`).
 
-From a running app: ``app.push_screen(CompareScreen(contestants, prompt))``.
-Importing this package stays light (the `anechat compare` command is registered
-from here before any UI is needed); Textual loads with the screen.
+From a running app: ``app.push_screen(CompareScreen(contestants, prompt))``; the
+`anechat compare` command (anechat/cli/compare.py) opens ``CompareApp`` through the
+launcher tui/entry.py gives it. Importing this package stays light; Textual loads
+with the screen.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CompareScreen", "register"]
+__all__ = ["CompareScreen"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,8 +18,4 @@ def __getattr__(name: str) -> Any:
         from anechat.tui.compare.screen import CompareScreen
 
         return CompareScreen
-    if name == "register":
-        from anechat.tui.compare.command import register
-
-        return register
     raise AttributeError(name)

@@ -42,7 +42,7 @@ class CompareApp(App[CompareReport | None]):
         themes, _warnings = load_themes()
         for theme in themes:
             self.register_theme(theme)
-        wanted = str(load_config().get("theme") or "")
+        wanted = load_config().theme
         if wanted in self.available_themes:
             self.theme = wanted
 

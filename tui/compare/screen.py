@@ -22,7 +22,7 @@ from textual.widgets import Footer, Input, Static
 
 from anechat.compare import CompareReport, Contestant, run_compare
 from anechat.engines.base import CancelToken, SamplingParams, release_engine_thread
-from anechat.engines.errors import EngineError
+from anechat.engines.errors import AnechatError
 from anechat.metrics.gauges import process_rss
 
 from anechat.tui.compare.feed import CompareFeed
@@ -142,7 +142,7 @@ class CompareScreen(Screen[CompareReport | None]):
                 warmup=self.warmup,
             )
             feed.finish(report)
-        except EngineError as exc:
+        except AnechatError as exc:
             feed.finish(None, str(exc))
         except Exception as exc:
             feed.finish(None, f"unexpected {type(exc).__name__}: {exc}")

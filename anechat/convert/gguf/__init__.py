@@ -8,21 +8,14 @@ tokenizer_config.json (with the chat template) and generation_config.json, and
 loads with mlx-lm and with anechat's ChatTokenizer.
 """
 
-from anechat.convert.gguf.importer import (
-    IMPORTER_VERSION,
-    ImportTargetExists,
-    Progress,
-    ensure_imported,
-    import_gguf,
-    is_current_import,
-)
-from anechat.convert.gguf.reader import SUPPORTED_ARCHITECTURES
+from anechat.catalog.import_marker import IMPORTER_VERSION, is_current_import
+from anechat.convert.errors import ImportTargetExists
+from anechat.convert.gguf.importer import Progress, ensure_imported, import_gguf
 
 __all__ = [
     "IMPORTER_VERSION",
     "ImportTargetExists",
     "Progress",
-    "SUPPORTED_ARCHITECTURES",
     "ensure_imported",
     "import_gguf",
     "is_current_import",

@@ -1,7 +1,10 @@
-"""Opens a GGUF file and reads its metadata (the ``gguf`` package's ``GGUFReader``).
+"""Opens a GGUF file for import: its metadata, tensors and vocabulary (the ``gguf``
+package's ``GGUFReader``).
 
-Everything here is read-only and cheap: the reader memory-maps the file, so
-tensors are only touched when the importer dequantizes them one by one.
+The file is first checked with the catalog's fast header reader
+(:mod:`anechat.catalog.gguf_header`, the one rule for what can be imported); the
+``GGUFReader`` memory-maps it, so tensors are only touched when the importer
+dequantizes them one by one.
 """
 
 from __future__ import annotations
@@ -9,10 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from anechat.catalog.gguf_header import GGUFHeaderError, import_problem, read_gguf_header
 from anechat.engines.errors import BackendUnavailable, ModelFormatError, ModelNotFound
-
-#: ``general.architecture`` values the importer can turn into a Hugging Face folder.
-SUPPORTED_ARCHITECTURES = ("llama",)
 
 
 class GGUFFile:
@@ -22,6 +23,14 @@ class GGUFFile:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelNotFound(f"GGUF file {self.path} does not exist")
+        try:
+            problem = import_problem(read_gguf_header(self.path))
+        except (GGUFHeaderError, OSError) as exc:
+            raise ModelFormatError(
+                f"{self.path.name} is not a readable GGUF file ({exc})", hint="check that the download is complete"
+            ) from exc
+        if problem is not None:
+            raise ModelFormatError(f"{self.path.name} holds {problem[0]}", hint=problem[1])
         try:
             from gguf import GGUFReader
         except ImportError as exc:  # pragma: no cover - gguf ships with anechat[mlx]
@@ -37,17 +46,6 @@ class GGUFFile:
             ) from exc
         self.tensors = {t.name: t for t in self.reader.tensors}
         self.arch = self.get("general.architecture")
-        if self.arch not in SUPPORTED_ARCHITECTURES:
-            raise ModelFormatError(
-                f"{self.path.name} holds a '{self.arch}' model; anechat imports only these GGUF "
-                f"architectures: {', '.join(SUPPORTED_ARCHITECTURES)}",
-                hint="use an MLX or Hugging Face copy of this model instead",
-            )
-        if (self.get("split.count") or 1) > 1:
-            raise ModelFormatError(
-                f"{self.path.name} is one part of a split GGUF",
-                hint="merge the parts first (llama-gguf-split --merge)",
-            )
 
     # -- metadata ----------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
