@@ -51,22 +51,23 @@ async def send(pilot, text: str) -> None:
     screen = pilot.app.screen
     box = screen.query_one(ChatInput)
     box.load_text(text)
-    wanted = screen.turns_started + 1
+    turns = screen.turn_view
+    wanted = turns.turns_started + 1
     box.submit()
 
     def started() -> bool:
         """the answer to begin"""
-        return screen.turns_started >= wanted
+        return turns.turns_started >= wanted
 
     await wait_for(pilot, started)
 
 
 async def answered(pilot) -> None:
-    screen = pilot.app.screen
+    turns = pilot.app.screen.turn_view
 
     def done() -> bool:
         """the answer to finish"""
-        return screen.turns_finished >= screen.turns_started
+        return turns.turns_finished >= turns.turns_started
 
     await wait_for(pilot, done, limit_s=120)
 
@@ -81,8 +82,9 @@ async def test_a_message_streams_in_and_the_answer_is_rendered_whole_at_the_end(
         await loaded(pilot)
         await send(pilot, "Hello there")
         partial_lengths = set()
-        while app.screen.turn is not None:
-            partial_lengths.add(len(app.screen.turn.answer.text))
+        turns = app.screen.turn_view
+        while turns.streaming:
+            partial_lengths.add(len(turns.turn.answer.text))
             await asyncio.sleep(0.005)
         assert [m.role for m in app.controller.messages] == ["user", "assistant"]
         final = clean_text(app.controller.messages[-1].content)
@@ -117,7 +119,7 @@ async def test_the_speed_panel_updates_during_and_after_an_answer(tiny_model_dir
         speed = app.screen.query_one(SpeedPanel)
         await send(pilot, "Tell me a story")
         live = []
-        while app.screen.turn is not None:
+        while app.screen.turn_view.streaming:
             if speed.tokens_out:
                 live.append((speed.tokens_out, speed.decode_tps, speed.state))
             await asyncio.sleep(0.005)

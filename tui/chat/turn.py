@@ -13,7 +13,8 @@ from typing import Callable
 
 from anechat.chat.controller import ChatController
 from anechat.engines.base import CancelToken, GenerationStats, TextDelta
-from anechat.engines.errors import EngineError
+
+from anechat.tui.errors import error_line
 
 # C0/C1 control characters except tab and newline, plus lone carriage returns: a model
 # may emit them and a terminal would act on them (escape sequences, bells, cursor moves);
@@ -121,7 +122,5 @@ def run_turn(controller: ChatController, text: str, cancel: CancelToken, buffer:
             elif isinstance(event, GenerationStats):
                 buffer.finish(stats=event, error=event.error)
         buffer.finish()
-    except EngineError as exc:
-        buffer.finish(error=str(exc))
     except Exception as exc:  # never let an engine bug take the app down
-        buffer.finish(error=f"unexpected {type(exc).__name__}: {exc}")
+        buffer.finish(error=error_line(exc))
