@@ -160,6 +160,32 @@ async def test_escape_stops_an_answer_and_the_chat_goes_on(tiny_model_dir):
         assert app.controller.last_stats.cached_tokens > 0  # the stopped turn's cache was reused
 
 
+async def test_while_an_answer_streams_the_chat_starts_nothing_else_and_says_why(tiny_model_dir):
+    app = chat_app(tiny_model_dir, max_tokens=5000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await send(pilot, "Count to a thousand")
+        screen = app.screen
+        reason = screen.busy_reason()
+        assert reason == "an answer is streaming: Esc stops it first"
+        assert not await screen.send("another question")
+        await screen.action_new_chat()
+        screen.load_model(str(tiny_model_dir), "mlx")
+        screen.action_sessions()
+        assert not await screen.unload_model()
+        assert screen is app.screen and not screen.loading and app.controller.loaded is not None
+        assert [w.text for w in screen.query(UserMessage)] == ["Count to a thousand"]  # the chat was not cleared
+
+        def told() -> bool:
+            """send, new chat, load and sessions to say why"""
+            return sum(reason in str(n.message) for n in app._notifications) == 4
+
+        await wait_for(pilot, told)
+        await pilot.press("escape")
+        await answered(pilot)
+        assert screen.busy_reason() is None
+
+
 async def test_an_engine_that_cannot_run_the_model_keeps_the_conversation(tiny_model_dir):
     app = chat_app(tiny_model_dir, max_tokens=8)
     async with app.run_test(size=(120, 40)) as pilot:
