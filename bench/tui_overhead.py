@@ -108,7 +108,7 @@ async def measure(args: argparse.Namespace) -> dict:
 
         def answered() -> bool:
             """the app's answer"""
-            return controller.last_stats is not None and app.screen.turn is None
+            return controller.last_stats is not None and not app.screen.turn_view.streaming
 
         async def through_the_app(prompt: str):
             controller.session.reset()
@@ -136,7 +136,7 @@ async def measure(args: argparse.Namespace) -> dict:
                 cpu, wall = time.thread_time(), time.perf_counter()
                 in_app = await through_the_app(args.prompt)
                 ui_cpu_s, ui_wall_s = ui_cpu_s + time.thread_time() - cpu, ui_wall_s + time.perf_counter() - wall
-            pairs.append((alone, in_app, app.screen.last_turn))
+            pairs.append((alone, in_app, app.screen.turn_view.last_turn))
         ratios = sorted(app_.decode_tps / alone_.decode_tps for alone_, app_, _ in pairs if alone_.decode_tps)
         alone, in_app, turn = pairs[len(pairs) // 2] if len(pairs) > 1 else pairs[0]
         shown = app.screen.pane.last_answer().text

@@ -43,12 +43,13 @@ async def wait_for(pilot, predicate, *, limit_s: float = 60.0, step: float = 0.0
 async def send_and_wait(pilot, text: str, *, limit_s: float = 120.0) -> None:
     """Send ``text`` as Enter would, and wait for the whole answer."""
     screen = pilot.app.screen
-    wanted = screen.turns_started + 1
+    turns = screen.turn_view
+    wanted = turns.turns_started + 1
     assert await screen.send(text)
 
     def done() -> bool:
         """the answer to finish"""
-        return screen.turns_finished >= wanted
+        return turns.turns_finished >= wanted
 
     await wait_for(pilot, done, limit_s=limit_s)
 

@@ -14,18 +14,17 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from anechat.chat.controller import ChatController
+from anechat.catalog.engines import engine_availability
 from anechat.config import Settings, load_config, save_config
-from anechat.engines.registry import availability
 from anechat.metrics.gauges import GaugeSampler, Gauges
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.engine_thread import EngineThread
 from anechat.tui.hangup import is_terminal, terminal_hung_up
-from anechat.tui.chat.compare_entry import COMPARE_HELP, COMPARE_TITLE, start_compare
-from anechat.tui.chat.screen import ACTIONS, MainScreen
-from anechat.tui.theme_files import load_themes
-
-DEFAULT_THEME = "anechat-dark"
+from anechat.tui.chat.actions import ACTIONS
+from anechat.tui.chat.compare_entry import COMPARE_HELP, COMPARE_TITLE
+from anechat.tui.chat.screen import MainScreen
+from anechat.tui.theme_files import install_themes
 
 
 def _catalog_models() -> list:
@@ -48,7 +47,7 @@ class AnechatApp(App):
         low_motion: bool = False,
         controller: ChatController | None = None,
         list_models: Callable[[], list] = _catalog_models,
-        engine_check: Callable = availability,
+        engine_check: Callable = engine_availability,
         gauges: Gauges | None = None,
         save_settings: bool = True,
         clock: Callable[[], float] = time.perf_counter,
@@ -94,15 +93,7 @@ class AnechatApp(App):
         self.startup_warnings: list[str] = []
         self.config = config if config is not None else load_config()
         self.startup_warnings.extend(self.config.warnings)
-        themes, warnings = load_themes()
-        self.startup_warnings.extend(warnings)
-        for t in themes:
-            self.register_theme(t)
-        wanted = theme or DEFAULT_THEME
-        if wanted not in self.available_themes:
-            self.startup_warnings.append(f"unknown theme {wanted!r}; using {DEFAULT_THEME} (Ctrl+P → theme lists them)")
-            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
-        self.theme = wanted
+        self.startup_warnings.extend(install_themes(self, theme))
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -166,7 +157,7 @@ class AnechatApp(App):
         if isinstance(screen, MainScreen):
             for _key, action, _label, title, help_text in ACTIONS:
                 yield SystemCommand(title, help_text, lambda a=action: screen.run_action(a))
-            yield SystemCommand(COMPARE_TITLE, COMPARE_HELP, lambda: start_compare(screen))
+            yield SystemCommand(COMPARE_TITLE, COMPARE_HELP, screen.compare.start)
         yield from super().get_system_commands(screen)
 
     def on_unmount(self) -> None:

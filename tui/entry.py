@@ -7,15 +7,11 @@ knows nothing of the app; this module hands it the launchers."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Sequence
 
 # Commands that run models re-execute once with Debian's OpenBLAS preloaded (see anechat/blas.py).
 _LIGHT = {"models", "history", "--help", "-h", "--version"}
-
-LOW_MOTION_FPS = "12"
-
 
 def main() -> None:
     args = sys.argv[1:]
@@ -32,15 +28,6 @@ def main() -> None:
     app(prog_name="anechat")
 
 
-def _apply_low_motion() -> None:
-    """Fewer frames, no animations (slow SSH links), for the app and the compare app."""
-    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
-    os.environ.setdefault("TEXTUAL_FPS", LOW_MOTION_FPS)
-    screen = sys.modules.get("textual.screen")
-    if screen is not None:  # Textual already imported: lower its screen refresh rate directly
-        screen.UPDATE_PERIOD = 1 / int(os.environ["TEXTUAL_FPS"])
-
-
 def run_app(model: str | None = None, engine: str | None = None, theme: str | None = None, low_motion: bool = False) -> None:
     """Open the app. None means "from anechat's settings" (model, engine, theme, low_motion).
 
@@ -54,7 +41,9 @@ def run_app(model: str | None = None, engine: str | None = None, theme: str | No
     if theme:
         save_config({"theme": theme})
     if low_motion:
-        _apply_low_motion()
+        from anechat.tui.motion import apply_low_motion
+
+        apply_low_motion()
 
     from anechat.tui.app import AnechatApp
 
@@ -75,7 +64,9 @@ def run_compare_app(contestants: Sequence, prompt: str | None, params, system_pr
     from anechat.config import load_config
 
     if load_config().low_motion:
-        _apply_low_motion()
+        from anechat.tui.motion import apply_low_motion
+
+        apply_low_motion()
     from anechat.tui.compare.app import CompareApp
 
     CompareApp(contestants, prompt, params=params, system_prompt=system_prompt, concurrent=concurrent).run()

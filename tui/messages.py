@@ -19,7 +19,3 @@ class LoadProgress(Message):
         self.step = step
         self.fraction = fraction
 
-
-class AnswerEnded(Message):
-    """The engine is done with an answer (finished, stopped or failed): show its end.
-    The text itself never travels in messages: the screen drains it at a bounded rate."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from anechat.tui.same_model import same_path
+
 _MARKERS = ("-coreml", "-mlx")
 
 
@@ -21,17 +23,10 @@ def base_name(name: str) -> str:
     return name
 
 
-def _same(a: Path | str, b: Path | str) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return str(a) == str(b)
-
-
 def switch_target(name: str, path: Path | str, engine: str, entries: list):
     """The catalog entry to load on ``engine`` to continue with model ``name``; None if none here."""
     for entry in entries:
-        if _same(entry.path, path) or entry.name == name:
+        if same_path(entry.path, path) or entry.name == name:
             if engine in entry.engines:
                 return entry
     base = base_name(name)

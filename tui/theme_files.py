@@ -7,11 +7,14 @@ from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 
+from textual.app import App
 from textual.theme import Theme
 
 from anechat.paths import config_dir
 
 _THEME_KEYS = {f.name for f in fields(Theme)}
+
+DEFAULT_THEME = "anechat-dark"
 
 
 def theme_from_toml(text: str, origin: str) -> Theme:
@@ -56,3 +59,17 @@ def load_themes() -> tuple[list[Theme], list[str]]:
         except (ValueError, TypeError) as exc:
             warnings.append(f"theme skipped: {exc}")
     return themes, warnings
+
+
+def install_themes(app: App, wanted: str | None) -> list[str]:
+    """Register every theme file with ``app`` and switch to ``wanted`` (else the default);
+    returns one warning line per file skipped and for an unknown ``wanted``."""
+    themes, warnings = load_themes()
+    for theme in themes:
+        app.register_theme(theme)
+    wanted = wanted or DEFAULT_THEME
+    if wanted not in app.available_themes:
+        warnings.append(f"unknown theme {wanted!r}; using {DEFAULT_THEME} (Ctrl+P → theme lists them)")
+        wanted = DEFAULT_THEME if DEFAULT_THEME in app.available_themes else "textual-dark"
+    app.theme = wanted
+    return warnings

@@ -1,48 +1,18 @@
-"""The house rules, checked: imports go tui -> anechat -> engines, and `--help` stays light."""
+"""The house rules, checked: imports go tui -> anechat -> engines (import-linter), and `--help` stays light."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _imports(folder: str) -> dict[Path, set[str]]:
-    found: dict[Path, set[str]] = {}
-    for path in (ROOT / folder).rglob("*.py"):
-        names: set[str] = set()
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:  # relative: resolve against the package the file sits in
-                    names.add("." * node.level + (node.module or ""))
-                else:
-                    names.add(node.module or "")
-        found[path] = names
-    return found
+from lint_imports import lint_imports
 
 
-def test_engines_import_neither_textual_nor_the_rest_of_anechat():
-    for path, names in _imports("engines").items():
-        depth = len(path.relative_to(ROOT / "engines").parts) - 1
-        for name in names:
-            assert not name.startswith("textual"), f"{path} imports {name}"
-            assert not name.startswith("anechat.") or name.startswith("anechat.engines"), f"{path} imports {name}"
-            if name.startswith("."):
-                dots = len(name) - len(name.lstrip("."))
-                assert dots <= depth + 1, f"{path} reaches outside engines/ with {name}"
-
-
-def test_core_never_imports_the_ui():
-    for path, names in _imports("anechat").items():
-        for name in names:
-            assert not name.startswith("textual"), f"{path} imports {name}: only tui/ may use textual"
-            assert not name.startswith("anechat.tui") and not name.startswith(".tui"), f"{path} imports the UI"
+def test_every_import_linter_contract_is_kept():
+    """pyproject.toml's [tool.importlinter] contracts: the floors, the UI's view of the
+    engines (the contract only), textual only in the UI, no cycles between siblings."""
+    result = lint_imports()
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
 def test_engines_work_from_a_plain_script_without_the_ui():

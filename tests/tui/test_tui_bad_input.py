@@ -84,7 +84,7 @@ async def test_an_empty_message_sends_nothing_saves_nothing_and_says_why(db, tin
         await ready(pilot)
         await pilot.press("space", "ctrl+j", "space", "enter")
         await pilot.pause()
-        assert not app.screen.query(UserMessage) and app.screen.turns_started == 0
+        assert not app.screen.query(UserMessage) and app.screen.turn_view.turns_started == 0
         assert "the message is empty: type something first" in notifications(app)
         assert app.controller.messages == []
     with HistoryStore(db) as store:
@@ -100,7 +100,7 @@ async def test_a_megabyte_paste_is_refused_by_the_model_with_the_context_error_a
         app.post_message(events.Paste("x" * (1024 * 1024)))
         await wait_for(pilot, lambda: "[pasted text #1 · 1,048,576 characters]" in box.text)
         box.submit()  # what Enter does
-        await wait_for(pilot, lambda: screen.turns_finished == 1, limit_s=60)
+        await wait_for(pilot, lambda: screen.turn_view.turns_finished == 1, limit_s=60)
         note = answer_note(app)
         assert "the conversation needs 1048" in note and "context holds 512" in note
         shown = screen.query_one(UserMessage)

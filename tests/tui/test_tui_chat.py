@@ -51,22 +51,23 @@ async def send(pilot, text: str) -> None:
     screen = pilot.app.screen
     box = screen.query_one(ChatInput)
     box.load_text(text)
-    wanted = screen.turns_started + 1
+    turns = screen.turn_view
+    wanted = turns.turns_started + 1
     box.submit()
 
     def started() -> bool:
         """the answer to begin"""
-        return screen.turns_started >= wanted
+        return turns.turns_started >= wanted
 
     await wait_for(pilot, started)
 
 
 async def answered(pilot) -> None:
-    screen = pilot.app.screen
+    turns = pilot.app.screen.turn_view
 
     def done() -> bool:
         """the answer to finish"""
-        return screen.turns_finished >= screen.turns_started
+        return turns.turns_finished >= turns.turns_started
 
     await wait_for(pilot, done, limit_s=120)
 
@@ -81,8 +82,9 @@ async def test_a_message_streams_in_and_the_answer_is_rendered_whole_at_the_end(
         await loaded(pilot)
         await send(pilot, "Hello there")
         partial_lengths = set()
-        while app.screen.turn is not None:
-            partial_lengths.add(len(app.screen.turn.answer.text))
+        turns = app.screen.turn_view
+        while turns.streaming:
+            partial_lengths.add(len(turns.turn.answer.text))
             await asyncio.sleep(0.005)
         assert [m.role for m in app.controller.messages] == ["user", "assistant"]
         final = sanitize_for_terminal(app.controller.messages[-1].content)
@@ -117,7 +119,7 @@ async def test_the_speed_panel_updates_during_and_after_an_answer(tiny_model_dir
         speed = app.screen.query_one(SpeedPanel)
         await send(pilot, "Tell me a story")
         live = []
-        while app.screen.turn is not None:
+        while app.screen.turn_view.streaming:
             if speed.tokens_out:
                 live.append((speed.tokens_out, speed.decode_tps, speed.state))
             await asyncio.sleep(0.005)
@@ -156,6 +158,32 @@ async def test_escape_stops_an_answer_and_the_chat_goes_on(tiny_model_dir):
         assert app.controller.last_stats.finish_reason in ("stop", "length")
         assert [m.role for m in app.controller.messages] == ["user", "assistant", "user", "assistant"]
         assert app.controller.last_stats.cached_tokens > 0  # the stopped turn's cache was reused
+
+
+async def test_while_an_answer_streams_the_chat_starts_nothing_else_and_says_why(tiny_model_dir):
+    app = chat_app(tiny_model_dir, max_tokens=5000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await send(pilot, "Count to a thousand")
+        screen = app.screen
+        reason = screen.busy_reason()
+        assert reason == "an answer is streaming: Esc stops it first"
+        assert not await screen.send("another question")
+        await screen.action_new_chat()
+        screen.load_model(str(tiny_model_dir), "mlx")
+        screen.action_sessions()
+        assert not await screen.unload_model()
+        assert screen is app.screen and not screen.loading and app.controller.loaded is not None
+        assert [w.text for w in screen.query(UserMessage)] == ["Count to a thousand"]  # the chat was not cleared
+
+        def told() -> bool:
+            """send, new chat, load and sessions to say why"""
+            return sum(reason in str(n.message) for n in app._notifications) == 4
+
+        await wait_for(pilot, told)
+        await pilot.press("escape")
+        await answered(pilot)
+        assert screen.busy_reason() is None
 
 
 async def test_an_engine_that_cannot_run_the_model_keeps_the_conversation(tiny_model_dir):

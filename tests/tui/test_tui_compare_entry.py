@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from textual.command import CommandList
+
 from anechat.chat.controller import ChatController
 from anechat.engines.base import SamplingParams
 from anechat.engines.registry import availability
@@ -35,7 +37,14 @@ async def run_palette_command(pilot, title: str) -> None:
     """Ctrl+P, type the command's first words, Enter (Textual's own command palette)."""
     await pilot.press("ctrl+p")
     await pilot.press(*title[:24])
-    await pilot.pause(0.3)  # the palette searches its providers asynchronously
+
+    def listed() -> bool:
+        """the palette to list the command first (it searches its providers asynchronously)"""
+        commands = pilot.app.screen.query_one(CommandList)
+        first = commands.highlighted
+        return first is not None and str(commands.get_option_at_index(first).prompt).startswith(title)
+
+    await wait_for(pilot, listed, limit_s=30)
     await pilot.press("enter")
     await pilot.pause()
 

@@ -25,10 +25,11 @@ async def test_low_motion_turns_off_animation_and_blinking_and_draws_less():
 def test_low_motion_lowers_textuals_frame_rate(monkeypatch):
     import textual.screen
 
-    from anechat.tui import entry
+    from anechat.tui import motion
+
     monkeypatch.delenv("TEXTUAL_FPS", raising=False)
     monkeypatch.delenv("TEXTUAL_ANIMATIONS", raising=False)
     monkeypatch.setattr(textual.screen, "UPDATE_PERIOD", textual.screen.UPDATE_PERIOD)
-    entry._apply_low_motion()
-    assert os.environ["TEXTUAL_FPS"] == entry.LOW_MOTION_FPS and os.environ["TEXTUAL_ANIMATIONS"] == "none"
-    assert textual.screen.UPDATE_PERIOD == pytest.approx(1 / int(entry.LOW_MOTION_FPS))
+    motion.apply_low_motion()
+    assert os.environ["TEXTUAL_FPS"] == motion.LOW_MOTION_FPS and os.environ["TEXTUAL_ANIMATIONS"] == "none"
+    assert textual.screen.UPDATE_PERIOD == pytest.approx(1 / int(motion.LOW_MOTION_FPS))

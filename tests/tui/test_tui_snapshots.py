@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from anechat.catalog import list_models
-from tui_support import models_home, quiet_app
+from tui_support import models_home, quiet_app, wait_for
 
 SIZE = (110, 32)
 
@@ -28,7 +28,7 @@ def test_model_picker(snap_compare, tmp_path, monkeypatch, tiny_model_dir):
 
     async def open_picker(pilot):
         await pilot.press("ctrl+o")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "scanned", False), limit_s=30)
         await pilot.press(*"tiny")
         await pilot.pause()
 

@@ -6,7 +6,7 @@ import pytest
 
 from anechat.config import load_config
 from anechat.tui.theme_files import load_themes, theme_from_toml
-from tui_support import quiet_app
+from tui_support import quiet_app, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -59,9 +59,18 @@ async def test_the_16_colour_theme_paints_only_ansi_colours_on_every_screen():
 
     app = quiet_app(theme="anechat-16")
     async with app.run_test(size=(120, 36)) as pilot:
-        for keys in ([], ["ctrl+s"], ["escape", "ctrl+o"], ["escape", "ctrl+e"]):
+        steps = [([], "MainScreen", None), (["ctrl+s"], "ParamsScreen", None),
+                 (["escape", "ctrl+o"], "ModelPicker", "scanned"), (["escape", "ctrl+e"], "EnginePicker", "found")]
+        for keys, shown, filled in steps:
             await pilot.press(*keys)
-            await pilot.pause(0.2)
+
+            def ready() -> bool:
+                """the screen, with what it looks up shown"""
+                screen = app.screen
+                return type(screen).__name__ == shown and (filled is None or bool(getattr(screen, filled)))
+
+            await wait_for(pilot, ready, limit_s=30)
+            await pilot.pause()
             painted = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
             other = {
                 str(colour)

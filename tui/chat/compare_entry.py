@@ -8,8 +8,7 @@ box, or else the last message sent. Then the compare screen takes over.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 from rich.text import Text
 from textual import on, work
@@ -20,31 +19,21 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from anechat.chat.controller import ChatController, LoadedModel
 from anechat.compare import Contestant
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.compare.screen import CompareScreen
+from anechat.tui.same_model import same_path
 from anechat.tui.switching import base_name
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.screens.model_picker import describe, model_ref
-
-if TYPE_CHECKING:
-    from anechat.chat.controller import LoadedModel
-
-    from anechat.tui.chat.screen import MainScreen
 
 COMPARE_TITLE = "Compare the current prompt on another engine or model"
 COMPARE_HELP = "Side by side with the loaded model: answers, tok/s, TTFT, memory, token agreement"
 
 
-def _same_path(a, b) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return str(a) == str(b)
-
-
-def contestant_choices(loaded: "LoadedModel", entries: list) -> list[tuple[Contestant, Text]]:
+def contestant_choices(loaded: LoadedModel, entries: list) -> list[tuple[Contestant, Text]]:
     """Every runnable model on every engine that runs it, as (contestant, two-line label):
     the loaded model's other versions first, other models next, the loaded model on its
     own engine last (comparing it with itself shows the run-to-run noise)."""
@@ -52,7 +41,7 @@ def contestant_choices(loaded: "LoadedModel", entries: list) -> list[tuple[Conte
     ranked = []
     for order, entry in enumerate(entries):
         for engine in entry.engines:
-            itself = engine == loaded.engine and _same_path(entry.path, loaded.path)
+            itself = engine == loaded.engine and same_path(entry.path, loaded.path)
             related = base_name(entry.name) == family
             rank = 2 if itself else 0 if related else 1
             label = Text(f"{sanitize_for_terminal(entry.name)} · {engine}", style="bold")
@@ -74,7 +63,7 @@ class ContestantPicker(ModalScreen[Contestant | None]):
     ContestantPicker #contestant-list { height: auto; max-height: 16; margin: 1 0 0 0; }
     """
 
-    def __init__(self, loaded: "LoadedModel", list_models: Callable[[], list]) -> None:
+    def __init__(self, loaded: LoadedModel, list_models: Callable[[], list]) -> None:
         super().__init__(classes="modal")
         self.loaded = loaded
         self._list_models = list_models
@@ -121,36 +110,53 @@ class ContestantPicker(ModalScreen[Contestant | None]):
         self.dismiss(None)
 
 
-def current_prompt(screen: "MainScreen") -> str:
-    """The message being written (pastes included), or else the last message sent."""
-    box = screen.query_one(ChatInput)
-    text = box.expanded(box.text)
-    if text.strip():
-        return text
-    for message in reversed(screen.controller.messages):
-        if message.role == "user":
-            return message.content
-    return ""
+class Chat(Protocol):
+    """What the compare entry uses of the chat screen."""
+
+    app: object
+    chat_input: ChatInput
+
+    @property
+    def controller(self) -> ChatController: ...
+    def busy_reason(self) -> str | None: ...
+    def notify(self, message: str, *, severity: str = "information") -> None: ...
 
 
-def start_compare(screen: "MainScreen") -> None:
-    """Ask for the second contestant, then open the compare screen on the current prompt."""
-    loaded = screen.controller.loaded
-    if loaded is None:
-        screen.notify("load a model first (Ctrl+O): it is the baseline of the comparison", severity="warning")
-        return
-    if screen.turn is not None:
-        screen.notify("an answer is streaming: Esc stops it first", severity="warning")
-        return
-    app = screen.app
+class CompareEntry:
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
 
-    def chosen(other: Contestant | None) -> None:
-        if other is None:
+    def current_prompt(self) -> str:
+        """The message being written (pastes included), or else the last message sent."""
+        box = self.chat.chat_input
+        text = box.expanded(box.text)
+        if text.strip():
+            return text
+        for message in reversed(self.chat.controller.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+    def start(self) -> None:
+        """Ask for the second contestant, then open the compare screen on the current prompt."""
+        chat = self.chat
+        loaded = chat.controller.loaded
+        if loaded is None:
+            chat.notify("load a model first (Ctrl+O): it is the baseline of the comparison", severity="warning")
             return
-        state = screen.controller.state
-        baseline = Contestant(loaded.ref or str(loaded.path), loaded.engine)
-        app.push_screen(
-            CompareScreen([baseline, other], current_prompt(screen), params=state.params, system_prompt=state.system_prompt)
-        )
+        busy = chat.busy_reason()
+        if busy:
+            chat.notify(busy, severity="warning")
+            return
+        app = chat.app
 
-    app.push_screen(ContestantPicker(loaded, app.list_models), chosen)
+        def chosen(other: Contestant | None) -> None:
+            if other is None:
+                return
+            state = chat.controller.state
+            baseline = Contestant(loaded.ref or str(loaded.path), loaded.engine)
+            app.push_screen(
+                CompareScreen([baseline, other], self.current_prompt(), params=state.params, system_prompt=state.system_prompt)
+            )
+
+        app.push_screen(ContestantPicker(loaded, app.list_models), chosen)

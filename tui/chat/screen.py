@@ -1,6 +1,8 @@
 """The main screen: chat pane and input on the left, speed and memory on the right,
 status line and footer below. Every action has a key, a footer entry and a
-command palette entry (see AnechatApp.get_system_commands)."""
+command palette entry (tui/chat/actions.py). The screen owns a turn view (an answer
+streaming into the pane), a session opener and the compare entry; ``busy_reason``
+is the one guard for "the chat cannot start something else now"."""
 
 from __future__ import annotations
 
@@ -15,12 +17,15 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from anechat.engines.errors import AnechatError
 from anechat.safe_text import sanitize_for_terminal
 
+from anechat.tui.errors import error_line
 from anechat.tui.messages import GaugesSampled, LoadProgress
 from anechat.tui.switching import no_target_hint, switch_target
-from anechat.tui.chat.turn import thaw_heap
+from anechat.tui.chat.actions import ACTIONS
+from anechat.tui.chat.compare_entry import CompareEntry
+from anechat.tui.chat.session_open import SessionOpener
+from anechat.tui.chat.turn_view import TurnView
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import ChatPane, Notice
 from anechat.tui.widgets.memory_gauges import MemoryGauges
@@ -29,48 +34,23 @@ from anechat.tui.widgets.status_line import StatusLine
 from anechat.tui.screens.code_blocks import CodeBlockPicker, code_blocks
 from anechat.tui.screens.engine_picker import EnginePicker
 from anechat.tui.screens.model_picker import ModelPicker, PickedModel, model_ref
+from anechat.tui.screens.models import ModelsScreen
 from anechat.tui.screens.params import ParamsResult, ParamsScreen
-from anechat.tui.chat.session_open import apply_sessions_result
 from anechat.tui.screens.sessions import SessionsScreen
-from anechat.tui.chat.streaming import ActiveTurn, StreamingMixin
-
-#: (key, action, footer label, palette title, palette help): every action is in both
-ACTIONS = [
-    ("ctrl+o", "models", "Models", "Models: pick one and load it", "Fuzzy filter over the models here"),
-    ("ctrl+g", "manage_models", "Manage", "Manage models", "Models here: filter, info, pull, remove, convert, load"),
-    ("ctrl+e", "engine", "Engine", "Switch engine", "The conversation continues on the other engine"),
-    ("ctrl+n", "new_chat", "New", "New chat", "Start a new conversation"),
-    ("ctrl+l", "sessions", "Sessions", "Sessions", "Saved chats: open, rename, delete, search by text"),
-    ("ctrl+s", "settings", "Settings", "System prompt & sampling", "Edit the system prompt and sampling parameters"),
-    ("ctrl+r", "copy_answer", "Copy", "Copy the last answer", "To the clipboard through the terminal (OSC 52, works over SSH)"),
-    ("ctrl+b", "copy_code", "Code", "Copy a code block", "From the last answer (OSC 52, works over SSH)"),
-    ("ctrl+t", "toggle_stats", "Stats", "Toggle the stats panels", "Show or hide the speed and memory panels"),
-    ("escape", "stop", "Stop", "Stop the answer", "Stop the answer that is streaming (Esc)"),
-]
-
 
 WELCOME = "anechat — local models, live speed and memory. Ctrl+O picks a model · Ctrl+P lists every action."
 #: below this width the speed and memory panels start hidden (Ctrl+T shows them)
 NARROW = 90
 
 
-def error_line(exc: BaseException) -> str:
-    if isinstance(exc, AnechatError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__}: {exc}"
-
-
-class MainScreen(StreamingMixin, Screen):
+class MainScreen(Screen):
     BINDINGS = [Binding(key, action, label, priority=key != "escape") for key, action, label, *_ in ACTIONS]
 
     def __init__(self) -> None:
         super().__init__()
-        self.turn: ActiveTurn | None = None
-        self.last_turn: ActiveTurn | None = None
-        self.turns_started = self.turns_finished = 0  # answers begun / ended (any reason)
         self.loading = False
-        self._drain_timer = None
-        self._draining = False
+        self.sessions = SessionOpener(self)
+        self.compare = CompareEntry(self)
         self._gauges_stop = threading.Event()
         self._side_choice: bool | None = None  # set once the person toggles the panels
 
@@ -82,6 +62,7 @@ class MainScreen(StreamingMixin, Screen):
         self.speed = SpeedPanel(id="speed")
         self.memory = MemoryGauges(id="memory")
         self.status = StatusLine(id="status")
+        self.turn_view = TurnView(self, self.pane, self.chat_input, self.speed, self.status, on_end=self.show_model)
         with Horizontal(id="body"):
             with Vertical(id="chat-column"):
                 yield self.pane
@@ -114,16 +95,14 @@ class MainScreen(StreamingMixin, Screen):
 
     def on_unmount(self) -> None:
         self._gauges_stop.set()
-        if self.turn is not None:
-            self.turn.cancel.cancel()
-            thaw_heap()
+        self.turn_view.close()
 
     # -- gauges (worker thread, bounded rate) -----------------------------------------
     @work(thread=True, exclusive=True, group="gauges")
     def sample_gauges(self) -> None:
         worker = get_current_worker()
         while not worker.is_cancelled and not self._gauges_stop.is_set():
-            period = 1.0 / (self.app.gauges_hz if self.turn is None else min(1.0, self.app.gauges_hz))
+            period = 1.0 / (self.app.gauges_hz if not self.turn_view.streaming else min(1.0, self.app.gauges_hz))
             ctrl = self.controller
             loaded = ctrl.loaded
             gauges = self.app.sampler.sample(ctrl.engine if loaded else None, loaded.path if loaded else None)
@@ -133,13 +112,23 @@ class MainScreen(StreamingMixin, Screen):
     def on_gauges_sampled(self, message: GaugesSampled) -> None:
         self.memory.show(message.gauges)
 
+    def busy_reason(self) -> str | None:
+        """Why the chat cannot start anything else now (an answer, a load, a session); None when it can."""
+        if self.turn_view.streaming:
+            return "an answer is streaming: Esc stops it first"
+        if self.loading:
+            return "a model is loading: wait for it to finish"
+        return None
+
+    def _refuse_if_busy(self) -> bool:
+        busy = self.busy_reason()
+        if busy:
+            self.notify(busy, severity="warning")
+        return busy is not None
+
     # -- loading ------------------------------------------------------------------------
     def load_model(self, ref: str, engine: str, *, switching: bool = False) -> None:
-        if self.turn is not None:
-            self.notify("an answer is streaming: Esc stops it first", severity="warning")
-            return
-        if self.loading:
-            self.notify("a model is already loading", severity="warning")
+        if self._refuse_if_busy():
             return
         self.loading = True
         self.status.set_state(f"loading {ref} on {engine}…")
@@ -164,14 +153,14 @@ class MainScreen(StreamingMixin, Screen):
                 await self.pane.add_notice("the conversation continues here; the next answer prefills it", "info")
         finally:
             self.loading = False
-            self._show_model()
+            self.show_model()
 
     def has_model(self) -> bool:
         """A model is loaded and its engine still holds it (a failed switch may have unloaded it)."""
         ctrl = self.controller
         return bool(ctrl.loaded and ctrl.session is not None and getattr(ctrl.engine, "session", None) is ctrl.session)
 
-    def _show_model(self) -> None:
+    def show_model(self) -> None:
         ctrl = self.controller
         session = ctrl.session if self.has_model() else None
         size = getattr(getattr(session, "info", None), "context_length", None) if session else None
@@ -194,28 +183,17 @@ class MainScreen(StreamingMixin, Screen):
         if not text.strip():
             self.notify("the message is empty: type something first", severity="warning")
             return False
-        if self.turn is not None:
-            self.notify("an answer is still streaming: Esc stops it", severity="warning")
-            return False
-        if self.loading:
-            self.notify("a model is loading: wait a moment", severity="warning")
+        if self._refuse_if_busy():
             return False
         if not self.has_model():
             await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
             return False
-        self.pane.park_far()  # a long chat lays out like a short one while this streams
-        await self.pane.add_user(text)
-        answer = await self.pane.add_assistant()
-        self.pane.anchor()
-        self.start_turn(answer, text)
+        await self.turn_view.start(text)
         return True
 
     # -- actions ------------------------------------------------------------------------
     def action_stop(self) -> None:
-        if self.turn is None:
-            return
-        self.turn.cancel.cancel()
-        self.status.set_state("stopping…")
+        self.turn_view.stop()
 
     def action_models(self) -> None:
         def chosen(picked: PickedModel | None) -> None:
@@ -225,17 +203,15 @@ class MainScreen(StreamingMixin, Screen):
         self.app.push_screen(ModelPicker(self.app.list_models, self.app.engine_name), chosen)
 
     def action_manage_models(self) -> None:
-        from anechat.tui.screens.models import ModelsScreen
-
-        ModelsScreen.open(self)
+        ModelsScreen.open(self.app, self)
 
     async def unload_model(self) -> bool:
         """Unload the chat's model (the models screen removes it next); False while it answers or loads."""
-        if self.turn is not None or self.loading:
+        if self.busy_reason():
             return False
         name = self.controller.loaded.name if self.controller.loaded else None
         await self.app.engine_thread.run(self.controller.unload)
-        self._show_model()
+        self.show_model()
         if name:
             await self.pane.add_notice(f"unloaded {name}", "info")
         return True
@@ -271,26 +247,24 @@ class MainScreen(StreamingMixin, Screen):
             await self.pane.add_notice(no_target_hint(loaded.name, engine), "error")
             if self.controller.messages:
                 await self.pane.add_notice("the conversation is kept", "info")
-            self._show_model()
+            self.show_model()
             return
         self.load_model(model_ref(target), engine, switching=True)
 
     async def action_new_chat(self) -> None:
-        if self.turn is not None:
-            self.notify("an answer is streaming: Esc stops it first", severity="warning")
+        if self._refuse_if_busy():
             return
         self.controller.new_chat()
         await self.pane.clear()
         self.speed.show_state("")
-        self._show_model()
+        self.show_model()
         self.query_one(ChatInput).focus()
 
     def action_sessions(self) -> None:
-        if self.turn is not None:
-            self.notify("an answer is streaming: Esc stops it first", severity="warning")
+        if self._refuse_if_busy():
             return
         screen = SessionsScreen(self.app.history_store, self.controller.session_id)
-        self.app.push_screen(screen, lambda result: apply_sessions_result(self, result))
+        self.app.push_screen(screen, self.sessions.apply)
 
     def action_settings(self) -> None:
         state = self.controller.state

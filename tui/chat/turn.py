@@ -9,8 +9,8 @@ import gc
 
 from anechat.chat.controller import ChatController
 from anechat.engines.base import CancelToken
-from anechat.engines.errors import AnechatError
 
+from anechat.tui.errors import error_line
 from anechat.tui.stream_buffer import StreamBuffer
 
 
@@ -46,7 +46,5 @@ def run_turn(controller: ChatController, text: str, cancel: CancelToken, buffer:
         for event in controller.send(text, cancel):
             buffer.push(event)
         buffer.finish()
-    except AnechatError as exc:
-        buffer.finish(error=str(exc))
     except Exception as exc:  # never let an engine bug take the app down
-        buffer.finish(error=f"unexpected {type(exc).__name__}: {exc}")
+        buffer.finish(error=error_line(exc))

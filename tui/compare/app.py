@@ -34,17 +34,12 @@ class CompareApp(App[CompareReport | None]):
         self.push_screen(CompareScreen(self.contestants, **self._screen_args), callback=self.exit)
 
     def _apply_configured_theme(self) -> None:
-        """The theme the main app uses (config file), when it is known; else Textual's default."""
+        """The theme the main app uses (config file); an unknown one falls back to the default."""
         from anechat.config import load_config
 
-        from anechat.tui.theme_files import load_themes
+        from anechat.tui.theme_files import install_themes
 
-        themes, _warnings = load_themes()
-        for theme in themes:
-            self.register_theme(theme)
-        wanted = load_config().theme
-        if wanted in self.available_themes:
-            self.theme = wanted
+        install_themes(self, load_config().theme)
 
     @property
     def compare_screen(self) -> CompareScreen:

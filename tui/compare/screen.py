@@ -22,12 +22,12 @@ from textual.widgets import Footer, Input, Static
 
 from anechat.compare import CompareReport, Contestant, run_compare
 from anechat.engines.base import CancelToken, SamplingParams, release_engine_thread
-from anechat.engines.errors import AnechatError
 from anechat.metrics.gauges import process_rss
 
 from anechat.tui.compare.feed import CompareFeed
 from anechat.tui.compare.pane import ContestantPane
 from anechat.tui.compare.summary import MEMORY_FOOTNOTE, CompareSummary
+from anechat.tui.errors import error_line
 
 
 class CompareScreen(Screen[CompareReport | None]):
@@ -142,10 +142,8 @@ class CompareScreen(Screen[CompareReport | None]):
                 warmup=self.warmup,
             )
             feed.finish(report)
-        except AnechatError as exc:
-            feed.finish(None, str(exc))
-        except Exception as exc:
-            feed.finish(None, f"unexpected {type(exc).__name__}: {exc}")
+        except Exception as exc:  # one line in the app, never a crash
+            feed.finish(None, error_line(exc))
         finally:
             release_engine_thread()
 

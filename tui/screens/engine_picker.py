@@ -15,13 +15,13 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from anechat.engines.base import Availability
-from anechat.engines.registry import ENGINE_NAMES, availability
+from anechat.catalog.engines import ENGINE_NAMES, engine_availability
 
 
 class EnginePicker(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "close", "Close")]
 
-    def __init__(self, current: str | None, check: Callable[[str], Availability] = availability) -> None:
+    def __init__(self, current: str | None, check: Callable[[str], Availability] = engine_availability) -> None:
         super().__init__(classes="modal")
         self.current = current
         self._check = check

@@ -71,6 +71,7 @@ class ModelPicker(ModalScreen[PickedModel | None]):
         self.engine = engine
         self.entries: list = []
         self.shown: list = []
+        self.scanned = False  # the catalog scan has answered (tests wait on it)
         self._search = FuzzySearch()
 
     def compose(self) -> ComposeResult:
@@ -96,6 +97,7 @@ class ModelPicker(ModalScreen[PickedModel | None]):
 
     def _set_entries(self, entries: list, error: str | None) -> None:
         self.entries = sorted(entries, key=lambda e: (not e.engines, e.name.lower()))
+        self.scanned = True
         self._refilter(self.query_one("#picker-filter", Input).value)
         detail = self.query_one("#picker-detail", Static)
         if error:

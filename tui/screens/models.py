@@ -9,6 +9,7 @@ bar; the person can go back to the chat meanwhile and come back to the same scre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from rich.table import Table
 from rich.text import Text
@@ -25,8 +26,9 @@ from anechat.convert.child import convert_in_child
 from anechat.formatting import human_bytes, human_count
 from anechat.catalog.info import info_rows
 
+from anechat.tui.errors import error_line
+from anechat.tui.same_model import same_path
 from anechat.tui.widgets.job_row import Job, JobDone, JobProgress, JobRow
-from anechat.tui.chat.screen import error_line
 from anechat.tui.screens.model_actions import ConfirmRemove, ConvertDialog, PullDialog
 from anechat.tui.screens.model_picker import model_ref
 
@@ -35,11 +37,12 @@ COLUMNS = ("name", "format", "quant", "params", "ctx", "size", "engines")
 KEEP_FINISHED = 3
 
 
-def _same_path(a: Path | str, b: Path | str) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return str(a) == str(b)
+class Chat(Protocol):
+    """What this screen asks of the chat: whether it is busy, load a model, unload it."""
+
+    def busy_reason(self) -> str | None: ...
+    def load_model(self, ref: str, engine: str) -> None: ...
+    async def unload_model(self) -> bool: ...
 
 
 def matches(entry, query: str) -> bool:
@@ -49,7 +52,7 @@ def matches(entry, query: str) -> bool:
 
 
 class ModelsScreen(Screen):
-    """Open it with :meth:`open` from the chat screen (``chat``: its load_model / unload_model)."""
+    """Open it with :meth:`open` from the chat screen."""
 
     NAME = "model-manager"
     CSS_PATH = "../styles/models.tcss"
@@ -65,7 +68,7 @@ class ModelsScreen(Screen):
         Binding("down", "focus_table", show=False),
     ]
 
-    def __init__(self, chat) -> None:
+    def __init__(self, chat: Chat) -> None:
         super().__init__()
         self.chat = chat
         self.entries: list = []
@@ -75,9 +78,8 @@ class ModelsScreen(Screen):
         self._select_path: Path | None = None
 
     @classmethod
-    def open(cls, chat) -> None:
+    def open(cls, app, chat: Chat) -> None:
         """Show the screen, made once and kept (with its running jobs) for the app's life."""
-        app = chat.app
         if not app.is_screen_installed(cls.NAME):
             app.install_screen(cls(chat), cls.NAME)  # scans when mounted
             app.push_screen(cls.NAME)
@@ -126,7 +128,7 @@ class ModelsScreen(Screen):
 
     def _is_loaded(self, entry) -> bool:
         loaded = self.app.controller.loaded
-        return loaded is not None and _same_path(loaded.path, entry.path)
+        return loaded is not None and same_path(loaded.path, entry.path)
 
     def _refill(self) -> None:
         table = self.table
@@ -144,7 +146,7 @@ class ModelsScreen(Screen):
                 str(entry.context_length or "—"), human_bytes(entry.size_bytes), engines,
             )
         for index, entry in enumerate(self.shown):
-            if keep is not None and _same_path(entry.path, keep):
+            if keep is not None and same_path(entry.path, keep):
                 table.move_cursor(row=index)
                 break
         hidden = len(self.entries) - len(self.shown)
@@ -208,8 +210,9 @@ class ModelsScreen(Screen):
         if not entry.engines:
             self.notify(f"{entry.name} cannot run as it is: {entry.reason or entry.format}", severity="warning")
             return
-        if self.chat.turn is not None or self.chat.loading:
-            self.notify("the chat is busy (an answer or a load): wait for it, or Esc there stops an answer", severity="warning")
+        busy = self.chat.busy_reason()
+        if busy:
+            self.notify(f"the chat is busy — {busy}", severity="warning")
             return
         engine = self.app.engine_name if self.app.engine_name in entry.engines else entry.engines[0]
         self.chat.load_model(model_ref(entry), engine)

@@ -1,4 +1,5 @@
-"""The streaming half of the main screen: one answer from send to final render.
+"""The chat screen's turn view: one answer streamed into the chat pane, from send to
+its final render.
 
 The engine thread writes tokens into a :class:`~anechat.tui.stream_buffer.StreamBuffer`; a
 timer here drains it at ``drain_hz``. Drawing shares the CPU with the engine, so
@@ -16,15 +17,20 @@ When the answer ends it is rendered whole once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
+
+from textual.screen import Screen
 
 from anechat.engines.base import CancelToken
 from anechat.formatting import stats_line
 
-from anechat.tui.messages import AnswerEnded
 from anechat.tui.pacing import Pacer
 from anechat.tui.chat.turn import freeze_heap, run_turn, thaw_heap
 from anechat.tui.stream_buffer import Drained, StreamBuffer
-from anechat.tui.widgets.chat_pane import AssistantMessage
+from anechat.tui.widgets.chat_input import ChatInput
+from anechat.tui.widgets.chat_pane import AssistantMessage, ChatPane
+from anechat.tui.widgets.speed_panel import SpeedPanel
+from anechat.tui.widgets.status_line import StatusLine
 
 #: the Markdown frame's share of the UI's budget (the rest is for text frames and gauges)
 MARKDOWN_SHARE = 0.6
@@ -69,37 +75,88 @@ def new_turn(app, answer: AssistantMessage) -> ActiveTurn:
     )
 
 
-class StreamingMixin:
-    """Mixed into MainScreen (which owns ``turn``, ``speed``, ``status``, ``controller``)."""
+class TurnView:
+    """Streams the chat's answers into ``pane``, one at a time.
 
-    def start_turn(self, answer: AssistantMessage, text: str) -> ActiveTurn:
+    ``screen`` runs the timer and the worker (and shows notifications); ``on_end`` is
+    called when an answer has ended, however it ended.
+    """
+
+    def __init__(
+        self,
+        screen: Screen,
+        pane: ChatPane,
+        chat_input: ChatInput,
+        speed: SpeedPanel,
+        status: StatusLine,
+        on_end: Callable[[], None],
+    ) -> None:
+        self._screen = screen
+        self._pane = pane
+        self._input = chat_input
+        self._speed = speed
+        self._status = status
+        self._on_end = on_end
+        self.turn: ActiveTurn | None = None  # the answer streaming now
+        self.last_turn: ActiveTurn | None = None
+        self.turns_started = self.turns_finished = 0  # answers begun / ended (any reason)
+        self._drain_timer = None
+        self._draining = False
+
+    @property
+    def app(self):
+        return self._screen.app
+
+    @property
+    def streaming(self) -> bool:
+        return self.turn is not None
+
+    async def start(self, text: str) -> ActiveTurn:
+        """Show ``text`` as the person's message and stream the answer to it below."""
+        self._pane.park_far()  # a long chat lays out like a short one while this streams
+        await self._pane.add_user(text)
+        answer = await self._pane.add_assistant()
+        self._pane.anchor()
         turn = new_turn(self.app, answer)
         freeze_heap()
         self.turn = turn
         self.turns_started += 1
-        self.chat_input.cursor_blink = False  # one less thing to repaint while it streams
-        self.speed.start_turn()
-        self.status.set_state("answering… Esc stops")
-        self._drain_timer = self.set_interval(1.0 / self.app.drain_hz, self._drain)
-        self.run_worker(self._generate(turn, text), group="turn", exclusive=True)
+        self._input.cursor_blink = False  # one less thing to repaint while it streams
+        self._speed.start_turn()
+        self._status.set_state("answering… Esc stops")
+        self._drain_timer = self._screen.set_interval(1.0 / self.app.drain_hz, self.drain)
+        self._screen.run_worker(self._generate(turn, text), group="turn", exclusive=True)
         return turn
 
-    async def _generate(self, turn: ActiveTurn, text: str) -> None:
-        """The turn's worker: runs the answer on the engine thread, then says it ended."""
-        await self.app.engine_thread.run(run_turn, self.controller, text, turn.cancel, turn.buffer)
-        self.post_message(AnswerEnded())
+    def stop(self) -> bool:
+        """Ask the engine to stop the answer; False when none is streaming."""
+        if self.turn is None:
+            return False
+        self.turn.cancel.cancel()
+        self._status.set_state("stopping…")
+        return True
 
-    async def on_answer_ended(self, message: AnswerEnded) -> None:
-        await self._drain()
+    def close(self) -> None:
+        """The screen goes away: stop the answer without drawing its end."""
+        if self.turn is not None:
+            self.turn.cancel.cancel()
+            thaw_heap()
+
+    async def _generate(self, turn: ActiveTurn, text: str) -> None:
+        """The turn's worker: runs the answer on the engine thread, then shows its end."""
+        app = self.app
+        await app.engine_thread.run(run_turn, app.controller, text, turn.cancel, turn.buffer)
+        self._screen.call_later(self.drain)  # in the screen's queue, like the timer's drains
 
     def _reserve_rows(self, turn: ActiveTurn, now: float) -> int:
         """Rows the text will need until the next Markdown frame (at the rate it comes),
         at most a fifth of the pane: blank rows under the text read as a stall."""
         coming = turn.rows_per_s(now) * turn.markdown_pacer.gap_s * 1.25
-        most = max(2, self.pane.size.height // 5)
+        most = max(2, self._pane.size.height // 5)
         return min(most, max(2, round(coming) + 1))
 
-    async def _drain(self) -> None:
+    async def drain(self) -> None:
+        """Show what arrived since the last frame, when its frame is due (or the end)."""
         turn = self.turn
         if turn is None or self._draining:
             return
@@ -126,58 +183,59 @@ class StreamingMixin:
             if md_pacer.due(now):
                 turn.markdown_frames += 1
                 md_pacer.drew(now)
-                self.pane.park_far()  # a long answer lays out like a short one
+                self._pane.park_far()  # a long answer lays out like a short one
                 await turn.answer.flush(self._reserve_rows(turn, now))
             else:
                 text_pacer.drew(now)
-                self.call_after_refresh(text_pacer.observe)  # its cost: the frame and its repaint
+                self._screen.call_after_refresh(text_pacer.observe)  # its cost: the frame and its repaint
                 if outgrown:  # more rows for the tail: a layout pass, cheaper than a Markdown frame
                     turn.grown += 1
                     turn.answer.reserve(self._reserve_rows(turn, now))
             if now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
                 turn.last_stats_at = now
-                self.speed.show_live(got.figures)
+                self._speed.show_live(got.figures)
         except Exception as exc:  # a drawing failure stops this answer, never the app
             self._abandon(turn, f"could not show the answer: {type(exc).__name__}: {exc}")
         finally:
             self._draining = False
 
-    def _abandon(self, turn: ActiveTurn, why: str) -> None:
-        turn.cancel.cancel()
+    def _stop_timer(self) -> None:
         if self._drain_timer is not None:
             self._drain_timer.stop()
             self._drain_timer = None
+
+    def _abandon(self, turn: ActiveTurn, why: str) -> None:
+        turn.cancel.cancel()
+        self._stop_timer()
         if self.turn is turn:
             self.turn = None
             self.turns_finished += 1
             thaw_heap()
-        self.notify(why, severity="error", markup=False)
+        self._screen.notify(why, severity="error", markup=False)
 
     async def _finish(self, turn: ActiveTurn, got: Drained) -> None:
-        if self._drain_timer is not None:
-            self._drain_timer.stop()
-            self._drain_timer = None
+        self._stop_timer()
         stats = got.stats
         final = got.final_text
         if stats is not None:
-            self.speed.show_final(stats)
+            self._speed.show_final(stats)
             reason = stats.finish_reason
             note = stats_line(stats) if reason != "stop" else ""
             kind = "error" if reason == "error" else "warning" if reason == "cancelled" else ""
             if reason == "cancelled":
                 note = "stopped · " + stats_line(stats)
         else:
-            self.speed.show_state("error")
+            self._speed.show_state("error")
             note, kind = f"error: {got.error or 'the engine stopped without a result'}", "error"
         if got.error and stats is not None and "error" not in note:
             note += f" — {got.error}"
         await turn.answer.finish(final, note, kind)
         turn.finished_at = self.app.clock()
         thaw_heap()
-        self.chat_input.cursor_blink = not self.app.low_motion
+        self._input.cursor_blink = not self.app.low_motion
         self.last_turn = turn
         self.turn = None
         self.turns_finished += 1
-        self._show_model()
+        self._on_end()
         if stats is not None:
-            self.status.set_context(stats.context_tokens)
+            self._status.set_context(stats.context_tokens)

@@ -1,0 +1,16 @@
+"""Every action of the chat screen: its key, its footer label and its command palette
+entry (AnechatApp.get_system_commands lists them all)."""
+
+#: (key, action, footer label, palette title, palette help): every action is in both
+ACTIONS = [
+    ("ctrl+o", "models", "Models", "Models: pick one and load it", "Fuzzy filter over the models here"),
+    ("ctrl+g", "manage_models", "Manage", "Manage models", "Models here: filter, info, pull, remove, convert, load"),
+    ("ctrl+e", "engine", "Engine", "Switch engine", "The conversation continues on the other engine"),
+    ("ctrl+n", "new_chat", "New", "New chat", "Start a new conversation"),
+    ("ctrl+l", "sessions", "Sessions", "Sessions", "Saved chats: open, rename, delete, search by text"),
+    ("ctrl+s", "settings", "Settings", "System prompt & sampling", "Edit the system prompt and sampling parameters"),
+    ("ctrl+r", "copy_answer", "Copy", "Copy the last answer", "To the clipboard through the terminal (OSC 52, works over SSH)"),
+    ("ctrl+b", "copy_code", "Code", "Copy a code block", "From the last answer (OSC 52, works over SSH)"),
+    ("ctrl+t", "toggle_stats", "Stats", "Toggle the stats panels", "Show or hide the speed and memory panels"),
+    ("escape", "stop", "Stop", "Stop the answer", "Stop the answer that is streaming (Esc)"),
+]
