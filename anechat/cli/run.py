@@ -161,6 +161,7 @@ def _open_history():
     """The history store, or None (with one line saying why) when it cannot be opened at all."""
     from anechat.history import HistoryStore
     from anechat.history.errors import HistoryError
+    from anechat.safe_text import sanitize_for_terminal
 
     try:
         store = HistoryStore()
@@ -168,7 +169,7 @@ def _open_history():
         typer.echo(f"anechat: chat history is off ({exc})", err=True)
         return None
     if store.warning:
-        typer.echo(f"anechat: {store.warning}", err=True)
+        typer.echo(f"anechat: {sanitize_for_terminal(store.warning)}", err=True)
     return store
 
 
@@ -214,5 +215,7 @@ def _chat_turn(controller, line: str) -> bool:
         typer.echo("[stopped]", err=True)
     except EngineError as exc:
         sys.stdout.write("\n")
-        typer.echo(f"anechat: {exc}", err=True)
+        typer.echo(f"anechat: {sanitize_for_terminal(str(exc))}", err=True)
+    if warning := controller.take_history_warning():  # the history could not be saved: one line, once
+        typer.echo(f"anechat: {sanitize_for_terminal(warning)}", err=True)
     return True

@@ -179,5 +179,7 @@ class StreamingMixin:
         self.turn = None
         self.turns_finished += 1
         self._show_model()
+        if warning := self.controller.take_history_warning():  # the history could not be saved: once
+            self.app.show_warning(warning)
         if stats is not None:
             self.status.set_context(stats.context_tokens)
