@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from anechat.cli.errors import fail, friendly_errors
+from anechat.safe_text import sanitize_for_terminal
 from anechat.cli.progress import progress_bar
 
 LUT_CHOICES = ("4", "6", "8", "none")
@@ -59,7 +60,7 @@ def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_
     check_source(entry)
     with progress_bar(f"convert {entry.name}") as progress:
         done = convert_model(entry, request, out, progress)
-    typer.echo(f"wrote {done}")
+    typer.echo(f"wrote {sanitize_for_terminal(str(done))}")
 
 
 def register(app: typer.Typer) -> None:

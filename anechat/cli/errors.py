@@ -8,11 +8,13 @@ from typing import Callable, TypeVar
 
 import typer
 
+from anechat.safe_text import sanitize_for_terminal
+
 F = TypeVar("F", bound=Callable)
 
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
-    typer.echo(f"anechat: {message}", err=True)
+    typer.echo(f"anechat: {sanitize_for_terminal(message)}", err=True)
     return typer.Exit(code)
 
 

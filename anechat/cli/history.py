@@ -52,7 +52,7 @@ def _store() -> Iterator[HistoryStore]:
     except HistoryError as e:  # pragma: no cover - open_database degrades instead of raising
         _fail(str(e))
     if store.warning:
-        _echo(f"warning: {store.warning}", err=True)
+        _echo(f"warning: {_safe(store.warning)}", err=True)
     try:
         yield store
     except HistoryError as e:
@@ -131,7 +131,7 @@ def export(
         output.write_text(text, encoding="utf-8")
     except OSError as e:
         _fail(f"cannot write {output}: {e.strerror or e}")
-    _echo(f"wrote {output}", err=True)
+    _echo(f"wrote {_safe(str(output))}", err=True)
 
 
 @app.command()

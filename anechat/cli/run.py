@@ -75,7 +75,7 @@ def _run(prompt, model, engine, system, max_tokens, temp, top_p, top_k, min_p, r
     from anechat.chat.controller import ChatController
     from anechat.engines.base import GenerationStats, TextDelta
     from anechat.formatting import stats_line
-    from anechat.safe_text import sanitize_for_terminal
+    from anechat.safe_text import json_terminal_safe, sanitize_for_terminal
 
     params = _params(max_tokens, temp, top_p, top_k, min_p, repetition_penalty, seed)
     text = read_prompt(prompt)
@@ -101,10 +101,10 @@ def _run(prompt, model, engine, system, max_tokens, temp, top_p, top_k, min_p, r
         }
         if stats.error:
             record["error"] = stats.error
-        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_terminal_safe(json.dumps(record, ensure_ascii=False)) + "\n")
     else:
         sys.stdout.write("\n")
-        typer.echo(f"[{loaded.name} · {loaded.engine} · {loaded.runtime}] {stats_line(stats)}", err=True)
+        typer.echo(sanitize_for_terminal(f"[{loaded.name} · {loaded.engine} · {loaded.runtime}] {stats_line(stats)}"), err=True)
     if stats.finish_reason == "error":
         raise typer.Exit(1)
 
@@ -132,6 +132,7 @@ def chat(
 @friendly_errors
 def _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed, resume=None, no_history=False) -> None:
     from anechat.chat.controller import ChatController
+    from anechat.safe_text import sanitize_for_terminal
 
     params = _params(max_tokens, temp, top_p, top_k, 0.0, 1.0, seed)
     history = None if no_history else _open_history()
@@ -143,7 +144,7 @@ def _chat(model, engine, system, max_tokens, temp, top_p, top_k, seed, resume=No
         model, engine = model or recorded_model or None, engine or recorded_engine or None
         typer.echo(f"(resumed a session of {len(controller.messages)} messages)", err=True)
     loaded = _load(controller, model, _engine_name(engine))
-    typer.echo(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {CHAT_HELP}", err=True)
+    typer.echo(sanitize_for_terminal(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {CHAT_HELP}"), err=True)
     while True:
         try:
             line = input("you> ")
@@ -166,7 +167,7 @@ def _open_history():
     try:
         store = HistoryStore()
     except (HistoryError, OSError) as exc:
-        typer.echo(f"anechat: chat history is off ({exc})", err=True)
+        typer.echo(f"anechat: chat history is off ({sanitize_for_terminal(str(exc))})", err=True)
         return None
     if store.warning:
         typer.echo(f"anechat: {sanitize_for_terminal(store.warning)}", err=True)
@@ -196,7 +197,7 @@ def _chat_turn(controller, line: str) -> bool:
         elif command == "/help":
             typer.echo(CHAT_HELP, err=True)
         else:
-            typer.echo(f"unknown command {command}: use /reset, /system TEXT, /quit or /help", err=True)
+            typer.echo(f"unknown command {sanitize_for_terminal(command)}: use /reset, /system TEXT, /quit or /help", err=True)
         return True
     from anechat.engines.base import CancelToken
 
