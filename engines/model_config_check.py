@@ -88,5 +88,5 @@ def _sizes(config: dict, where: Path | str) -> dict[str, int]:
 
 
 def _refuse(where: Path | str, problem: str) -> ModelFormatError:
-    return ModelFormatError(f"{where}/config.json does not match the model: {problem}",
+    return ModelFormatError(f"the weights in {where} do not match its config.json: {problem}",
                             hint="re-download the model, or fix config.json")

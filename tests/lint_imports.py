@@ -31,9 +31,9 @@ def lint_imports() -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="anechat-imports-") as tmp:
         lay_out(Path(tmp))
         env = {**os.environ, "PYTHONPATH": tmp}
-        exe = Path(sys.executable).with_name("lint-imports")
+        command = "from importlinter.cli import lint_imports_command; lint_imports_command()"
         return subprocess.run(
-            [str(exe), str(ROOT / "pyproject.toml"), "--no-cache"],
+            [sys.executable, "-c", command, str(ROOT / "pyproject.toml"), "--no-cache"],
             cwd=tmp, env=env, capture_output=True, text=True, timeout=300,
         )
 

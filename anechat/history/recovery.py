@@ -7,10 +7,10 @@
   mount) stays open for reading with ``write_error`` set: a probe write at open
   finds that out, and the chat keeps what it cannot save in memory until writing
   works again (anechat.history.recorder);
-- a data folder or database that cannot be opened now (full disk, I/O error...)
-  falls back to an in-memory database and names the file to try again
-  (``retry_path``, see HistoryStore.reopen); a database made by a newer anechat
-  is left alone for good, in memory too.
+- a database that cannot be opened now (full disk, I/O error...) falls back to an
+  in-memory database and names the file to try again (``retry_path``, see
+  HistoryStore.reopen); a data folder that cannot be made, or a database made by a
+  newer anechat, is left alone for good, in memory too.
 
 Either way :class:`Opened.warning` carries one line for the person at the keyboard.
 """
@@ -50,7 +50,7 @@ def open_database(path: Path, *, busy_timeout_s: float = 10.0) -> Opened:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        return _in_memory(f"cannot create the data folder {folder} ({_reason(e)})", retry=path)
+        return _in_memory(f"cannot create the data folder {folder} ({_reason(e)})")
     try:
         conn = _open_file(path, busy_timeout_s)
     except _Damaged as e:

@@ -90,11 +90,12 @@ class HistoryStore:
 
     def reopen(self) -> bool:
         """A store in memory because its file could not be opened (full disk, I/O error)
-        tries the file again; True when the file is open. What was written to memory
-        meanwhile stays behind (ChatRecorder keeps a chat's writes until this works)."""
+        tries the file again; False while it still cannot be opened (True for any other
+        store). What was written to memory meanwhile stays behind (ChatRecorder keeps a
+        chat's writes until this works)."""
         with self._lock:
             if self._retry_path is None:
-                return self.persistent
+                return True
             opened = open_database(self._retry_path, busy_timeout_s=self._busy_timeout_s)
             if opened.path is None:
                 opened.conn.close()

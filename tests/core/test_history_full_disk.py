@@ -240,3 +240,14 @@ def test_anechat_chat_answers_two_questions_through_a_full_disk(small_disk, tiny
     assert len([line for line in err.splitlines() if "tok out" in line]) == 2  # both answered
     assert len([line for line in err.splitlines() if "chat history" in line]) == 1, err  # one warning
     assert result.stdout.decode().count("assistant> ") == 2
+
+
+def test_a_store_kept_only_in_memory_for_good_records_the_chat_there(tiny_model_dir, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with HistoryStore(blocker / "data" / "history.sqlite3") as store:
+        chat = ChatController(params=SamplingParams(max_tokens=3), history=store)
+        chat.load(str(tiny_model_dir), "mlx")
+        answer(chat, "Hello")
+        assert chat.history_pending == 0 and chat.take_history_warning() is None
+        assert roles(store, chat.session_id) == ["user", "assistant"]
