@@ -9,7 +9,6 @@ not import ``transformers``: loading stays fast and identical for both engines.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -131,26 +130,17 @@ class ChatTokenizer:
 
     # -- chat template --------------------------------------------------------------
     def render(self, messages: Iterable[dict], *, add_generation_prompt: bool = True) -> str:
-        from jinja2 import TemplateError
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        """The conversation as the model's chat template writes it: sandboxed, and
+        bounded in time, output and ``range`` sizes (see anechat.engines.template_sandbox)."""
+        from anechat.engines.template_sandbox import render_chat_template
 
-        def raise_exception(message: str) -> None:
-            raise TemplateError(message)
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
-        env.filters["tojson"] = lambda value, indent=None, **_: json.dumps(value, indent=indent, ensure_ascii=False)
-        env.globals["raise_exception"] = raise_exception
-        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-        try:
-            template = env.from_string(self.chat_template)
-            return template.render(
-                messages=list(messages),
-                add_generation_prompt=add_generation_prompt,
-                bos_token=self.bos_token or "",
-                eos_token=self.eos_token or "",
-            )
-        except TemplateError as exc:
-            raise ModelFormatError(f"the model's chat template refused this conversation: {exc}") from exc
+        return render_chat_template(
+            self.chat_template,
+            messages=list(messages),
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.bos_token or "",
+            eos_token=self.eos_token or "",
+        )
 
 
 class StreamingDetokenizer:

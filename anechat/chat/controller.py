@@ -7,7 +7,15 @@ worker thread. ``send()`` is a generator of engine events.
 With a :class:`~anechat.history.HistoryStore` the conversation is recorded as
 it happens: the user's message is committed before generation starts, the
 answer is written as it streams and closed with its status and figures (a
-cancelled or failed answer is kept, marked partial / error).
+cancelled or failed answer is kept, marked partial / error). The history never
+stops the chat: on a full or read-only disk the conversation goes on in memory,
+:meth:`ChatController.take_history_warning` gives the one line to show, and what
+could not be written is written at a later turn once writing works
+(anechat.history.recorder).
+
+The conversation alternates: the user's message joins it before anything else
+can fail, and a turn that ends without an answer takes it out again, so two
+user messages never follow each other.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from anechat.catalog.inuse import register_loaded, unregister_loaded
 from anechat.engines.base import CancelToken, Engine, Event, GenerationStats, Message, SamplingParams, Session
 from anechat.engines.errors import BackendUnavailable, InvalidParameter, NotLoaded
 from anechat.engines.registry import ENGINE_NAMES, create_engine
+from anechat.history.recorder import ChatRecorder
+from anechat.history.store import new_session_id
 
 Progress = Callable[[str, float | None], None]
 
@@ -46,7 +56,15 @@ class ChatState:
 class ChatController:
     """Holds one conversation and the engine/model currently answering it."""
 
-    def __init__(self, *, system_prompt: str = "", params: SamplingParams | None = None, history=None) -> None:
+    def __init__(
+        self,
+        *,
+        system_prompt: str = "",
+        params: SamplingParams | None = None,
+        history=None,
+        history_retry_s: float = 2.0,
+    ) -> None:
+        self.history_retry_s = history_retry_s  # unsaved history is tried again at a turn this long after a failure
         self.state = ChatState(system_prompt=system_prompt, params=(params or SamplingParams()).validate())
         self.history = history  # a HistoryStore, or None to record nothing
         self.session_id: str | None = None
@@ -136,6 +154,24 @@ class ChatController:
         self.session_id = None
 
     # -- history ------------------------------------------------------------------
+    @property
+    def history(self):
+        """The HistoryStore this chat is recorded in, or None."""
+        return self._recorder.store if self._recorder is not None else None
+
+    @history.setter
+    def history(self, store) -> None:
+        self._recorder = None if store is None else ChatRecorder(store, retry_interval_s=self.history_retry_s)
+
+    def take_history_warning(self) -> str | None:
+        """One line about the history that could not be saved: once per outage, then None."""
+        return self._recorder.take_warning() if self._recorder is not None else None
+
+    @property
+    def history_pending(self) -> int:
+        """History writes kept in memory until the database can take them."""
+        return self._recorder.pending if self._recorder is not None else 0
+
     def open_session(self, session_id: str) -> tuple[str, str]:
         """Restore a recorded session's conversation, system prompt and parameters.
 
@@ -146,7 +182,7 @@ class ChatController:
         if self.history is None:
             raise InvalidParameter("no chat history is open")
         record = self.history.get_session(self.history.resolve_id(session_id))
-        self.state.messages = [Message.coerce(m) for m in record.conversation(include_system=False)]
+        self.state.messages = _answered([Message.coerce(m) for m in record.conversation(include_system=False)])
         self.state.system_prompt = record.system_prompt
         try:
             self.state.params = record.sampling_params().validate()
@@ -156,10 +192,10 @@ class ChatController:
         return record.model, record.engine
 
     def _record_settings(self) -> None:
-        if self.history is None or self.session_id is None:
+        if self._recorder is None or self.session_id is None:
             return
         loaded = self.loaded
-        self.history.update_session(
+        self._recorder.update_session(
             self.session_id,
             model=loaded.ref if loaded else None,
             engine=loaded.engine if loaded else None,
@@ -167,18 +203,19 @@ class ChatController:
             params=self.state.params,
         )
 
-    def _record_user(self, text: str) -> int | None:
-        """Commit the user's message before generation starts; returns the answer's message id."""
-        if self.history is None:
+    def _record_user(self, text: str):
+        """Record the user's message before generation starts; returns the answer being recorded."""
+        if self._recorder is None:
             return None
         loaded = self.loaded
         if self.session_id is None:
-            self.session_id = self.history.new_session(
-                loaded.ref if loaded else "", loaded.engine if loaded else "", self.state.system_prompt, self.state.params
+            self.session_id = new_session_id()
+            self._recorder.new_session(
+                self.session_id, loaded.ref if loaded else "", loaded.engine if loaded else "",
+                self.state.system_prompt, self.state.params,
             )
-        self.history.add_user_message(self.session_id, text)
-        return self.history.begin_answer(
-            self.session_id, model=loaded.ref if loaded else None, engine=loaded.engine if loaded else None
+        return self._recorder.start_turn(
+            self.session_id, text, model=loaded.ref if loaded else None, engine=loaded.engine if loaded else None
         )
 
     def send(self, text: str, cancel: CancelToken | None = None) -> Iterator[Event]:
@@ -192,28 +229,28 @@ class ChatController:
         if not text.strip():
             raise InvalidParameter("the message is empty: type something first")
         self.state.messages.append(Message("user", text))
-        answer_id = self._record_user(text)
-        finished = False
+        answer = None
         try:
+            answer = self._record_user(text)
             events = self.session.generate(self.conversation(), self.state.params, cancel)
             for event in events:
                 if isinstance(event, GenerationStats):
                     self.last_stats = event
                     if event.text or event.finish_reason != "error":
                         self.state.messages.append(Message("assistant", event.text))
-                    if answer_id is not None:
-                        self.history.finish_answer(answer_id, event.text, stats=event)
-                        finished = True
-                elif answer_id is not None and event.text:
-                    self.history.append_answer(answer_id, event.text)
+                    if answer is not None:
+                        self._recorder.finish(answer, event.text, stats=event)
+                elif answer is not None and event.text:
+                    self._recorder.append(answer, event.text)
                 yield event
         except BaseException as exc:
-            if answer_id is not None and not finished:
+            if answer is not None:
                 status = "partial" if isinstance(exc, (KeyboardInterrupt, GeneratorExit)) else "error"
-                self.history.finish_answer(answer_id, status=status)
-            if self.state.messages and self.state.messages[-1].role == "user":
-                self.state.messages.pop()
+                self._recorder.finish(answer, status=status)
             raise
+        finally:
+            if self.state.messages and self.state.messages[-1].role == "user":
+                self.state.messages.pop()  # no answer came: the next message must not follow it
 
     def regenerate_last(self, cancel: CancelToken | None = None) -> Iterator[Event]:
         """Drop the last answer and ask again (the cache trims to the common prefix)."""
@@ -223,3 +260,10 @@ class ChatController:
             raise InvalidParameter("nothing to regenerate yet")
         last = self.state.messages.pop()
         return self.send(last.content, cancel)
+
+
+def _answered(messages: list[Message]) -> list[Message]:
+    """``messages`` without the user messages that got no answer (a failed turn, a process
+    that ended mid-answer): a conversation never has two user messages in a row."""
+    return [m for i, m in enumerate(messages)
+            if m.role != "user" or (i + 1 < len(messages) and messages[i + 1].role != "user")]

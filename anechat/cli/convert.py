@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from anechat.cli.errors import fail
+from anechat.safe_text import sanitize_for_terminal
 from anechat.cli.progress import progress_bar
 
 LUT_CHOICES = ("4", "6", "8", "none")
@@ -55,5 +56,5 @@ def convert(
     check_source(entry)
     with progress_bar(f"convert {entry.name}") as progress:
         done = convert_model(entry, request, out, progress)
-    typer.echo(f"wrote {done}")
+    typer.echo(f"wrote {sanitize_for_terminal(str(done))}")
 

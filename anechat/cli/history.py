@@ -118,7 +118,7 @@ def export(
         output.write_text(text, encoding="utf-8")
     except OSError as e:
         raise fail(f"cannot write {output}: {e.strerror or e}") from None
-    _echo(f"wrote {output}", err=True)
+    _echo(f"wrote {sanitize_for_terminal(str(output))}", err=True)
 
 
 @app.command()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator
 
+from anechat.safe_text import sanitize_for_terminal
+
 ProgressFn = Callable[[str, "float | None"], None]
 
 
@@ -29,7 +31,7 @@ def progress_bar(title: str) -> Iterator[ProgressFn]:
 
         def update(step: str, fraction: float | None = None) -> None:
             if step != last_step[0] and not console.is_terminal:
-                console.print(f"{title}: {step}")
+                console.print(sanitize_for_terminal(f"{title}: {step}"), markup=False)
             last_step[0] = step
             bar.update(task, description=step, completed=fraction if fraction is not None else 0.0)
 

@@ -81,7 +81,7 @@ def run(
     from anechat.chat.controller import ChatController
     from anechat.engines.base import GenerationStats, TextDelta
     from anechat.formatting import stats_line
-    from anechat.safe_text import sanitize_for_terminal
+    from anechat.safe_text import json_terminal_safe, sanitize_for_terminal
 
     params = _params(max_tokens, temp, top_p, top_k, min_p, repetition_penalty, seed)
     text = read_prompt(prompt)
@@ -107,10 +107,10 @@ def run(
         }
         if stats.error:
             record["error"] = stats.error
-        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_terminal_safe(json.dumps(record, ensure_ascii=False)) + "\n")
     else:
         sys.stdout.write("\n")
-        typer.echo(f"[{loaded.name} · {loaded.engine} · {loaded.runtime}] {stats_line(stats)}", err=True)
+        typer.echo(sanitize_for_terminal(f"[{loaded.name} · {loaded.engine} · {loaded.runtime}] {stats_line(stats)}"), err=True)
     if stats.finish_reason == "error":
         raise typer.Exit(1)
 
@@ -133,6 +133,7 @@ def chat(
 ) -> None:
     """A plain line-based multi-turn chat (no TUI): /reset, /system TEXT, /quit. Recorded in the history."""
     from anechat.chat.controller import ChatController
+    from anechat.safe_text import sanitize_for_terminal
 
     params = _params(max_tokens, temp, top_p, top_k, 0.0, 1.0, seed)
     history = None if no_history else _open_history()
@@ -144,7 +145,7 @@ def chat(
         model, engine = model or recorded_model or None, engine or recorded_engine or None
         typer.echo(f"(resumed a session of {len(controller.messages)} messages)", err=True)
     loaded = _load(controller, model, engine_or_setting(engine))
-    typer.echo(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {CHAT_HELP}", err=True)
+    typer.echo(sanitize_for_terminal(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {CHAT_HELP}"), err=True)
     while True:
         try:
             line = input("you> ")
@@ -162,6 +163,7 @@ def _open_history():
     """The history store, or None (with one line saying why) when it cannot be opened at all."""
     from anechat.history import HistoryStore
     from anechat.history.errors import HistoryError
+    from anechat.safe_text import sanitize_for_terminal
 
     try:
         store = HistoryStore()
@@ -196,7 +198,7 @@ def _chat_turn(controller, line: str) -> bool:
         elif command == "/help":
             typer.echo(CHAT_HELP, err=True)
         else:
-            typer.echo(f"unknown command {command}: use /reset, /system TEXT, /quit or /help", err=True)
+            typer.echo(f"unknown command {sanitize_for_terminal(command)}: use /reset, /system TEXT, /quit or /help", err=True)
         return True
     from anechat.engines.base import CancelToken
 
@@ -216,4 +218,6 @@ def _chat_turn(controller, line: str) -> bool:
     except AnechatError as exc:  # the chat goes on
         sys.stdout.write("\n")
         print_error(str(exc))
+    if warning := controller.take_history_warning():  # the history could not be saved: one line, once
+        warn(warning)
     return True

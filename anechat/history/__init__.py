@@ -1,7 +1,9 @@
 """Chat history: sessions and messages in SQLite that survive crashes, races and damaged files.
 
 Start with :class:`HistoryStore` (store.py). The schema and its migrations live in
-schema.py, opening/recovery of the database file in recovery.py, export in export.py.
+schema.py, opening/recovery of the database file in recovery.py, export in export.py;
+a chat loop records through recorder.py (ChatRecorder), which keeps what a full or
+read-only disk cannot take and writes it when it can.
 """
 
 from anechat.history.errors import (

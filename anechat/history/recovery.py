@@ -3,8 +3,14 @@
 - a damaged file (not a database, malformed pages) is moved aside under a new
   name with a timestamp (with its ``-wal``/``-shm`` companions), never deleted or
   overwritten, and a new database is started in its place;
-- a data folder or database that cannot be written, or a database made by a
-  newer anechat, leaves the file alone and falls back to an in-memory database.
+- a database that opens but cannot be written now (disk full, read-only file or
+  mount) stays open for reading with ``write_error`` set: a probe write at open
+  finds that out, and the chat keeps what it cannot save in memory until writing
+  works again (anechat.history.recorder);
+- a database that cannot be opened now (full disk, I/O error...) falls back to an
+  in-memory database and names the file to try again (``retry_path``, see
+  HistoryStore.reopen); a data folder that cannot be made, or a database made by a
+  newer anechat, is left alone for good, in memory too.
 
 Either way :class:`Opened.warning` carries one line for the person at the keyboard.
 """
@@ -30,6 +36,8 @@ class Opened:
     conn: sqlite3.Connection
     path: Path | None  # None: in memory, nothing is saved
     warning: str | None = None
+    write_error: str | None = None  # why the probe write at open failed (disk full, read-only...)
+    retry_path: Path | None = None  # in memory for now: the file to try again (full disk, I/O error...)
 
 
 class _Damaged(Exception):
@@ -44,13 +52,15 @@ def open_database(path: Path, *, busy_timeout_s: float = 10.0) -> Opened:
     except OSError as e:
         return _in_memory(f"cannot create the data folder {folder} ({_reason(e)})")
     try:
-        return Opened(_open_file(path, busy_timeout_s), path)
+        conn = _open_file(path, busy_timeout_s)
     except _Damaged as e:
         reason = str(e)
     except SchemaTooNew as e:
         return _in_memory(f"{path}: {e}")
     except (sqlite3.Error, OSError) as e:
-        return _in_memory(f"cannot write the history database {path} ({_reason(e)})")
+        return _in_memory(f"cannot write the history database {path} ({_reason(e)})", retry=path)
+    else:
+        return _probed(conn, path)
 
     try:
         moved = move_aside(path)
@@ -65,6 +75,34 @@ def open_database(path: Path, *, busy_timeout_s: float = 10.0) -> Opened:
         path,
         f"the history database was damaged ({reason}); it was moved to {moved} and a new one started",
     )
+
+
+def _probed(conn: sqlite3.Connection, path: Path) -> Opened:
+    """The opened file, with ``writable`` from one committed no-op write."""
+    problem = probe_write(conn)
+    if problem is None:
+        return Opened(conn, path)
+    return Opened(conn, path, unwritable_warning(path, problem), write_error=problem)
+
+
+def probe_write(conn: sqlite3.Connection) -> str | None:
+    """Commit a write that changes nothing (the schema version, set to itself): None when
+    it worked, else why not ("database or disk is full", "attempt to write a readonly database")."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"PRAGMA user_version = {version_of(conn)}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as e:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return str(e) or type(e).__name__
+    return None
+
+
+def unwritable_warning(path: Path | None, problem: str) -> str:
+    where = f"the history database {path}" if path is not None else "the history database"
+    return (f"cannot save the chat history: {where} cannot be written ({problem}); "
+            "the chat goes on in memory and is saved when writing works again")
 
 
 def connect(target: str, busy_timeout_s: float) -> sqlite3.Connection:
@@ -168,9 +206,12 @@ def move_aside(path: Path) -> Path:
     return target
 
 
-def _in_memory(problem: str) -> Opened:
+def _in_memory(problem: str, *, retry: Path | None = None) -> Opened:
     conn = connect(":memory:", 1.0)
     migrate(conn)
+    if retry is not None:
+        return Opened(conn, None, f"{problem}; chat history is kept in memory for now and saved when the database "
+                      "can be written again", write_error=problem, retry_path=retry)
     return Opened(conn, None, f"{problem}; chat history is kept in memory only and will be lost when anechat exits")
 
 

@@ -40,6 +40,10 @@ DB_NAME = "history.sqlite3"
 STATUS_FOR_FINISH = {"stop": "complete", "length": "complete", "cancelled": "partial", "error": "error"}
 
 
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
 def default_path() -> Path:
     from anechat.paths import data_dir
 
@@ -70,10 +74,38 @@ class HistoryStore:
         self.path: Path | None = opened.path
         #: one line to show the person (damaged file moved aside, memory only...), or None
         self.warning: str | None = opened.warning
+        #: why the last write failed (disk full, read-only file...); None once one works
+        self.write_error: str | None = opened.write_error
+        self._retry_path = opened.retry_path  # in memory for now; this file is tried again by reopen()
+        self._busy_timeout_s = busy_timeout_s
         self.flush_interval_s = flush_interval_s
         self.flush_chars = flush_chars
         self._lock = threading.RLock()
         self._pending: dict[int, _Pending] = {}
+
+    @property
+    def writable(self) -> bool:
+        """False while writes fail (see :attr:`write_error`) or only reach memory for now."""
+        return self.write_error is None and self._retry_path is None
+
+    def reopen(self) -> bool:
+        """A store in memory because its file could not be opened (full disk, I/O error)
+        tries the file again; False while it still cannot be opened (True for any other
+        store). What was written to memory meanwhile stays behind (ChatRecorder keeps a
+        chat's writes until this works)."""
+        with self._lock:
+            if self._retry_path is None:
+                return True
+            opened = open_database(self._retry_path, busy_timeout_s=self._busy_timeout_s)
+            if opened.path is None:
+                opened.conn.close()
+                return False
+            if self._conn is not None:
+                self._conn.close()
+            self._conn, self.path, self.warning = opened.conn, opened.path, opened.warning
+            self.write_error, self._retry_path = opened.write_error, None
+            self._pending.clear()
+            return True
 
     @property
     def persistent(self) -> bool:
@@ -90,9 +122,12 @@ class HistoryStore:
         params: Any = None,
         *,
         title: str = "",
+        session_id: str | None = None,
     ) -> str:
-        """Start a session; returns its id (32 hex characters; any unique prefix finds it)."""
-        sid = uuid.uuid4().hex
+        """Start a session; returns its id (32 hex characters; any unique prefix finds it).
+        ``session_id`` records a session whose id the caller made earlier (with
+        :func:`new_session_id`), e.g. one that could not be written when it began."""
+        sid = new_session_id() if session_id is None else values.session_id(session_id)
         now = time.time()
         with self._write() as db:
             db.execute(
@@ -342,14 +377,17 @@ class HistoryStore:
         """One committed transaction; BEGIN IMMEDIATE takes the write lock up front (no upgrade deadlock)."""
         with self._lock, self._errors():
             db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
             try:
+                db.execute("BEGIN IMMEDIATE")
                 yield db
                 db.execute("COMMIT")
-            except BaseException:
+            except BaseException as e:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.OperationalError):
+                    self.write_error = str(e)
                 raise
+            self.write_error = None
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -389,8 +427,10 @@ class HistoryStore:
         try:
             self._connection().execute("UPDATE messages SET content = content || ? WHERE id = ?", (chunk, msg_id))
         except (sqlite3.Error, HistoryError) as e:
+            self.write_error = str(e)
             self.warning = f"could not save the answer as it streams ({e}); will retry"
             return False
+        self.write_error = None
         pending.parts.clear()
         pending.chars = 0
         pending.last_flush = time.monotonic()

@@ -30,6 +30,15 @@ def _has_surrogates(value: str) -> bool:
     return False
 
 
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def session_id(value: object) -> str:
+    if not isinstance(value, str) or _SESSION_ID.fullmatch(value) is None:
+        raise InvalidInput(f"a session id is 32 lowercase hex characters, not {value!r}")
+    return value
+
+
 def status(value: str) -> str:
     if value not in STATUSES:
         raise InvalidInput(f"unknown message status {value!r}: use one of {', '.join(STATUSES)}")

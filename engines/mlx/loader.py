@@ -17,6 +17,7 @@ from pathlib import Path
 
 from anechat.engines.base import ModelInfo
 from anechat.engines.errors import InvalidParameter, ModelFormatError, ModelNotFound, OutOfMemory
+from anechat.engines.model_config_check import check_config_sizes
 from anechat.engines.tokenizer import ChatTokenizer
 from anechat.engines.mlx.runtime import is_out_of_memory, on_cpu, runtime_label
 
@@ -41,6 +42,7 @@ def load_folder(path: Path | str, context_length: int | None = None) -> LoadedMo
     for file in weight_files:
         for dtype, n in check_safetensors(file).items():
             tensor_bytes[dtype] = tensor_bytes.get(dtype, 0) + n
+    check_config_sizes(config, weight_files, folder)  # before mlx-lm builds anything from it
     cast = on_cpu()
     check_fits(tensor_bytes, cast)
     model, config = _load_model(folder, config, cast)

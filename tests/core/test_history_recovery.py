@@ -111,7 +111,7 @@ def test_a_read_only_data_folder_falls_back_to_memory(tmp_path):
     folder.chmod(0o500)
     try:
         with HistoryStore(folder / "history.sqlite3") as store:
-            assert not store.persistent and "in memory only" in store.warning
+            assert not store.persistent and "kept in memory" in store.warning
     finally:
         folder.chmod(0o700)
 

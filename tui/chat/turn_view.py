@@ -237,5 +237,7 @@ class TurnView:
         self.turn = None
         self.turns_finished += 1
         self._on_end()
+        if warning := self._screen.controller.take_history_warning():  # the history could not be saved: once
+            self._screen.app.show_warning(warning)
         if stats is not None:
             self._status.set_context(stats.context_tokens)

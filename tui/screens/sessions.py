@@ -232,7 +232,7 @@ class SessionsScreen(ModalScreen[SessionsResult]):
         if summary is None or self.store is None:
             return
         n = summary.message_count
-        question = f"Delete “{summary.title or UNTITLED}” and its {n} message{'s' if n != 1 else ''}? This cannot be undone."
+        question = f"Delete “{sanitize_for_terminal(summary.title or UNTITLED)}” and its {n} message{'s' if n != 1 else ''}? This cannot be undone."
         if summary.id == self.current_id:
             question += " It is the chat open now: a new chat starts in its place."
         if not await self.app.push_screen_wait(ConfirmDialog(question, "Delete session")):

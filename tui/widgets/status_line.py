@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from anechat.chat.controller import LoadedModel
+from anechat.safe_text import sanitize_for_terminal
 
 
 class StatusLine(Static):
@@ -36,7 +37,7 @@ class StatusLine(Static):
         line = Text()
         if self.loaded is not None:
             lm = self.loaded
-            line.append(lm.name, style="bold")
+            line.append(sanitize_for_terminal(lm.name), style="bold")
             line.append(" · ")
             line.append(lm.engine, style="bold")
             if lm.runtime:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from anechat.engines.errors import ModelFormatError, ModelNotFound
+from anechat.engines.model_config_check import check_config_sizes
 
 #: ``config.json`` architectures this converter knows how to rebuild for the ANE.
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
@@ -71,6 +72,7 @@ def read_spec(src: Path) -> LlamaSpec:
     if not src.is_dir():
         raise ModelNotFound(f"no model folder at {src}")
     cfg = _read_config(src)
+    check_config_sizes(cfg, sorted(src.glob("*.safetensors")), src)
     archs = cfg.get("architectures") or []
     if not any(a in SUPPORTED_ARCHITECTURES for a in archs):
         found = ", ".join(archs) or f"model_type {cfg.get('model_type')!r}"
