@@ -171,7 +171,7 @@ def _log_answer(log: dict, answer: Answer, log_text: bool) -> None:
     log["queued"] = f"{answer.queued_s:.2f}s"
     if stats is not None:
         log.setdefault("finish", answer.finish_reason if stats.finish_reason != "cancelled" or answer.stopped else "cancelled")
-        log["tokens"] = f"{stats.cached_tokens}+{stats.prompt_tokens}->{answer.tokens}"
+        log["tokens"] = f"{stats.cached_tokens}+{stats.prompt_tokens}->{stats.generation_tokens}"
         log["ttft"] = f"{stats.ttft_s:.3f}s"
         log["decode"] = f"{stats.decode_tps:.1f}tok/s"
     if log_text and answer.text:

@@ -95,6 +95,9 @@ class ModelPool:
             slot = self._loaded(name, engine)
             if slot is not None:
                 return slot
+            known = self._loaded(name, None)  # loaded on another engine: the same model
+            if known is not None:
+                name, trusted = known.loaded.ref, True
             if not trusted and _path_like(name):
                 raise ModelNotFound(f"no model named '{name}'", hint="a request names a model from GET /v1/models, not a path")
             from anechat.catalog import resolve_model
