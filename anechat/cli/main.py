@@ -35,7 +35,7 @@ def _version(value: bool) -> None:
 def build_cli(launch_app: AppLauncher | None = None, launch_compare: CompareLauncher | None = None) -> typer.Typer:
     """The whole `anechat` command line. Without ``launch_app`` a bare `anechat` falls back
     to the line-based chat; without ``launch_compare`` `anechat compare` needs --json."""
-    from anechat.cli import bench, compare, convert, doctor, history, models
+    from anechat.cli import api, bench, compare, convert, doctor, history, models
 
     app = typer_app(name="anechat", help=HELP, no_args_is_help=False)
 
@@ -65,4 +65,5 @@ def build_cli(launch_app: AppLauncher | None = None, launch_compare: CompareLaun
     app.command(help=convert.CONVERT_HELP)(convert.convert)
     app.command(name="bench", help=bench.BENCH_HELP)(bench.bench)
     app.command(name="compare", help=compare.COMPARE_HELP)(compare.compare_command(launch_compare))
+    app.command(name="api", help=api.API_HELP)(api.api)
     return app
