@@ -19,7 +19,7 @@ from anechat.config import Settings, load_config, save_config
 from anechat.metrics.gauges import GaugeSampler, Gauges
 from anechat.safe_text import sanitize_for_terminal
 
-from anechat.tui.engine_thread import EngineThread
+from anechat.chat.engine_thread import EngineThread
 from anechat.tui.hangup import is_terminal, terminal_hung_up
 from anechat.tui.chat.actions import ACTIONS
 from anechat.tui.chat.compare_entry import COMPARE_HELP, COMPARE_TITLE

@@ -15,9 +15,10 @@ import sys
 
 import typer
 
+from anechat.addresses import is_loopback, is_wildcard
 from anechat.engines.errors import BackendUnavailable
 
-from anechat.tui.serve_guard import Guard, is_loopback, is_wildcard, new_token, served_names
+from anechat.tui.serve_guard import Guard, new_token, served_names
 
 TOKEN_ENV = "ANECHAT_SERVE_TOKEN"
 

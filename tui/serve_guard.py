@@ -16,13 +16,14 @@ websocket gets 503 with a sentence saying why.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import secrets
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from anechat.addresses import is_loopback, is_wildcard
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 SESSION_PATH = "/ws"  # textual-serve's websocket: one app process each
@@ -31,19 +32,6 @@ PAGE_PATH = "/"
 
 def new_token() -> str:
     return secrets.token_urlsafe(24)
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def is_wildcard(host: str) -> bool:
-    return host.strip("[]") in ("", "0.0.0.0", "::")
 
 
 def _machine_names() -> set[str]:

@@ -14,7 +14,7 @@ import asyncio
 from concurrent.futures import Future
 from typing import AsyncIterator, Callable
 
-from anechat.api.engine_thread import EngineThread
+from anechat.chat.engine_thread import EngineThread
 from anechat.api.requests import GenerationRequest
 from anechat.engines.base import CancelToken, Event, GenerationStats, Session
 from anechat.engines.errors import AnechatError, InvalidParameter

@@ -14,23 +14,13 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from dataclasses import dataclass
 
 from anechat.api.errors import ApiError
+from anechat.addresses import is_loopback
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 DEFAULT_MAX_BODY = 1 << 20
-
-
-def is_loopback(host: str) -> bool:
-    name = host.strip().strip("[]").lower().rstrip(".")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def bind_refusal(host: str, api_key: str | None) -> str | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator
 
-from anechat.api.engine_thread import EngineThread
+from anechat.chat.engine_thread import EngineThread
 from anechat.api.errors import ApiError
 from anechat.chat.controller import ChatController, LoadedModel
 from anechat.engines.base import Session

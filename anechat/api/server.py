@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from anechat.api.engine_thread import EngineThread
+from anechat.chat.engine_thread import EngineThread
 from anechat.api.errors import ApiError, error_response, http_error
-from anechat.api.guard import DEFAULT_MAX_BODY, Guard, is_loopback
+from anechat.addresses import is_loopback
+from anechat.api.guard import DEFAULT_MAX_BODY, Guard
 from anechat.api.handlers import Handlers
 from anechat.api.pool import ModelPool
 from anechat.engines.errors import AnechatError

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from anechat.engines.registry import availability
-from anechat.tui.engine_thread import EngineThread
+from anechat.chat.engine_thread import EngineThread
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +20,7 @@ TWO_APPS_THEN_EXIT = """
 import asyncio, sys
 from anechat.chat.controller import ChatController
 from anechat.engines.base import SamplingParams
-from anechat.tui.engine_thread import EngineThread
+from anechat.chat.engine_thread import EngineThread
 
 def answer(controller):
     for _ in controller.send("hi"):

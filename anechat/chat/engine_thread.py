@@ -1,8 +1,9 @@
 """One long-lived thread that makes every engine call (load, generate, unload).
 
-Engines are not thread-safe and MLX keeps per-thread streams, so the API never calls
-an engine from the event loop nor from two threads: handlers hand blocking jobs to
-this thread and await them. ``close()`` runs a last cleanup there and frees what
+Engines are not thread-safe and MLX keeps per-thread streams, so the app and the API
+never call an engine from an event loop nor from two threads: they hand blocking jobs
+to this thread and await them. (Memory gauges read ``Engine.memory()``, a snapshot the
+engine keeps: that reads a value, it does not call into the engine.) ``close()`` runs a last cleanup there and frees what
 engines left in the thread (``release_engine_thread``), so the process exits cleanly.
 """
 
