@@ -23,9 +23,9 @@ class ChatFeatures(Screen):
         Binding("tab", "complete_command", "Complete", show=False, priority=True),
     ]
     DEFAULT_CSS = """
-    ChatFeatures .message.editing { border-left: thick $warning; }
-    ChatFeatures .message.search-hit { background: $warning 15%; }
-    ChatFeatures .message.search-current { background: $warning 35%; }
+    ChatFeatures .editing { border-left: thick $warning; }
+    ChatFeatures .search-hit { background: $warning 15%; }
+    ChatFeatures .search-current { background: $warning 35%; }
     """
 
     def __init__(self) -> None:

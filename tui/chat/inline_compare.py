@@ -10,7 +10,6 @@ them out in the chat.
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -123,7 +122,10 @@ class InlineComparison(Vertical):
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(1 / DRAIN_HZ, self._drain)
-        self.run_worker(partial(self._work), thread=True, group="inline-compare", exit_on_error=False)
+        self.run_worker(self._work, thread=True, group="inline-compare", exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        self.cancel.cancel()  # the chat was cleared or the app closes: the harness stops at the next token
 
     def _work(self) -> None:
         """Thread worker: the whole comparison. Never raises; the outcome goes to the feed."""
