@@ -261,6 +261,43 @@ class ChatController:
         last = self.state.messages.pop()
         return self.send(last.content, cancel)
 
+    # -- editing the conversation (regenerate, edit and resend) --------------------------
+    def truncate_before(self, index: int) -> Message:
+        """Drop message ``index`` and everything after it, to ask again from there; returns it.
+
+        The engine trims its KV cache on the next turn (longest common token prefix),
+        so only what follows the kept messages is prefilled again. With history, the
+        recorded session keeps what was said; the chat goes on in a new session that
+        starts with the kept messages (an edit forks the chat, nothing is lost).
+        """
+        if not 0 <= index < len(self.state.messages):
+            raise InvalidParameter(f"no message {index}: the conversation has {len(self.state.messages)}")
+        removed = self.state.messages[index]
+        del self.state.messages[index:]
+        if self.history is not None and self.session_id is not None:
+            self._fork_history()
+        return removed
+
+    def _fork_history(self) -> None:
+        from anechat.history.records import auto_title
+
+        self.session_id = None
+        kept = self.state.messages
+        if not kept:
+            return
+        loaded = self.loaded
+        first_user = next((m.content for m in kept if m.role == "user"), "")
+        try:
+            sid = self.history.new_session(
+                loaded.ref if loaded else "", loaded.engine if loaded else "", self.state.system_prompt,
+                self.state.params, title=auto_title(first_user) + " (edited)",
+            )
+            for message in kept:
+                self.history.add_message(sid, message.role, message.content)
+        except Exception:  # the history never takes the chat down: the next message starts a session
+            return
+        self.session_id = sid
+
 
 def _answered(messages: list[Message]) -> list[Message]:
     """``messages`` without the user messages that got no answer (a failed turn, a process

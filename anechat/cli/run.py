@@ -115,8 +115,10 @@ def run(
         raise typer.Exit(1)
 
 
-CHAT_HELP = """Commands: /reset (forget the conversation), /system TEXT (set the system prompt; empty clears it), /quit.
-Ctrl+C stops an answer; Ctrl+D or /quit leaves."""
+def chat_help() -> str:
+    from anechat.chat.commands import CHAT, command_list
+
+    return f"Commands: {command_list(CHAT)} (/help says more). Ctrl+C stops an answer; Ctrl+D or /quit leaves."
 
 
 def chat(
@@ -131,7 +133,7 @@ def chat(
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue a recorded session (id or prefix, see `anechat history list`) with its model, engine, system prompt and parameters."),
     no_history: bool = typer.Option(False, "--no-history", help="Do not record this chat in the history."),
 ) -> None:
-    """A plain line-based multi-turn chat (no TUI): /reset, /system TEXT, /quit. Recorded in the history."""
+    """A plain line-based multi-turn chat (no TUI): /help lists its commands (/reset, /system TEXT, /regen, /params, /export, /quit). Recorded in the history."""
     from anechat.chat.controller import ChatController
     from anechat.safe_text import sanitize_for_terminal
 
@@ -145,7 +147,7 @@ def chat(
         model, engine = model or recorded_model or None, engine or recorded_engine or None
         typer.echo(f"(resumed a session of {len(controller.messages)} messages)", err=True)
     loaded = _load(controller, model, engine_or_setting(engine))
-    typer.echo(sanitize_for_terminal(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {CHAT_HELP}"), err=True)
+    typer.echo(sanitize_for_terminal(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {chat_help()}"), err=True)
     while True:
         try:
             line = input("you> ")
@@ -176,36 +178,70 @@ def _open_history():
 
 
 def _chat_turn(controller, line: str) -> bool:
-    """Handle one line; False means quit."""
-    from anechat.engines.base import GenerationStats, TextDelta
+    """Handle one line (a message or a command of the shared table); False means quit."""
+    from anechat.chat.commands import CHAT, message_text, parse
+    from anechat.engines.errors import AnechatError
+
+    if not line.strip():
+        return True
+    try:
+        command = parse(line, CHAT)
+        if command is None:
+            _stream_answer(lambda cancel: controller.send(message_text(line), cancel))
+            return True
+        return _run_command(controller, command)
+    except AnechatError as exc:  # the chat goes on
+        print_error(str(exc))
+        return True
+    finally:
+        if warning := controller.take_history_warning():  # the history could not be saved: one line, once
+            warn(warning)
+
+
+def _run_command(controller, command) -> bool:
+    """Act on one parsed command; False means quit."""
+    from anechat.chat.commands import CHAT, apply_params, help_lines, params_line
+    from anechat.chat.transcript import export_conversation
+    from anechat.engines.errors import InvalidParameter
+
+    name = command.name
+    if name == "/quit":
+        return False
+    if name == "/reset":
+        controller.new_chat()
+        typer.echo("(conversation cleared)", err=True)
+    elif name == "/system":
+        controller.set_system_prompt(command.arg)
+        typer.echo("(system prompt set)" if command.arg else "(system prompt cleared)", err=True)
+    elif name == "/help":
+        typer.echo("\n".join(help_lines(CHAT)), err=True)
+    elif name == "/params":
+        if command.value:
+            controller.set_params(apply_params(controller.state.params, command.value))
+        typer.echo(f"({params_line(controller.state.params)})", err=True)
+    elif name == "/export":
+        fmt, path = command.value
+        typer.echo(f"(wrote {export_conversation(controller, fmt, path)})", err=True)
+    elif name == "/regen":
+        users = [i for i, m in enumerate(controller.messages) if m.role == "user"]
+        if not users:
+            raise InvalidParameter("nothing to regenerate yet: send a message first")
+        text = controller.truncate_before(users[-1]).content
+        _stream_answer(lambda cancel: controller.send(text, cancel))
+    return True
+
+
+def _stream_answer(start) -> None:
+    """Stream the answer ``start(cancel)`` yields to stdout and its figures to stderr."""
+    from anechat.engines.base import CancelToken, GenerationStats, TextDelta
     from anechat.engines.errors import AnechatError
     from anechat.formatting import stats_line
     from anechat.safe_text import sanitize_for_terminal
 
-    stripped = line.strip()
-    if not stripped:
-        return True
-    if stripped.startswith("/"):
-        command, _, arg = stripped.partition(" ")
-        if command in ("/quit", "/exit"):
-            return False
-        if command == "/reset":
-            controller.new_chat()
-            typer.echo("(conversation cleared)", err=True)
-        elif command == "/system":
-            controller.set_system_prompt(arg)
-            typer.echo("(system prompt set)" if arg.strip() else "(system prompt cleared)", err=True)
-        elif command == "/help":
-            typer.echo(CHAT_HELP, err=True)
-        else:
-            typer.echo(f"unknown command {sanitize_for_terminal(command)}: use /reset, /system TEXT, /quit or /help", err=True)
-        return True
-    from anechat.engines.base import CancelToken
-
     cancel = CancelToken()
     sys.stdout.write("assistant> ")
     try:
-        for event in controller.send(line, cancel):
+        for event in start(cancel):
             if isinstance(event, TextDelta):
                 sys.stdout.write(sanitize_for_terminal(event.text))
                 sys.stdout.flush()
@@ -218,6 +254,3 @@ def _chat_turn(controller, line: str) -> bool:
     except AnechatError as exc:  # the chat goes on
         sys.stdout.write("\n")
         print_error(str(exc))
-    if warning := controller.take_history_warning():  # the history could not be saved: one line, once
-        warn(warning)
-    return True

@@ -11,6 +11,9 @@ ACTIONS = [
     ("ctrl+s", "settings", "Settings", "System prompt & sampling", "Edit the system prompt and sampling parameters"),
     ("ctrl+r", "copy_answer", "Copy", "Copy the last answer", "To the clipboard through the terminal (OSC 52, works over SSH)"),
     ("ctrl+b", "copy_code", "Code", "Copy a code block", "From the last answer (OSC 52, works over SSH)"),
+    ("f5", "regenerate", "Regen", "Regenerate the last answer", "Ask the last message again; the new answer replaces the old (also /regen)"),
+    ("f2", "edit_message", "Edit", "Edit a sent message and resend", "F2 picks the last message (again: the one before); Enter resends from there"),
+    ("ctrl+f", "search", "Find", "Find in this chat", "Mark the messages holding a text; Enter/F3 next, Shift+Enter/Shift+F3 previous"),
     ("ctrl+t", "toggle_stats", "Stats", "Toggle the stats panels", "Show or hide the speed and memory panels"),
     ("escape", "stop", "Stop", "Stop the answer", "Stop the answer that is streaming (Esc)"),
 ]

@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
@@ -23,7 +22,9 @@ from anechat.tui.errors import error_line
 from anechat.tui.messages import GaugesSampled, LoadProgress
 from anechat.tui.switching import no_target_hint, switch_target
 from anechat.tui.chat.actions import ACTIONS
+from anechat.tui.chat.answer_label import label_answer
 from anechat.tui.chat.compare_entry import CompareEntry
+from anechat.tui.chat.features import ChatFeatures
 from anechat.tui.chat.session_open import SessionOpener
 from anechat.tui.chat.turn_view import TurnView
 from anechat.tui.widgets.chat_input import ChatInput
@@ -43,7 +44,7 @@ WELCOME = "anechat — local models, live speed and memory. Ctrl+O picks a model
 NARROW = 90
 
 
-class MainScreen(Screen):
+class MainScreen(ChatFeatures):
     BINDINGS = [Binding(key, action, label, priority=key != "escape") for key, action, label, *_ in ACTIONS]
 
     def __init__(self) -> None:
@@ -118,6 +119,8 @@ class MainScreen(Screen):
             return "an answer is streaming: Esc stops it first"
         if self.loading:
             return "a model is loading: wait for it to finish"
+        if self.inline_compare.running:
+            return "a comparison is running: Esc stops it"
         return None
 
     def _refuse_if_busy(self) -> bool:
@@ -176,7 +179,7 @@ class MainScreen(Screen):
     # -- a turn -------------------------------------------------------------------------
     @on(ChatInput.Submitted)
     async def _submitted(self, event: ChatInput.Submitted) -> None:
-        await self.send(event.text)
+        await self.slash.submitted(event.text)  # a slash command, an edited message or a message
 
     async def send(self, text: str) -> bool:
         """Start an answer to ``text``; False (with a message) when it cannot start."""
@@ -188,12 +191,13 @@ class MainScreen(Screen):
         if not self.has_model():
             await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
             return False
-        await self.turn_view.start(text)
+        turn = await self.turn_view.start(text)
+        await label_answer(turn.answer, self.controller.loaded)
         return True
 
     # -- actions ------------------------------------------------------------------------
     def action_stop(self) -> None:
-        self.turn_view.stop()
+        self.turn_view.stop() or self.inline_compare.stop() or self.editing.cancel()
 
     def action_models(self) -> None:
         def chosen(picked: PickedModel | None) -> None:
