@@ -27,7 +27,7 @@ def no_target_hint(name: str, path: Path | str, engine: str, entries: list) -> s
     """Why there is nothing to switch to, and the command that makes a variant."""
     current = next((e for e in entries if same_path(e.path, path)), None)
     if current is None:
-        return f"no {engine} variant of {name} here: anechat convert {name} --to {engine}"
+        return f"no {engine} variant of {name} here — make one: anechat convert {name} --to {engine}"
     try:
         choose_variant(group_models(entries), current, engine)
     except AnechatError as exc:

@@ -53,6 +53,8 @@ def test_every_conversion_records_its_source_and_options(home):
     assert origin.options["context"] == 64 and origin.options["batch"] == 16 and "bits" not in origin.options
     assert origin.source_config_sha256 and origin.converter.startswith("anechat ")
     assert read_origin(home / "odd" / "alpha").options == {"bits": 4}
+    info = CliRunner().invoke(models_app, ["info", "gamma"], env={"COLUMNS": "200"}).stdout.splitlines()
+    assert any(line.split() == ["made", "from", "tiny", f"({origin.source_path})"] for line in info)
 
 
 def test_convert_with_o_registers_the_folder_so_the_catalog_lists_it(home):
