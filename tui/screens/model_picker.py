@@ -87,7 +87,7 @@ class ModelPicker(ModalScreen[PickedModel | None]):
             yield Input(placeholder="type to filter (fuzzy): name, format, quantization, engine", id="picker-filter", compact=True)
             yield OptionList(id="picker-list")
             yield Static("", id="picker-detail")
-            yield Label("Enter on a model loads its variant for the current engine; on a variant, that one · Esc closes", classes="hint")
+            yield Label("Enter loads the model on this engine, or the variant picked · Esc closes", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#picker-detail", Static).update(Text("scanning for models…", style="italic"))
