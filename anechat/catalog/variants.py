@@ -30,6 +30,8 @@ from anechat.engines.errors import ModelFormatError, ModelNotFound
 
 #: the suffixes ``anechat convert`` put on its output folders before origins were recorded
 _LEGACY_MARKERS = ("-coreml", "-mlx")
+#: where such folders can be (a hub repo named ``…-mlx`` was never an anechat conversion)
+LEGACY_SOURCES = ("anechat", "folder")
 
 
 def legacy_base_name(name: str) -> str:
@@ -119,7 +121,7 @@ def group_models(entries: list[ModelEntry]) -> list[ModelGroup]:
                     found = named
             return found if found is not None and found is not entry else origin.source_name
         base = legacy_base_name(entry.name)
-        if base == entry.name:
+        if base == entry.name or entry.source not in LEGACY_SOURCES:
             return None
         return by_name.get(base) or base
 
