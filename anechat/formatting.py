@@ -58,3 +58,8 @@ def stats_line(stats: GenerationStats | Mapping[str, Any] | None) -> str:
     if get("error"):
         line += f" — {get('error')}"
     return line
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 model``, ``2 models`` (``many`` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"

@@ -31,14 +31,15 @@ def main() -> None:
 def run_app(model: str | None = None, engine: str | None = None, theme: str | None = None, low_motion: bool = False) -> None:
     """Open the app. None means "from anechat's settings" (model, engine, theme, low_motion).
 
-    A theme given here is saved as the new default; a broken config file is reported
-    in the app and never stops it.
+    A theme given here is saved as the new default (an unknown one is refused, never
+    saved); a broken config file is reported in the app and never stops it.
     """
     from anechat.config import load_config, save_config
 
     settings = load_config()
     low_motion = low_motion or settings.low_motion
     if theme:
+        _check_theme(theme)
         save_config({"theme": theme})
     if low_motion:
         from anechat.tui.motion import apply_low_motion
@@ -57,6 +58,18 @@ def run_app(model: str | None = None, engine: str | None = None, theme: str | No
     app.run()
     if app.return_code:  # e.g. 129: the terminal hung up
         raise SystemExit(app.return_code)
+
+
+def _check_theme(theme: str) -> None:
+    """Refuse a theme no theme file (nor Textual) defines, in one line, before it is saved."""
+    from textual.theme import BUILTIN_THEMES
+
+    from anechat.cli.errors import fail
+    from anechat.tui.theme_files import load_themes
+
+    known = sorted({t.name for t in load_themes()[0]} | set(BUILTIN_THEMES))
+    if theme not in known:
+        raise fail(f"unknown theme {theme!r}: use one of {', '.join(known)}")
 
 
 def run_compare_app(contestants: Sequence, prompt: str | None, params, system_prompt: str, concurrent: bool) -> None:

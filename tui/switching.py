@@ -1,41 +1,35 @@
-"""Which model to load when the engine changes under a running conversation.
-
-The same folder when the new engine runs it; otherwise a conversion of the same
-model that it runs (``anechat convert NAME --to coreml`` writes
-``NAME-coreml-ctx…``; ``--to mlx`` writes ``NAME-mlx…``).
-"""
+"""Which model to load when the engine changes under a running conversation: the same
+folder when the new engine runs it, otherwise the recommended variant of the same model
+for that engine (the catalog's variant lookup, :mod:`anechat.catalog.variants`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from anechat.catalog.variants import choose_variant, group_models
+from anechat.engines.errors import AnechatError
 from anechat.tui.same_model import same_path
-
-_MARKERS = ("-coreml", "-mlx")
-
-
-def base_name(name: str) -> str:
-    """``tiny-llama-coreml-ctx512-lut6`` -> ``tiny-llama``; other names unchanged."""
-    for marker in _MARKERS:
-        head, sep, tail = name.partition(marker)
-        if sep and (not tail or tail.startswith("-")):
-            return head
-    return name
 
 
 def switch_target(name: str, path: Path | str, engine: str, entries: list):
-    """The catalog entry to load on ``engine`` to continue with model ``name``; None if none here."""
-    for entry in entries:
-        if same_path(entry.path, path) or entry.name == name:
-            if engine in entry.engines:
-                return entry
-    base = base_name(name)
-    matches = [e for e in entries if engine in e.engines and base_name(e.name) == base]
-    return sorted(matches, key=lambda e: e.name)[0] if matches else None
+    """The catalog entry to load on ``engine`` to continue with model ``name`` (at ``path``);
+    None when no variant of it runs there."""
+    current = next((e for e in entries if same_path(e.path, path)), None) or next((e for e in entries if e.name == name), None)
+    if current is None:
+        return None
+    try:
+        return choose_variant(group_models(entries), current, engine).entry
+    except AnechatError:
+        return None
 
 
-def no_target_hint(name: str, engine: str) -> str:
-    base = base_name(name)
-    if engine == "coreml":
-        return f"no Core ML version of {base} here: convert it with anechat convert {base} --to coreml"
-    return f"no version of {base} that {engine} runs is here: anechat convert {base} --to {engine}"
+def no_target_hint(name: str, path: Path | str, engine: str, entries: list) -> str:
+    """Why there is nothing to switch to, and the command that makes a variant."""
+    current = next((e for e in entries if same_path(e.path, path)), None)
+    if current is None:
+        return f"no {engine} variant of {name} here — make one: anechat convert {name} --to {engine}"
+    try:
+        choose_variant(group_models(entries), current, engine)
+    except AnechatError as exc:
+        return str(exc)
+    return f"{name} has a {engine} variant"

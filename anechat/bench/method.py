@@ -211,6 +211,8 @@ def run_bench(
             t0 = time.perf_counter()
             loaded = controller.load(model, engine)
             load_s = time.perf_counter() - t0
+            if loaded.note:
+                say(f"{contestant.label}: {loaded.note}")
             session = controller.session
             assert session is not None
             for cell in row:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from anechat.catalog.provenance import Origin
 from anechat.engines.errors import ModelFormatError
 
 Source = Literal["anechat", "hf-cache", "folder", "builtin", "path"]
@@ -41,6 +42,8 @@ class ModelEntry:
     details: dict = field(default_factory=dict, compare=False, hash=False)
     #: True for the built-in GGUF before its first use (``anechat.convert.default_model`` converts it)
     needs_conversion: bool = False
+    #: what this folder was converted from (its ``anechat-source.json``); None for a source
+    origin: Origin | None = field(default=None, compare=False, hash=False)
 
     @property
     def runnable(self) -> bool:
@@ -96,4 +99,5 @@ class ModelEntry:
             "reason": self.reason or None,
             "notes": list(self.notes),
             "details": self.details,
+            "origin": self.origin.to_dict() if self.origin else None,
         }

@@ -23,5 +23,19 @@ def info_rows(entry) -> list[tuple[str, str]]:
         ("engines", ", ".join(entry.engines) or "none"),
         ("convert to", ", ".join(entry.details.get("convert_to") or [])),
         ("why", entry.reason),
-    ] + [("note", n) for n in entry.notes]
+    ] + _origin_rows(entry.origin) + [("note", n) for n in entry.notes]
     return [(label, value) for label, value in rows if value]
+
+
+def _origin_rows(origin) -> list[tuple[str, str]]:
+    """Where a converted folder came from (its ``anechat-source.json``)."""
+    if origin is None:
+        return []
+    options = ", ".join(f"{k} {v}" for k, v in origin.options.items())
+    quality = ", ".join(f"{k} {v}" for k, v in origin.quality.items())
+    return [
+        ("made from", f"{origin.source_name} ({origin.source_path})"),
+        ("converted by", f"{origin.converter} {options}".strip() if origin.converter else options),
+        ("converted on", origin.created),
+        ("quality", quality),
+    ]

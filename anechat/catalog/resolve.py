@@ -1,7 +1,8 @@
 """The catalog: every model on this machine under a short unique name, and name resolution.
 
 Order of sources: the built-in default model, anechat's models folder, the extra
-folders from the config file, the Hugging Face cache. Names are short and lowercase
+folders from the config file, the folders ``anechat convert -o`` wrote elsewhere
+(:mod:`anechat.catalog.registered`), the Hugging Face cache. Names are short and lowercase
 (``smollm2-135m-instruct``, ``smollm2-135m-instruct-4bit``); on a clash a hub model
 is named by its repo id and others get ``-2``, ``-3``. ``resolve_model`` accepts a
 name, a repo id, ``default``, or a path (absolute, relative, ``~``).
@@ -19,6 +20,8 @@ from anechat.engines.errors import ModelFormatError, ModelNotFound
 
 from anechat.catalog.entry import ModelEntry
 from anechat.catalog.formats import detect, gguf_files
+from anechat.catalog.provenance import read_origin
+from anechat.catalog.registered import registered_paths
 from anechat.catalog.sizes import disk_size
 from anechat.catalog.sources import Candidate, configured_folders, hf_cache_dir, scan_folder, scan_hf_cache, short_name
 
@@ -65,6 +68,7 @@ def entry_from(candidate: Candidate) -> ModelEntry:
         revision=candidate.revision,
         notes=det.notes,
         details=det.details,
+        origin=read_origin(candidate.path) if candidate.path.is_dir() else None,
     )
 
 
@@ -131,7 +135,9 @@ def scan_catalog() -> CatalogScan:
     scan.warnings += warnings
     folders, warnings = configured_folders()
     scan.warnings += warnings
-    for folder in folders:
+    registered, warnings = registered_paths()
+    scan.warnings += warnings
+    for folder in folders + registered:
         found, warnings = scan_folder(folder, "folder", skip=skip)
         candidates += found
         scan.warnings += warnings

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 
 from anechat.catalog.inuse import register_loaded, unregister_loaded
 from anechat.engines.base import CancelToken, Engine, Event, GenerationStats, Message, SamplingParams, Session
-from anechat.engines.errors import BackendUnavailable, InvalidParameter, NotLoaded
+from anechat.engines.errors import InvalidParameter, NotLoaded
 from anechat.engines.registry import ENGINE_NAMES, create_engine
 from anechat.history.recorder import ChatRecorder
 from anechat.history.store import new_session_id
@@ -44,6 +44,7 @@ class LoadedModel:
     size_bytes: int | None = None
     quantization: str = ""
     ref: str = ""  # what resolves to this model again later (catalog name, or its path)
+    note: str = ""  # which variant was picked for the engine, when the name given was not it
 
 
 @dataclass
@@ -77,21 +78,15 @@ class ChatController:
 
     # -- loading ------------------------------------------------------------------
     def load(self, model: str | None, engine: str, progress: Progress | None = None) -> LoadedModel:
-        """Resolve ``model`` (catalog name or path; None = default) and load it on ``engine``."""
-        from anechat.catalog import resolve_model
+        """Resolve ``model`` (catalog name or path; None = default) to its variant for ``engine``
+        (:func:`anechat.catalog.variants.resolve_variant`) and load it."""
+        from anechat.catalog.variants import resolve_variant
         from anechat.convert.default_model import local_model_path
 
         if engine not in ENGINE_NAMES:
             raise InvalidParameter(f"unknown engine {engine!r}: use one of {', '.join(ENGINE_NAMES)}")
-        entry = resolve_model(model or "default")
-        if engine not in entry.engines:
-            runnable = ", ".join(entry.engines) or "no engine"
-            hint = (
-                f"convert it first: anechat convert {entry.name} --to coreml"
-                if engine == "coreml" and "mlx" in entry.engines
-                else f"use -e {entry.engines[0]}" if entry.engines else entry.reason or "see anechat models info"
-            )
-            raise BackendUnavailable(f"model {entry.name} ({entry.format}) runs on {runnable}, not {engine}", hint=hint)
+        choice = resolve_variant(model, engine)  # the model's variant for this engine
+        entry = choice.entry
         path = local_model_path(entry, progress)
         eng = self._engine(engine)
         if self.engine is not None and self.engine is not eng:
@@ -111,6 +106,7 @@ class ChatController:
             size_bytes=entry.size_bytes,
             quantization=entry.quantization,
             ref=str(path) if entry.source == "path" else entry.name,
+            note=choice.note,
         )
         self._record_settings()
         return self.loaded

@@ -89,6 +89,7 @@ def _print_table(headers, rows, title: str, markdown: bool) -> None:
 def _show_history(models: List[str], markdown: bool) -> None:
     from anechat.bench.report import HISTORY_HEADERS, history_rows
     from anechat.bench.store import history_file, load_runs
+    from anechat.formatting import plural
 
     runs, skipped = load_runs()
     if models:
@@ -99,4 +100,4 @@ def _show_history(models: List[str], markdown: bool) -> None:
     if not runs:
         typer.echo(f"no benchmark runs yet{' for ' + ', '.join(models) if models else ''} (run: anechat bench)", err=True)
         return
-    _print_table(HISTORY_HEADERS, history_rows(runs), f"anechat bench history ({len(runs)} runs, {history_file()})", markdown)
+    _print_table(HISTORY_HEADERS, history_rows(runs), f"anechat bench history ({plural(len(runs), 'run')}, {history_file()})", markdown)

@@ -35,11 +35,11 @@ def compare_command(launch_compare: CompareLauncher | None) -> Callable[..., Non
 
     def compare(
         prompt: Optional[str] = typer.Argument(None, help="The prompt; `-` reads it from stdin. Without it, type it in the app."),
-        model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="Model name or folder; repeat to compare models."),
+        model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="Model name or folder; repeat to compare models. On each -e the model's variant for that engine runs."),
         engine: Optional[List[str]] = typer.Option(None, "-e", "--engine", help="Engine (mlx or coreml); repeat to compare engines."),
         concurrent: bool = typer.Option(False, "--concurrent", help="Run every contestant at the same time (default: one after another)."),
         max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens each contestant generates."),
-        temp: float = typer.Option(0.0, "--temp", help="Temperature (0 = greedy, which token agreement assumes)."),
+        temp: float = typer.Option(0.0, "--temp", help="Temperature (default 0: greedy decoding, which token agreement assumes)."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
         system: str = typer.Option("", "--system", help="System prompt."),
         json_out: bool = typer.Option(False, "--json", help="No app: run the comparison and print the report (figures, ratios, agreement) as JSON."),
@@ -65,16 +65,32 @@ def compare_command(launch_compare: CompareLauncher | None) -> Callable[..., Non
     return compare
 
 
+def decoding_line(params) -> str:
+    """What the decoding means for token agreement, said once before the figures."""
+    if params.greedy:
+        return "greedy decoding (temperature 0): the same model on two correct engines should give the same tokens"
+    return f"sampling at temperature {params.temperature:g}: token agreement says little (drop --temp for greedy decoding)"
+
+
 def print_report(contestants, text: str, params, system: str, concurrent: bool) -> None:
-    """Run the comparison headless: phases on stderr, the report as JSON on stdout (exit 1 if all failed)."""
+    """Run the comparison headless: phases on stderr, the report as JSON on stdout.
+    Exits 1 when any contestant failed (the others' figures are still printed)."""
     from anechat.compare import Phase, run_compare
+    from anechat.safe_text import sanitize_for_terminal
+
+    typer.echo(f"compare: {decoding_line(params)}", err=True)
 
     def on_event(index: int, event) -> None:
+        label = contestants[index].label
+        if isinstance(event, Phase) and event.phase == "ready" and event.loaded is not None and event.loaded.note:
+            typer.echo(f"compare: {label}: {sanitize_for_terminal(event.loaded.note)}", err=True)
         if isinstance(event, Phase) and event.phase in ("loading", "generating", "done", "failed"):
             detail = f": {event.detail}" if event.phase == "failed" and event.detail else ""
-            typer.echo(f"compare: {contestants[index].label} {event.phase}{detail}", err=True)
+            typer.echo(f"compare: {label} {event.phase}{sanitize_for_terminal(detail)}", err=True)
 
     report = run_compare(contestants, text, params=params, system_prompt=system, concurrent=concurrent, on_event=on_event)
     sys.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
-    if not any(r.ok for r in report.results):
-        raise typer.Exit(1)
+    failed = [r for r in report.results if not r.ok]
+    if failed:
+        raise fail(f"{len(failed)} of {len(report.results)} contestants failed: " + "; ".join(
+            f"{r.contestant.label}: {r.error or 'no answer'}" for r in failed))

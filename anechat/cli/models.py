@@ -42,48 +42,91 @@ def _engines(entry: "ModelEntry") -> str:
     return "convertible" if entry.convertible else "—"
 
 
+LIST_COLUMNS = ("MODEL", "PARAMS", "ENGINE", "FORMAT", "QUANT", "CTX", "SIZE", "QUALITY", "SOURCE", "VARIANT")
+#: columns whose long text may fold onto a second line on a narrow terminal (never when piped)
+_FOLDING = ("MODEL", "QUANT", "QUALITY", "VARIANT")
+
+
+def _quality(entry: "ModelEntry") -> str:
+    figures = entry.origin.quality if entry.origin else {}
+    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()) or "—"
+
+
+def _variant_rows(group) -> list[tuple[str, ...]]:
+    """One row per variant of ``group``; the model's name and parameters only on its first row."""
+    from anechat.formatting import human_bytes, human_count
+
+    rows = []
+    for i, e in enumerate(group.variants):
+        first = i == 0
+        rows.append((
+            _safe(group.name) if first else "", human_count(e.parameters) if first else "",
+            _engines(e), e.format, _safe(e.quantization) or "—", str(e.context_length) if e.context_length else "—",
+            human_bytes(e.size_bytes), _quality(e), e.source,
+            "source" if e is group.source else _safe(e.name),
+        ))
+    return rows
+
+
+def _plain_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Columns padded with spaces, nothing folded (for a pipe or a file)."""
+    widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [columns, *rows])
+
+
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """Every model here: the built-in one, anechat's models folder, config folders, the Hugging Face cache."""
+    """Every model here, one per row with its variants per engine (the source and its conversions):
+    the built-in one, anechat's models folder, config folders, converted folders, the Hugging Face cache."""
     from rich.table import Table
     from rich.text import Text
 
     from anechat.catalog import scan_catalog
-    from anechat.formatting import human_bytes, human_count
+    from anechat.catalog.variants import group_models
+    from anechat.formatting import plural
 
     scan = scan_catalog()
+    groups = group_models(scan.entries)
     if as_json:
-        _echo_json({"models": [e.to_dict() for e in scan.entries], "warnings": scan.warnings})
+        _echo_json({
+            "models": [e.to_dict() for e in scan.entries],
+            "groups": [{"name": g.name, "source": g.source.name if g.source else None,
+                        "variants": [e.name for e in g.variants]} for g in groups],
+            "warnings": scan.warnings,
+        })
         return
     for line in scan.warnings:
         warn(line)
-    rows = [
-        (_safe(e.name), e.format, _safe(e.quantization) or "—", human_count(e.parameters),
-         str(e.context_length) if e.context_length else "—", human_bytes(e.size_bytes), _engines(e), e.source)
-        for e in scan.entries
-    ]
-    table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 2, 0, 0))
-    for i, (column, justify) in enumerate((("NAME", "left"), ("FORMAT", "left"), ("QUANT", "left"), ("PARAMS", "right"),
-                                           ("CTX", "right"), ("SIZE", "right"), ("ENGINES", "left"), ("SOURCE", "left"))):
-        widest = max([len(r[i]) for r in rows] + [len(column)])
-        # on a narrow terminal long names and quantization labels fold onto a second line;
-        # the other cells always keep their full text
-        folds = column in ("NAME", "QUANT")
-        table.add_column(column, justify=justify, no_wrap=not folds, overflow="fold",  # type: ignore[arg-type]
-                         min_width=min(widest, 12) if folds else widest)
-    problems = []
-    for e, row in zip(scan.entries, rows):
-        style = "dim" if e.format == "unsupported" else ""
-        table.add_row(*(Text(cell, style=(style or "bold") if i == 0 else style) for i, cell in enumerate(row)))
-        if e.format == "unsupported" or (not e.engines and e.reason):
-            problems.append(e)
     console = _console()
     if not scan.entries:
         console.print("no models yet: anechat models pull OWNER/NAME, or anechat convert")
         return
-    console.print(table)
+    rows = [row for g in groups for row in _variant_rows(g)]
+    columns = LIST_COLUMNS
+    if not any(e.origin and e.origin.quality for e in scan.entries):  # no folder has figures: no column
+        drop = LIST_COLUMNS.index("QUALITY")
+        columns = LIST_COLUMNS[:drop] + LIST_COLUMNS[drop + 1:]
+        rows = [r[:drop] + r[drop + 1:] for r in rows]
+    problems = [e for e in scan.entries if e.format == "unsupported" or (not e.engines and e.reason)]
+    if not console.is_terminal:
+        typer.echo(_plain_table(columns, rows))
+    else:
+        table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 2, 0, 0))
+        for i, column in enumerate(columns):
+            widest = max([len(r[i]) for r in rows] + [len(column)])
+            folds = column in _FOLDING
+            table.add_column(column, justify="right" if column in ("PARAMS", "CTX", "SIZE") else "left",
+                             no_wrap=not folds, overflow="fold", min_width=min(widest, 12) if folds else widest)
+        dim = {id(e) for e in scan.entries if e.format == "unsupported"}
+        entries = [e for g in groups for e in g.variants]
+        for e, row in zip(entries, rows):
+            style = "dim" if id(e) in dim else ""
+            table.add_row(*(Text(cell, style=(style or "bold") if i == 0 else style) for i, cell in enumerate(row)))
+        console.print(table)
     for e in problems:
-        console.print(Text(f"  {_safe(e.name)}: {_safe(e.reason)}", style="dim"))
+        console.print(Text(f"  {_safe(e.name)}: {_safe(e.reason)}", style="dim"), soft_wrap=not console.is_terminal)
+    console.print(Text(f"{plural(len(groups), 'model')}, {plural(len(scan.entries), 'variant')}", style="dim"),
+                  soft_wrap=not console.is_terminal)
 
 
 @app.command()

@@ -11,7 +11,7 @@ import typer
 from anechat.cli.errors import fail, print_error, warn
 from anechat.cli.progress import progress_bar
 
-ModelOpt = typer.Option(None, "-m", "--model", help="Model name (see `anechat models list`) or folder path. Default: the built-in SmolLM2-135M-Instruct.")
+ModelOpt = typer.Option(None, "-m", "--model", help="Model name (see `anechat models list`) or folder path; the model's variant for the engine is loaded. Default: the built-in SmolLM2-135M-Instruct.")
 EngineOpt = typer.Option(None, "-e", "--engine", help="Engine: mlx or coreml. Default: from the config file, else mlx.")
 
 
@@ -46,8 +46,14 @@ def check_engines(names: Sequence[str]) -> None:
 
 
 def _load(controller, model: Optional[str], engine: str):
+    """Load ``model``'s variant for ``engine``, saying which one when it was not the one named."""
     with progress_bar("preparing model") as progress:
-        return controller.load(model, engine, progress)
+        loaded = controller.load(model, engine, progress)
+    if loaded.note:
+        from anechat.safe_text import sanitize_for_terminal
+
+        typer.echo(sanitize_for_terminal(loaded.note), err=True)
+    return loaded
 
 
 def read_prompt(prompt: str) -> str:

@@ -5,7 +5,8 @@ models screen, so both name their output folders and check their sources the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -57,6 +58,59 @@ def check_source(entry) -> None:
         raise ModelFormatError(f"{entry.name} is a {entry.format} model; convert needs a Hugging Face or MLX folder")
 
 
+def records_origin(convert: Callable[..., Path]) -> Callable[..., Path]:
+    """After any conversion, whatever its target: write the source's identity into the result
+    (``anechat-source.json``, read by the catalog to group a model's variants) and register a
+    result outside the models folder so that the catalog finds it (``convert -o DIR``)."""
+
+    @functools.wraps(convert)
+    def converting(entry, request: ConvertRequest, out: Path | None = None, progress: ProgressFn | None = None) -> Path:
+        done = convert(entry, request, out, progress)
+        record_origin(entry, request, done)
+        return done
+
+    return converting
+
+
+def record_origin(entry, request: ConvertRequest, done: Path) -> None:
+    """Write ``done``'s origin: the root source of ``entry`` (a conversion of a conversion
+    names the first source again), the target engine and the options."""
+    from datetime import datetime, timezone
+
+    from anechat import __version__
+    from anechat.catalog.provenance import Origin, config_digest, write_origin
+    from anechat.catalog.registered import register_path
+    from anechat.convert.default_model import local_model_path
+    from anechat.paths import models_dir
+
+    source = Path(local_model_path(entry)).resolve()
+    root = entry.origin
+    write_origin(done, Origin(
+        source_name=root.source_name if root else entry.name,
+        source_path=root.source_path if root else str(source),
+        engine=request.to,
+        converter=f"anechat {__version__} convert --to {request.to}",
+        options=_options_of(request),
+        source_config_sha256=root.source_config_sha256 if root else config_digest(source),
+        source_repo_id=root.source_repo_id if root else entry.repo_id,
+        converted_from=str(source) if root else None,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    ))
+    done = Path(done).resolve()
+    if not done.is_relative_to(models_dir().expanduser().resolve()):
+        register_path(done)
+
+
+def _options_of(request: ConvertRequest) -> dict:
+    """The options that apply to the request's target (mlx: bits, group size, mixed recipe)."""
+    mlx_only = ("bits", "mixed")
+    options = {k: v for k, v in asdict(request).items() if v is not None and k != "to"}
+    if request.to == "mlx":
+        return {k: v for k, v in options.items() if k in (*mlx_only, "group_size")}
+    return {k: v for k, v in options.items() if k not in mlx_only}
+
+
+@records_origin
 def convert_model(entry, request: ConvertRequest, out: Path | None = None, progress: ProgressFn | None = None) -> Path:
     """Convert catalog ``entry`` as ``request`` says, into ``out`` (default: :func:`default_out`).
 

@@ -58,11 +58,20 @@ def test_list_shows_a_table_and_why_a_model_cannot_run(with_tiny):
     result = runner.invoke(app, ["list"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "FORMAT", "QUANT", "PARAMS", "CTX", "SIZE", "ENGINES", "SOURCE"]
+    assert lines[0].split() == ["MODEL", "PARAMS", "ENGINE", "FORMAT", "QUANT", "CTX", "SIZE", "SOURCE", "VARIANT"]
     tiny = next(line for line in lines if line.startswith("tiny "))
-    assert tiny.split()[:4] == ["tiny", "hf", "float32", "123K"] and tiny.split()[-2:] == ["mlx", "anechat"]
+    assert tiny.split()[:6] == ["tiny", "123K", "mlx", "hf", "float32", "512"] and tiny.split()[-2:] == ["anechat", "source"]
     assert any(line.startswith("smollm2-135m-instruct ") for line in lines)
     assert "  broken: no *.safetensors weights" in lines
+
+
+def test_list_piped_keeps_every_name_on_one_line_whatever_the_terminal_width(with_tiny):
+    long_name = "a-model-with-a-rather-long-name-that-a-narrow-terminal-would-fold"
+    shutil.copytree(with_tiny / "models" / "tiny", with_tiny / "models" / long_name)
+    result = anechat("models", "list", env={"COLUMNS": "40"})  # stdout is a pipe here
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith(long_name + " ") for line in result.stdout.splitlines())
+    assert max(len(line) for line in result.stdout.splitlines()) > 40
 
 
 def test_list_json(with_tiny):

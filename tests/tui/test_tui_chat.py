@@ -202,7 +202,7 @@ async def test_an_engine_that_cannot_run_the_model_keeps_the_conversation(tiny_m
 
         await wait_for(pilot, settled)
         notices = [n.text for n in app.screen.query(Notice)]
-        assert any("no Core ML version of tiny-llama here: convert it with anechat convert tiny-llama --to coreml" in t for t in notices)
+        assert any("no coreml variant of tiny-llama here — make one: anechat convert tiny-llama --to coreml" in t for t in notices)
         assert app.controller.messages == before and app.controller.loaded.engine == "mlx"
         await send(pilot, "Second question")
         await answered(pilot)

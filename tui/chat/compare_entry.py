@@ -19,13 +19,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from anechat.catalog.variants import group_models
 from anechat.chat.controller import ChatController, LoadedModel
 from anechat.compare import Contestant
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.compare.screen import CompareScreen
 from anechat.tui.same_model import same_path
-from anechat.tui.switching import base_name
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.screens.model_picker import describe, model_ref
 
@@ -37,12 +37,12 @@ def contestant_choices(loaded: LoadedModel, entries: list) -> list[tuple[Contest
     """Every runnable model on every engine that runs it, as (contestant, two-line label):
     the loaded model's other versions first, other models next, the loaded model on its
     own engine last (comparing it with itself shows the run-to-run noise)."""
-    family = base_name(loaded.name)
+    family = next((g for g in group_models(entries) if any(same_path(v.path, loaded.path) for v in g.variants)), None)
     ranked = []
     for order, entry in enumerate(entries):
         for engine in entry.engines:
             itself = engine == loaded.engine and same_path(entry.path, loaded.path)
-            related = base_name(entry.name) == family
+            related = family is not None and family.contains(entry)
             rank = 2 if itself else 0 if related else 1
             label = Text(f"{sanitize_for_terminal(entry.name)} · {engine}", style="bold")
             if itself:

@@ -248,7 +248,7 @@ class MainScreen(ChatFeatures):
             await self.pane.add_notice(f"could not list models: {error_line(exc)}", "error")
         target = switch_target(loaded.name, loaded.path, engine, entries)
         if target is None:
-            await self.pane.add_notice(no_target_hint(loaded.name, engine), "error")
+            await self.pane.add_notice(no_target_hint(loaded.name, loaded.path, engine, entries), "error")
             if self.controller.messages:
                 await self.pane.add_notice("the conversation is kept", "info")
             self.show_model()

@@ -1,5 +1,9 @@
-"""Model picker: a fuzzy filter over the models on this machine, with format, size,
-quantization and the engines that can run each one."""
+"""Model picker: a fuzzy filter over the models on this machine, one model per group with
+its variants per engine under it (the catalog's grouping, :mod:`anechat.catalog.variants`),
+each with format, size, quantization and the engines that can run it.
+
+Enter on a model's row loads its variant for the current engine (the recommended one);
+Enter on a variant's row loads that variant."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from anechat.catalog.variants import ModelGroup, group_models, variant_label
 from anechat.formatting import human_bytes, human_count
 
 
@@ -70,7 +75,9 @@ class ModelPicker(ModalScreen[PickedModel | None]):
         self._list_models = list_models
         self.engine = engine
         self.entries: list = []
-        self.shown: list = []
+        self.shown: list = []  # the entries of the rows shown, in order
+        self.groups: list[ModelGroup] = []
+        self.headers: set[int] = set()  # rows that stand for a whole model (its first variant)
         self.scanned = False  # the catalog scan has answered (tests wait on it)
         self._search = FuzzySearch()
 
@@ -80,7 +87,7 @@ class ModelPicker(ModalScreen[PickedModel | None]):
             yield Input(placeholder="type to filter (fuzzy): name, format, quantization, engine", id="picker-filter", compact=True)
             yield OptionList(id="picker-list")
             yield Static("", id="picker-detail")
-            yield Label("Enter loads on the current engine (or the one that can run it) · Esc closes", classes="hint")
+            yield Label("Enter loads the model on this engine, or the variant picked · Esc closes", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#picker-detail", Static).update(Text("scanning for models…", style="italic"))
@@ -97,6 +104,7 @@ class ModelPicker(ModalScreen[PickedModel | None]):
 
     def _set_entries(self, entries: list, error: str | None) -> None:
         self.entries = sorted(entries, key=lambda e: (not e.engines, e.name.lower()))
+        self.groups = sorted(group_models(self.entries), key=lambda g: (not g.engines, g.name.lower()))
         self.scanned = True
         self._refilter(self.query_one("#picker-filter", Input).value)
         detail = self.query_one("#picker-detail", Static)
@@ -112,27 +120,41 @@ class ModelPicker(ModalScreen[PickedModel | None]):
         self._refilter(event.value)
 
     def _refilter(self, query: str) -> None:
+        """Show every model one of whose variants matches ``query``, best match first."""
         query = query.strip()
         scored = []
-        for order, entry in enumerate(self.entries):
-            if not query:
-                scored.append((0.0, order, entry, ()))
-                continue
-            score, positions = self._search.match(query, f"{entry.name} {describe(entry)}")
-            if score > 0:
-                scored.append((-score, order, entry, positions))
+        for order, group in enumerate(self.groups):
+            positions: Sequence[int] = ()
+            score = 0.0
+            if query:
+                for variant in group.variants:
+                    score = max(score, self._search.match(query, f"{group.name} {variant.name} {describe(variant)}")[0])
+                positions = self._search.match(query, group.name)[1]
+                if score <= 0:
+                    continue
+            scored.append((-score, order, group, positions))
         scored.sort(key=lambda s: (s[0], s[1]))
-        self.shown = [s[2] for s in scored]
+        self.shown, self.headers = [], set()
         options = self.query_one("#picker-list", OptionList)
         options.clear_options()
-        for _score, _order, entry, positions in scored:
-            prompt = _highlighted(entry.name, positions)
-            prompt.append("\n")
-            prompt.append(describe(entry), style="dim" if entry.engines else "dim italic")
-            options.add_option(Option(prompt))
+        for _score, _order, group, positions in scored:
+            for i, entry in enumerate(group.variants):
+                if i == 0:
+                    self.headers.add(len(self.shown))
+                    prompt = _highlighted(group.name, positions)
+                    prompt.append("\n")
+                    prompt.append(describe(entry), style="dim" if entry.engines else "dim italic")
+                else:
+                    prompt = Text(f"  └ {entry.name}", style="bold" if entry.engines else "")
+                    prompt.append(f"  {describe(entry)}", style="dim" if entry.engines else "dim italic")
+                self.shown.append(entry)
+                options.add_option(Option(prompt))
         if self.shown:
             options.highlighted = 0
         self._show_detail()
+
+    def _group_of(self, entry) -> ModelGroup | None:
+        return next((g for g in self.groups if any(v is entry for v in g.variants)), None)
 
     def _current(self):
         index = self.query_one("#picker-list", OptionList).highlighted
@@ -151,6 +173,9 @@ class ModelPicker(ModalScreen[PickedModel | None]):
         lines = Text(str(entry.path), style="dim")
         if entry.context_length:
             lines.append(f"\ncontext {entry.context_length} tokens", style="dim")
+        group = self._group_of(entry)
+        if group is not None and len(group.variants) > 1:
+            lines.append(f"\n{len(group.variants)} variants: " + "; ".join(variant_label(v) for v in group.variants), style="dim")
         if entry.reason:
             lines.append(f"\n{entry.reason}", style="italic")
         detail.update(lines)
@@ -167,6 +192,12 @@ class ModelPicker(ModalScreen[PickedModel | None]):
         entry = self._current()
         if entry is None:
             return
+        index = self.query_one("#picker-list", OptionList).highlighted
+        group = self._group_of(entry)
+        if index in self.headers and group is not None and self.engine not in entry.engines:
+            variants = group.for_engine(self.engine)  # the model on the current engine
+            if variants:
+                entry = variants[0]
         if not entry.engines:
             self.notify(f"{entry.name} cannot run as it is: {entry.reason or entry.format}", severity="warning")
             return
