@@ -74,7 +74,7 @@ class ModelPool:
         self.thread = thread
         self.default_engine = default_engine
         self.max_queue = max_queue
-        self.sessions = sessions
+        self.sessions_per_model = sessions
         self.slots: dict[tuple[str, str], Slot] = {}
         self._load_lock = asyncio.Lock()
 
@@ -113,7 +113,7 @@ class ModelPool:
             controller = ChatController()
             loaded = await self.thread.run(controller.load, name if trusted else entry.name, engine)
             assert controller.engine is not None and controller.session is not None
-            sessions = SessionLRU(controller.engine, controller.session, self.sessions)
+            sessions = SessionLRU(controller.engine, controller.session, self.sessions_per_model)
             slot = Slot(controller, loaded, {name, loaded.name, loaded.ref, str(loaded.path)}, sessions)
             self.slots[slot.key] = slot
             return slot

@@ -208,7 +208,7 @@ class MLXEngine(Engine):
             raise NotLoaded("no model is loaded", hint="load a model first")
         session = MLXSession(first.model, first.info, first.tokenizer)
         session.memory_probe = self.snapshot_memory
-        self._more.append(session)
+        self._more = [s for s in self._more if s.model is not None] + [session]
         return session
 
     def _sessions(self) -> list[MLXSession]:
