@@ -8,6 +8,11 @@ or one whose last answer was regenerated. A prompt that no session fits that wel
 gets a session of its own: a new one while there are fewer than ``size``, else the
 least recently used one, whose cache it overwrites. An engine that cannot open more
 sessions (Core ML: the model's state is its cache) keeps one, shared by everyone.
+
+The half rule bounds what a wrong guess costs: a prompt repeated after an answer longer
+than itself opens a new session and prefills that (short) prompt again; another
+conversation sharing a long system prompt takes a session over and drops at most as
+many tokens as that system prompt holds.
 """
 
 from __future__ import annotations
