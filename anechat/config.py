@@ -12,6 +12,7 @@ warning each and is ignored. Every field says what it is for::
     engine = "mlx"                    # the engine used without -e: mlx or coreml
     theme = "anechat-dark"            # the app's theme (the app checks that it exists)
     low_motion = false                # fewer frames, no animations (slow SSH links)
+    api_key = "..."                   # the key `anechat api` requires without --api-key / ANECHAT_API_KEY
     [models]
     folders = ["~/models"]            # more folders the catalog lists models from
 """
@@ -41,6 +42,9 @@ class Settings:
     theme: str = "anechat-dark"
     #: fewer frames and no animations (for slow SSH links)
     low_motion: bool = False
+    #: the key every request to ``anechat api`` must carry (``Authorization: Bearer KEY``) when
+    #: neither ``--api-key`` nor ``ANECHAT_API_KEY`` gives one; None: no key (loopback only)
+    api_key: str | None = None
     #: ``[models] folders``: more folders the catalog lists models from, as written (``~`` and ``$VAR`` allowed)
     model_folders: tuple[str, ...] = ()
     #: the file these settings came from
@@ -55,7 +59,7 @@ class Settings:
 
 
 #: the top-level keys of the file and the type each must have
-_TYPES: dict[str, type] = {"model": str, "engine": str, "theme": str, "low_motion": bool}
+_TYPES: dict[str, type] = {"model": str, "engine": str, "theme": str, "low_motion": bool, "api_key": str}
 _TABLES = ("models",)
 
 

@@ -11,6 +11,12 @@ prefix, keeping the generated token ids of earlier answers) and streaming
 detokenization are not done per backend: :class:`anechat.engines.session.TokenSession`
 does them once, and a backend implements only its primitives there (``_stream`` the
 new tokens, ``_cache_length``, ``_trim_cache``).
+
+A server that answers several conversations on one model asks the engine for more
+sessions over the same loaded weights, each with its own KV cache
+(:meth:`Engine.open_session`; None from an engine whose model holds one state), and
+sends each prompt to the session whose cache reuses most of it
+(:meth:`Session.reusable_tokens`).
 """
 
 from __future__ import annotations
@@ -272,6 +278,14 @@ class Session(ABC):
     def reset(self) -> None:
         """Forget the cache (the next turn prefills everything)."""
 
+    def reusable_tokens(self, prompt: Sequence[Message | dict] | Sequence[int]) -> int:
+        """How many leading tokens of ``prompt`` (a conversation, or token ids) the KV
+        cache already holds, so the next turn on it would not prefill them again.
+
+        0 from a session that cannot tell. Call it on the thread that generates.
+        """
+        return 0
+
     def close(self) -> None:  # pragma: no cover - default no-op
         """Release the model's memory."""
 
@@ -321,3 +335,15 @@ class Engine(ABC):
     @abstractmethod
     def session(self) -> Session | None:
         """The loaded session, if any."""
+
+    def open_session(self) -> Session | None:
+        """A further session over the loaded model: the same weights, its own KV cache
+        (empty), so several conversations keep their caches side by side.
+
+        It lives until :meth:`unload` (or its own ``close()``), and generates on the
+        same thread as the others, one generation at a time across all of them.
+        Raises ``NotLoaded`` when no model is loaded. Returns None from an engine whose
+        loaded model holds a single state (Core ML: the model's state is its cache);
+        callers then share :attr:`session`.
+        """
+        return None

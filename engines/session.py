@@ -126,6 +126,12 @@ class TokenSession(Session):
     def cached_tokens(self) -> int:
         return len(self._cached_ids)
 
+    def reusable_tokens(self, prompt: Sequence[Message | dict] | Sequence[int]) -> int:
+        if not prompt:
+            return 0
+        ids = [int(t) for t in prompt] if isinstance(prompt[0], int) else self.prompt_ids(prompt)  # type: ignore[arg-type]
+        return min(common_prefix_length(self._cached_ids, ids), len(ids) - 1)
+
     @property
     def context_length(self) -> int:
         return self.info.context_length

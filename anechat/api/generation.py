@@ -1,7 +1,7 @@
 """One generation, run on the engine thread and streamed to the event loop.
 
-The engine thread iterates the session's events and hands each to an asyncio queue;
-the handler reads them. Errors the engine raises before the first token (context
+The engine thread picks the model's session for the prompt (:mod:`anechat.api.sessions`),
+iterates its events and hands each to an asyncio queue; the handler reads them. Errors the engine raises before the first token (context
 overflow, a bad parameter) surface from :meth:`Generation.start`, before any
 response header is sent, so they get their own status code. When the client goes
 away (``is_gone``) or a stop string is found, the cancel token stops the engine at
@@ -16,6 +16,7 @@ from typing import AsyncIterator, Callable
 
 from anechat.chat.engine_thread import EngineThread
 from anechat.api.requests import GenerationRequest
+from anechat.api.sessions import Prompt, SessionLRU
 from anechat.engines.base import CancelToken, Event, GenerationStats, Session
 from anechat.engines.errors import AnechatError, InvalidParameter
 
@@ -28,23 +29,31 @@ class ClientGone(Exception):
     """The client closed its connection; the generation was cancelled."""
 
 
-def _events(session: Session, request: GenerationRequest, cancel: CancelToken):
-    """The session's event stream for ``request`` (engine thread)."""
+def _prompt(session: Session, request: GenerationRequest) -> Prompt:
+    """The request's prompt: its messages, or token ids (a plain prompt tokenized)."""
     if request.is_chat:
-        return session.generate(list(request.messages), request.params, cancel)
-    ids = list(request.prompt_ids)
-    if request.prompt is not None:
-        tokenizer = getattr(session, "tokenizer", None)
-        if tokenizer is None:
-            raise InvalidParameter("this engine takes chat messages only: use /v1/chat/completions")
-        ids = tokenizer.encode(request.prompt)
-    return session.generate_ids(ids, request.params, cancel)
+        return list(request.messages)
+    if request.prompt is None:
+        return list(request.prompt_ids)
+    tokenizer = getattr(session, "tokenizer", None)
+    if tokenizer is None:
+        raise InvalidParameter("this engine takes chat messages only: use /v1/chat/completions")
+    return tokenizer.encode(request.prompt)
+
+
+def _events(sessions: SessionLRU, request: GenerationRequest, cancel: CancelToken):
+    """The event stream for ``request`` on the session that reuses most of it (engine thread)."""
+    prompt = _prompt(sessions.sessions[-1], request)
+    session = sessions.pick(prompt)
+    if request.is_chat:
+        return session.generate(prompt, request.params, cancel)  # type: ignore[arg-type]
+    return session.generate_ids(prompt, request.params, cancel)  # type: ignore[arg-type]
 
 
 class Generation:
-    def __init__(self, thread: EngineThread, session: Session, request: GenerationRequest, is_gone: Callable[[], bool]) -> None:
+    def __init__(self, thread: EngineThread, sessions: SessionLRU, request: GenerationRequest, is_gone: Callable[[], bool]) -> None:
         self.thread = thread
-        self.session = session
+        self.sessions = sessions
         self.request = request
         self.is_gone = is_gone
         self.cancel = CancelToken()
@@ -61,7 +70,7 @@ class Generation:
                 self.cancel.cancel()
 
         try:
-            for event in _events(self.session, self.request, self.cancel):
+            for event in _events(self.sessions, self.request, self.cancel):
                 put(event)
         except BaseException as exc:  # handed to the handler, which answers with it
             put(exc)

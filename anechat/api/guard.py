@@ -26,7 +26,7 @@ DEFAULT_MAX_BODY = 1 << 20
 def bind_refusal(host: str, api_key: str | None) -> str | None:
     """Why ``anechat api`` must not listen on ``host`` with this key, or None."""
     if not is_loopback(host) and not api_key:
-        return f"{host} is reachable from other machines: set an API key with --api-key KEY (or ANECHAT_API_KEY)"
+        return f"{host} is reachable from other machines: set an API key with --api-key KEY (or ANECHAT_API_KEY, or api_key in the config file)"
     return None
 
 

@@ -57,7 +57,7 @@ class Handlers:
         async with self.pool.turn(req.model, req.engine) as slot:
             answer = Answer(req, slot.loaded, time.perf_counter() - waited)
             transport = request.transport
-            generation = Generation(self.pool.thread, slot.session, req, lambda: transport is None or transport.is_closing())
+            generation = Generation(self.pool.thread, slot.sessions, req, lambda: transport is None or transport.is_closing())
             try:
                 await generation.start()
                 if req.stream:
@@ -90,7 +90,7 @@ class Handlers:
 
     async def health(self, request: web.Request) -> web.Response:
         models = [
-            {"model": s.loaded.name, "engine": s.loaded.engine, "runtime": s.loaded.runtime, "busy": s.lock.locked(), "waiting": s.waiting}
+            {"model": s.loaded.name, "engine": s.loaded.engine, "runtime": s.loaded.runtime, "busy": s.lock.locked(), "waiting": s.waiting, "sessions": len(s.sessions.sessions)}
             for s in self.pool.slots.values()
         ]
         return web.json_response({"status": "ok", "models": models})

@@ -9,9 +9,10 @@ load, idle models are unloaded, least recently used first, while memory does not
 allow the new one beside them. Each model answers one request at a time; up to
 ``max_queue`` more wait their turn, beyond that a request gets 429 with Retry-After.
 
-Prompt-cache reuse: every loaded model has one session, whose KV cache is reused
-for the longest common token prefix (:mod:`anechat.engines.session`), so a client
-that resends a growing conversation prefills only the new tokens.
+Prompt-cache reuse: every loaded model keeps a small LRU of sessions, up to
+``sessions`` of them (:mod:`anechat.api.sessions`), each with its own KV cache reused
+for the longest common token prefix (:mod:`anechat.engines.session`), so clients that
+resend growing conversations, even alternating, prefill only their new tokens.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from typing import AsyncIterator
 
 from anechat.chat.engine_thread import EngineThread
 from anechat.api.errors import ApiError
+from anechat.api.sessions import SessionLRU
 from anechat.chat.controller import ChatController, LoadedModel
-from anechat.engines.base import Session
 from anechat.engines.errors import ModelNotFound
 
 #: memory a new model needs beside its weights (KV cache, buffers), as a factor and a floor
@@ -43,6 +44,7 @@ class Slot:
     controller: ChatController
     loaded: LoadedModel
     aliases: set[str]
+    sessions: SessionLRU
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     waiting: int = 0
     last_used: float = field(default_factory=time.monotonic)
@@ -51,11 +53,6 @@ class Slot:
     @property
     def key(self) -> tuple[str, str]:
         return (self.loaded.name, self.loaded.engine)
-
-    @property
-    def session(self) -> Session:
-        assert self.controller.session is not None
-        return self.controller.session
 
     @property
     def idle(self) -> bool:
@@ -73,10 +70,11 @@ def memory_available() -> int:
 
 
 class ModelPool:
-    def __init__(self, thread: EngineThread, *, default_engine: str, max_queue: int) -> None:
+    def __init__(self, thread: EngineThread, *, default_engine: str, max_queue: int, sessions: int = 4) -> None:
         self.thread = thread
         self.default_engine = default_engine
         self.max_queue = max_queue
+        self.sessions_per_model = sessions
         self.slots: dict[tuple[str, str], Slot] = {}
         self._load_lock = asyncio.Lock()
 
@@ -114,7 +112,9 @@ class ModelPool:
             await self._make_room(entry.size_bytes or 0)
             controller = ChatController()
             loaded = await self.thread.run(controller.load, name if trusted else entry.name, engine)
-            slot = Slot(controller, loaded, {name, loaded.name, loaded.ref, str(loaded.path)})
+            assert controller.engine is not None and controller.session is not None
+            sessions = SessionLRU(controller.engine, controller.session, self.sessions_per_model)
+            slot = Slot(controller, loaded, {name, loaded.name, loaded.ref, str(loaded.path)}, sessions)
             self.slots[slot.key] = slot
             return slot
 

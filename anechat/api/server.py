@@ -33,6 +33,7 @@ class ServerOptions:
     api_key: str | None = None
     allowed_origins: tuple[str, ...] = ()
     max_queue: int = 8
+    sessions: int = 4  # prompt caches kept per model (sessions over the same weights)
     max_body: int = DEFAULT_MAX_BODY
     log_text: bool = False
 
@@ -113,7 +114,7 @@ async def _serve(options: ServerOptions, thread: EngineThread, pool: ModelPool) 
 def serve(options: ServerOptions) -> None:
     """Run the API until SIGTERM or Ctrl+C; models are unloaded on the engine thread on the way out."""
     thread = EngineThread()
-    pool = ModelPool(thread, default_engine=options.engine, max_queue=options.max_queue)
+    pool = ModelPool(thread, default_engine=options.engine, max_queue=options.max_queue, sessions=options.sessions)
     try:
         asyncio.run(_serve(options, thread, pool))
     finally:

@@ -6,6 +6,10 @@ session keeps across turns. ``generate_step`` feeds every token it yields into
 the cache before yielding it, so when a turn ends the cache holds exactly the
 prompt plus every generated token — which is what the next turn's prefix match
 expects (:meth:`TokenSession._settle_cache` checks it).
+
+:meth:`MLXEngine.open_session` gives more sessions over the same weights, each with
+its own KV cache (a server keeping several conversations' caches); unloading the
+model closes them all.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from anechat.engines.base import Availability, Engine, MemoryReport, ModelInfo, SamplingParams, Session
-from anechat.engines.errors import OutOfMemory
+from anechat.engines.errors import NotLoaded, OutOfMemory
 from anechat.engines.session import TokenSession
 from anechat.engines.tokenizer import ChatTokenizer
 from anechat.engines.mlx.runtime import availability, generation_stream, is_out_of_memory, on_cpu
@@ -179,6 +183,7 @@ class MLXEngine(Engine):
 
     def __init__(self) -> None:
         self._session: MLXSession | None = None
+        self._more: list[MLXSession] = []  # sessions from open_session(), over the same weights
         self._old_wired_limit: int | None = None
 
     @classmethod
@@ -196,6 +201,21 @@ class MLXEngine(Engine):
         self.snapshot_memory()
         return self._session
 
+    def open_session(self) -> MLXSession:
+        """Another session over the loaded weights, with its own (empty) KV cache."""
+        first = self._session
+        if first is None or first.model is None:
+            raise NotLoaded("no model is loaded", hint="load a model first")
+        session = MLXSession(first.model, first.info, first.tokenizer)
+        session.memory_probe = self.snapshot_memory
+        self._more = [s for s in self._more if s.model is not None] + [session]
+        return session
+
+    def _sessions(self) -> list[MLXSession]:
+        """The loaded session and the open further ones."""
+        everything = ([self._session] if self._session is not None else []) + self._more
+        return [s for s in everything if s.model is not None]
+
     def _wire_memory(self) -> None:
         """On Metal, keep the model wired in memory as mlx-lm's generate does (no-op on the CPU)."""
         if self._old_wired_limit is None and not on_cpu():
@@ -206,8 +226,10 @@ class MLXEngine(Engine):
     def unload(self) -> None:
         if self._session is None:
             return
-        self._session.close()
+        for session in self._sessions():
+            session.close()
         self._session = None
+        self._more = []
         gc.collect()
         import mlx.core as mx
 
@@ -226,8 +248,10 @@ class MLXEngine(Engine):
         model_bytes = None
         if session is not None and session.model is not None:
             model_bytes = int(session.info.extra["weights_bytes"])
-            details["kv_cache_bytes"] = session.cache_bytes()
-            details["kv_cache_tokens"] = session.cached_tokens
+            sessions = self._sessions()
+            details["kv_cache_bytes"] = sum(s.cache_bytes() for s in sessions)
+            details["kv_cache_tokens"] = sum(s.cached_tokens for s in sessions)
+            details["sessions"] = len(sessions)
         return MemoryReport(
             model_bytes=model_bytes,
             active_bytes=int(mx.get_active_memory()),

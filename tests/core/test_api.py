@@ -25,10 +25,10 @@ MODEL = "tiny-llama"
 class ApiProcess:
     """A running `anechat api` on a free loopback port, its stderr in a file."""
 
-    def __init__(self, tmp: Path, *args: str) -> None:
+    def __init__(self, tmp: Path, *args: str, env: dict | None = None) -> None:
         self.log_path = tmp / "server.log"
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen([ANECHAT, "api", "--port", "0", *args], stdout=subprocess.DEVNULL, stderr=self._log)
+        self.proc = subprocess.Popen([ANECHAT, "api", "--port", "0", *args], stdout=subprocess.DEVNULL, stderr=self._log, env={**os.environ, **(env or {})})
         deadline = time.monotonic() + 180
         while not (match := re.search(r"listening on (http://127\.0\.0\.1:\d+)/v1", self.log())):
             assert self.proc.poll() is None, self.log()
@@ -202,6 +202,37 @@ def test_a_growing_conversation_prefills_only_its_new_tokens(client):
     assert last["prompt_tokens_prefilled"] < last["cached_tokens"] / 4
 
 
+def alternate(client, turns: int) -> dict[str, list[dict]]:
+    """Two conversations growing in turn (A, B, A, B, ...): each answer's x_anechat and usage."""
+    talks = {name: [{"role": "system", "content": f"You help with {topic}."}] for name, topic in (("A", "gardening"), ("B", "astronomy"))}
+    seen: dict[str, list[dict]] = {"A": [], "B": []}
+    for turn in range(turns):
+        for name, messages in talks.items():
+            messages.append({"role": "user", "content": f"Question {turn} from {name}: what comes next?"})
+            answer = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=6, temperature=0)
+            seen[name].append({**answer.x_anechat, "usage_cached": answer.usage.prompt_tokens_details.cached_tokens, "prompt": answer.usage.prompt_tokens})
+            messages.append({"role": "assistant", "content": answer.choices[0].message.content})
+    return seen
+
+
+def test_two_clients_alternating_conversations_each_keep_their_prompt_cache(client):
+    for figures in alternate(client, 3).values():
+        for before, now in zip(figures, figures[1:]):
+            assert now["usage_cached"] == now["cached_tokens"] >= before["prompt"]  # all of its last turn was reused
+            assert now["prompt_tokens_prefilled"] < now["cached_tokens"]
+
+
+def test_with_one_session_per_model_alternating_conversations_evict_each_other(tiny_model_dir, tmp_path):
+    api = ApiProcess(tmp_path, "-m", str(tiny_model_dir), "--sessions", "1")
+    try:
+        figures = alternate(api.client(), 2)
+    finally:
+        api.stop()
+    for first, second in (figures["A"], figures["B"]):
+        assert second["cached_tokens"] < first["prompt"] // 2  # only the shared template head survived
+    assert "Traceback" not in api.log()
+
+
 # -- bad requests ---------------------------------------------------------------------
 
 
@@ -271,6 +302,21 @@ def test_the_api_key_check():
     assert guard.refusal({"Authorization": "Bearer s3cret"}, 10) is None
     assert guard.refusal({"Authorization": "Bearer wrong"}, 10).kind == "unauthorized"
     assert guard.refusal({}, 10).kind == "unauthorized"
+
+
+def test_the_config_files_api_key_is_required_when_no_key_is_given(tmp_path):
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.toml").write_text('api_key = "from-config"\n')
+    api = ApiProcess(tmp_path, env={"ANECHAT_CONFIG_DIR": str(config), "ANECHAT_API_KEY": ""})
+    try:
+        assert "(API key required)" in api.log()
+        with pytest.raises(openai.AuthenticationError):
+            api.client().models.list()
+        assert api.client("from-config").models.list().data
+    finally:
+        api.stop()
+    assert "Traceback" not in api.log()
 
 
 def test_with_a_key_every_request_must_carry_it_and_a_full_queue_answers_429(tiny_model_dir, tmp_path):

@@ -195,6 +195,34 @@ def test_editing_an_earlier_turn_trims_the_cache(session, tiny_model_dir):
     assert stats.text == fresh_answer(tiny_model_dir, edited)
 
 
+def test_an_opened_session_shares_the_weights_and_keeps_its_own_cache(tiny_model_dir):
+    engine, first = load(tiny_model_dir)
+    try:
+        second = engine.open_session()
+        assert second.model is first.model and second.cached_tokens == 0
+        conversation, answered = two_turns(first)
+        other = [{"role": "user", "content": "Something else entirely, please."}]
+        _, elsewhere = run(second, other)
+        assert elsewhere.cached_tokens == 0 and elsewhere.text == fresh_answer(tiny_model_dir, other)
+        assert first.reusable_tokens(conversation) == answered.prompt_tokens + answered.generation_tokens
+        assert second.reusable_tokens(conversation) < first.reusable_tokens(conversation)
+        _, followed = run(first, conversation)  # the other session's turn left this cache alone
+        assert followed.cached_tokens == answered.prompt_tokens + answered.generation_tokens
+        assert engine.memory().details["kv_cache_tokens"] == first.cached_tokens + second.cached_tokens
+        engine.unload()
+        assert second.model is None and second.cached_tokens == 0
+    finally:
+        engine.unload()
+
+
+def test_opening_a_session_without_a_loaded_model_is_not_loaded():
+    from anechat.engines.errors import NotLoaded
+    from anechat.engines.mlx.engine import MLXEngine
+
+    with pytest.raises(NotLoaded):
+        MLXEngine().open_session()
+
+
 def test_repetition_penalty_covers_the_cached_context(session):
     strong = SamplingParams(max_tokens=12, repetition_penalty=3.0, repetition_context=512)
     conversation, _ = two_turns(session)
