@@ -56,14 +56,18 @@ def _variant_rows(group) -> list[tuple[str, ...]]:
     """One row per variant of ``group``; the model's name and parameters only on its first row."""
     from anechat.formatting import human_bytes, human_count
 
+    from anechat.catalog.inuse import loaded_elsewhere
+
     rows = []
     for i, e in enumerate(group.variants):
         first = i == 0
+        pids = loaded_elsewhere(e.path)  # an app, `anechat chat` or `anechat api` holds it
+        held = f" (in use: pid {', '.join(map(str, pids))})" if pids else ""
         rows.append((
             _safe(group.name) if first else "", human_count(e.parameters) if first else "",
             _engines(e), e.format, _safe(e.quantization) or "—", str(e.context_length) if e.context_length else "—",
             human_bytes(e.size_bytes), _quality(e), e.source,
-            "source" if e is group.source else _safe(e.name),
+            ("source" if e is group.source else _safe(e.name)) + held,
         ))
     return rows
 

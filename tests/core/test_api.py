@@ -281,6 +281,11 @@ def test_the_served_model_is_marked_in_use_so_it_cannot_be_removed(server, tiny_
     from anechat.catalog.inuse import loaded_elsewhere
 
     assert server.proc.pid in loaded_elsewhere(tiny_model_dir)
+    from anechat.catalog import ModelInUse, entry_for_path, remove_model
+
+    with pytest.raises(ModelInUse, match=str(server.proc.pid)):
+        remove_model(entry_for_path(tiny_model_dir))
+    assert (tiny_model_dir / "config.json").is_file()
 
 
 # -- API key, queue bound -------------------------------------------------------------
