@@ -133,7 +133,7 @@ def test_rm_refuses_the_builtin_model_and_unlisted_paths(with_tiny, tmp_path):
     assert other.exists()
 
 
-def test_rm_refuses_a_model_another_anechat_process_has_loaded_in_one_line(with_tiny):
+def test_list_marks_and_rm_refuses_a_model_another_anechat_process_has_loaded(with_tiny):
     folder = with_tiny / "models" / "tiny"
     code = (
         "import sys\n"
@@ -146,9 +146,11 @@ def test_rm_refuses_a_model_another_anechat_process_has_loaded_in_one_line(with_
                              text=True, env=os.environ.copy())
     try:
         assert other.stdout.readline().strip() == "loaded"
+        listed = runner.invoke(app, ["list"])
         result = runner.invoke(app, ["rm", "tiny", "--yes"])
     finally:
         other.communicate("\n", timeout=30)
+    assert f"(in use: pid {other.pid})" in listed.stdout
     assert result.exit_code == 1
     assert result.stderr == f"anechat: tiny is loaded by another anechat process (pid {other.pid}) — quit that chat or switch it to another model first\n"
     assert folder.exists()
