@@ -53,6 +53,7 @@ class MainScreen(Screen):
         self.compare = CompareEntry(self)
         self._gauges_stop = threading.Event()
         self._side_choice: bool | None = None  # set once the person toggles the panels
+        self.pending: str | None = None  # a message sent before a model was ready: sent once one is
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -88,6 +89,10 @@ class MainScreen(Screen):
             self.sample_gauges()
         if self.app.model_ref:
             self.load_model(self.app.model_ref, self.app.engine_name)
+
+    def on_screen_resume(self) -> None:
+        """Back from any dialog or screen: typing goes to the message box again."""
+        self.chat_input.focus()
 
     def on_resize(self, event) -> None:
         if self._side_choice is None:
@@ -131,7 +136,7 @@ class MainScreen(Screen):
         if self._refuse_if_busy():
             return
         self.loading = True
-        self.status.set_state(f"loading {ref} on {engine}…")
+        self.status.begin(f"loading {ref} on {engine}")
         self.run_worker(self._load(ref, engine, switching), group="load", exclusive=True)
 
     async def _load(self, ref: str, engine: str, switching: bool) -> None:
@@ -153,7 +158,18 @@ class MainScreen(Screen):
                 await self.pane.add_notice("the conversation continues here; the next answer prefills it", "info")
         finally:
             self.loading = False
+            self.status.end()
             self.show_model()
+            self.chat_input.focus()
+        await self._send_pending()
+
+    async def _send_pending(self) -> None:
+        """The message kept while no model was ready goes out once one is."""
+        if self.pending is not None and self.has_model() and self.busy_reason() is None:
+            text, self.pending = self.pending, None
+            await self.turn_view.start(text)
+        elif self.pending is not None:
+            await self.pane.add_notice("your message is still kept: it is sent once a model has loaded", "info")
 
     def has_model(self) -> bool:
         """A model is loaded and its engine still holds it (a failed switch may have unloaded it)."""
@@ -170,8 +186,7 @@ class MainScreen(Screen):
 
     def on_load_progress(self, message: LoadProgress) -> None:
         if self.loading:
-            pct = "" if message.fraction is None else f" {message.fraction:.0%}"
-            self.status.set_state(f"loading: {message.step}{pct}")
+            self.status.step(message.step, message.fraction)
 
     # -- a turn -------------------------------------------------------------------------
     @on(ChatInput.Submitted)
@@ -183,13 +198,23 @@ class MainScreen(Screen):
         if not text.strip():
             self.notify("the message is empty: type something first", severity="warning")
             return False
-        if self._refuse_if_busy():
+        if self.turn_view.streaming:
+            self._refuse_if_busy()
             return False
-        if not self.has_model():
-            await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
+        if self.loading or not self.has_model():
+            await self._keep(text)
             return False
         await self.turn_view.start(text)
         return True
+
+    async def _keep(self, text: str) -> None:
+        """No model is ready: keep ``text`` (after any kept before) and send it once one is."""
+        self.pending = text if self.pending is None else f"{self.pending}\n\n{text}"
+        if self.loading:
+            why = "the model is still loading: your message is kept and sent once it is ready"
+        else:
+            why = "no model is loaded: your message is kept and sent once one is — Ctrl+O picks one"
+        await self.pane.add_notice(why, "info")
 
     # -- actions ------------------------------------------------------------------------
     def action_stop(self) -> None:
@@ -236,12 +261,14 @@ class MainScreen(Screen):
     async def switch_engine(self, engine: str) -> None:
         """Continue this conversation on ``engine``: the same model, or its conversion for that engine."""
         loaded = self.controller.loaded
-        self.status.set_state(f"looking for {loaded.name} on {engine}…")
+        self.status.begin(f"looking for {loaded.name} on {engine}")
         try:
             entries = await asyncio.to_thread(self.app.list_models)
         except Exception as exc:
             entries = []
             await self.pane.add_notice(f"could not list models: {error_line(exc)}", "error")
+        finally:
+            self.status.end()
         target = switch_target(loaded.name, loaded.path, engine, entries)
         if target is None:
             await self.pane.add_notice(no_target_hint(loaded.name, engine), "error")
