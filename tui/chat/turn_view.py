@@ -37,7 +37,7 @@ from anechat.tui.widgets.status_line import StatusLine, elapsed_text
 MARKDOWN_SHARE = 0.6
 #: the longest wait between two Markdown frames, whatever they cost
 MAX_MARKDOWN_GAP_S = 6.0
-#: the longest wait between two text frames
+#: the longest wait between two text frames (low motion waits longer: its drain rate is lower)
 MAX_TEXT_GAP_S = 1.0
 
 
@@ -71,8 +71,8 @@ def new_turn(app, answer: AssistantMessage) -> ActiveTurn:
         answer,
         StreamBuffer(),
         CancelToken(),
-        text_pacer=Pacer(budget * (1 - MARKDOWN_SHARE), 1.0 / app.drain_hz, MAX_TEXT_GAP_S, clock=app.clock),
-        markdown_pacer=Pacer(budget * MARKDOWN_SHARE, 1.0 / app.markdown_hz, MAX_MARKDOWN_GAP_S, clock=app.clock),
+        text_pacer=Pacer(budget * (1 - MARKDOWN_SHARE), 1.0 / app.drain_hz, max(MAX_TEXT_GAP_S, 1.0 / app.drain_hz), clock=app.clock),
+        markdown_pacer=Pacer(budget * MARKDOWN_SHARE, 1.0 / app.markdown_hz, max(MAX_MARKDOWN_GAP_S, 1.0 / app.markdown_hz), clock=app.clock),
         started_at=app.clock(),
     )
 
