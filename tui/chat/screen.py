@@ -22,12 +22,13 @@ from anechat.safe_text import sanitize_for_terminal
 from anechat.tui.errors import error_line
 from anechat.tui.messages import GaugesSampled, LoadProgress
 from anechat.tui.switching import no_target_hint, switch_target
-from anechat.tui.chat.actions import ACTIONS
+from anechat.tui.chat.actions import ACTIONS, IN_FOOTER, action_id
 from anechat.tui.chat.compare_entry import CompareEntry
 from anechat.tui.chat.session_open import SessionOpener
 from anechat.tui.chat.turn_view import TurnView
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import ChatPane, Notice
+from anechat.tui.widgets.figures_bar import FiguresBar
 from anechat.tui.widgets.memory_gauges import MemoryGauges
 from anechat.tui.widgets.speed_panel import SpeedPanel
 from anechat.tui.widgets.status_line import StatusLine
@@ -44,7 +45,10 @@ NARROW = 90
 
 
 class MainScreen(Screen):
-    BINDINGS = [Binding(key, action, label, priority=key != "escape") for key, action, label, *_ in ACTIONS]
+    BINDINGS = [
+        Binding(key, action, label, show=action in IN_FOOTER, priority=key != "escape", id=action_id(action))
+        for key, action, label, *_ in ACTIONS
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -63,6 +67,7 @@ class MainScreen(Screen):
         self.speed = SpeedPanel(id="speed")
         self.memory = MemoryGauges(id="memory")
         self.status = StatusLine(id="status")
+        self.figures_bar = FiguresBar(self.speed, self.status, id="figures-bar")
         self.turn_view = TurnView(self, self.pane, self.chat_input, self.speed, self.status, on_end=self.show_model)
         with Horizontal(id="body"):
             with Vertical(id="chat-column"):
@@ -71,6 +76,7 @@ class MainScreen(Screen):
             with Vertical(id="side"):
                 yield self.speed
                 yield self.memory
+        yield self.figures_bar
         yield self.status
         yield Footer(compact=True)
 
@@ -96,7 +102,13 @@ class MainScreen(Screen):
 
     def on_resize(self, event) -> None:
         if self._side_choice is None:
-            self.query_one("#side").display = event.size.width >= NARROW
+            self._show_side(event.size.width >= NARROW)
+
+    def _show_side(self, shown: bool) -> None:
+        """The side panels, or (compact layout) the one-line figures bar in their place."""
+        self.query_one("#side").display = shown
+        self.figures_bar.display = not shown
+        self.figures_bar.refresh_figures()
 
     def on_unmount(self) -> None:
         self._gauges_stop.set()
@@ -218,6 +230,9 @@ class MainScreen(Screen):
 
     # -- actions ------------------------------------------------------------------------
     def action_stop(self) -> None:
+        if self.app.screen.query("HelpPanel"):  # Esc closes the keys panel first
+            self.app.action_hide_help_panel()
+            return
         self.turn_view.stop()
 
     def action_models(self) -> None:
@@ -337,5 +352,5 @@ class MainScreen(Screen):
             self.app.push_screen(CodeBlockPicker(blocks), copy)
 
     def action_toggle_stats(self) -> None:
-        side = self.query_one("#side")
-        side.display = self._side_choice = not side.display
+        self._side_choice = not self.query_one("#side").display
+        self._show_side(self._side_choice)
