@@ -31,6 +31,17 @@ def human_count(n: int | None) -> str:
     return str(n)
 
 
+def dropped_line(stats: GenerationStats) -> str:
+    """What a context shift left out of the prompt, in one line ("" when nothing was)."""
+    if not stats.dropped_tokens:
+        return ""
+    kept = stats.prompt_tokens + stats.cached_tokens
+    return (
+        f"the conversation did not fit the context: kept {kept} of {kept + stats.dropped_tokens} prompt tokens "
+        f"(its start and the most recent part); {stats.dropped_tokens} were left out"
+    )
+
+
 def stats_line(
     stats: GenerationStats | Mapping[str, Any] | None, *, engine: str | None = None, model: str | None = None
 ) -> str:

@@ -130,6 +130,9 @@ class GenerationStats:
     finish_reason: FinishReason
     cached_tokens: int = 0  # prompt tokens reused from the KV cache
     context_tokens: int = 0  # tokens held by the cache after the turn
+    #: prompt tokens left out because the conversation did not fit the context (a context
+    #: shift keeps its start and its most recent tokens); 0 when all of it was used
+    dropped_tokens: int = 0
     text: str = ""
     error: str | None = None
 

@@ -22,7 +22,7 @@ from typing import Callable
 from textual.screen import Screen
 
 from anechat.engines.base import CancelToken, Figures
-from anechat.formatting import stats_line
+from anechat.formatting import dropped_line, stats_line
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.pacing import Pacer
@@ -250,6 +250,8 @@ class TurnView:
         if got.error and stats is not None and "error" not in note:
             note += f" — {got.error}"
         await turn.answer.finish(final, note, kind)
+        if stats is not None and stats.dropped_tokens:  # a context shift: the answer saw part of the chat
+            await self._pane.add_notice(dropped_line(stats), "warning")
         turn.finished_at = self.app.clock()
         thaw_heap()
         self._input.cursor_blink = not self.app.low_motion
