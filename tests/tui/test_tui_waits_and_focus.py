@@ -107,3 +107,26 @@ async def test_a_message_sent_before_any_model_is_loaded_is_kept_and_sent_once_o
         assert [m.content for m in app.controller.messages if m.role == "user"] == ["Hello, are you there?"]
         assert screen.pending is None
         assert isinstance(app.focused, ChatInput)  # the load hands the keys back to the box
+
+
+@needs_mlx
+async def test_a_model_brings_its_sampling_defaults_and_the_dialog_says_where_they_came_from(tmp_path, tiny_model_dir):
+    import json
+    import shutil
+
+    from anechat.tui.screens.params import ParamsScreen
+
+    model = tmp_path / "tiny-sampling"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({**config, "do_sample": True, "temperature": 0.6, "top_p": 0.9}))
+    app = quiet_app(model=str(model), engine="mlx", history=False)  # the app's own chat
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.controller.session is not None and not app.screen.loading, limit_s=120)
+        params = app.controller.state.params
+        assert (params.temperature, params.top_p, params.repetition_penalty) == (0.6, 0.9, 1.1)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsScreen))
+        source = str(app.screen.query_one("#params-source").render())
+        assert "generation_config.json: temperature, top_p" in source and "repetition penalty 1.1" in source
+        assert app.screen.query_one("#param-repetition_penalty").value == "1.1"

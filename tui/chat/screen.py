@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
+from anechat.engines.base import model_sampling_defaults
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.errors import error_line
@@ -58,6 +59,8 @@ class MainScreen(Screen):
         self._gauges_stop = threading.Event()
         self._side_choice: bool | None = None  # set once the person toggles the panels
         self.pending: str | None = None  # a message sent before a model was ready: sent once one is
+        self.params_chosen = False  # the person saved sampling parameters: models' defaults no longer apply
+        self.sampling_source = ""  # where the sampling parameters came from, in words (the dialog shows it)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -163,6 +166,8 @@ class MainScreen(Screen):
                 await self.pane.add_notice("the conversation is kept", "info")
         else:
             self.app.model_ref, self.app.engine_name = ref, engine
+            if self.app.model_sampling and not self.params_chosen:
+                await self._take_model_sampling(loaded.path)
             verb = "switched to" if switching else "loaded"
             where = f"{loaded.engine} · {loaded.runtime}" if loaded.runtime else loaded.engine
             await self.pane.add_notice(f"{verb} {loaded.name} on {where}", "info")
@@ -174,6 +179,14 @@ class MainScreen(Screen):
             self.show_model()
             self.chat_input.focus()
         await self._send_pending()
+
+    async def _take_model_sampling(self, folder) -> None:
+        """The model's own sampling defaults (its generation_config.json, else a mild
+        repetition penalty); the chat's max_tokens and seed stay."""
+        params, self.sampling_source = await self.app.engine_thread.run(
+            model_sampling_defaults, folder, self.controller.state.params
+        )
+        self.controller.set_params(params)
 
     async def _send_pending(self) -> None:
         """The message kept while no model was ready goes out once one is."""
@@ -315,10 +328,12 @@ class MainScreen(Screen):
             if result is None:
                 return
             self.controller.set_system_prompt(result.system_prompt)
+            if result.params != state.params:
+                self.params_chosen, self.sampling_source = True, "set by you for this chat"
             self.controller.set_params(result.params)
             self.notify("settings saved for this chat")
 
-        self.app.push_screen(ParamsScreen(state.system_prompt, state.params), saved)
+        self.app.push_screen(ParamsScreen(state.system_prompt, state.params, self.sampling_source), saved)
 
     def _last_answer_text(self) -> str:
         for message in reversed(self.controller.messages):
