@@ -71,3 +71,21 @@ async def test_the_memory_panel_is_not_repainted_when_nothing_changed():
         shown = " ".join("\n".join(line.text for line in panel.render_lines(panel.region.reset_offset)).split())
         # Core ML's labels are whole, and a peak it has not measured yet says so
         assert "coreml active 310.0 MB" in shown and "coreml peak — until an answer" in shown
+
+
+async def test_a_core_ml_context_shift_is_said_in_the_chat_with_how_much_was_kept(tiny_coreml_dir):
+    pytest.importorskip("coremltools")
+    from anechat.tui.widgets.chat_pane import Notice
+
+    controller = ChatController(params=SamplingParams(max_tokens=4))
+    app = quiet_app(model=str(tiny_coreml_dir), engine="coreml", controller=controller, history=False)
+    app.ui_budget = 1.0
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: controller.session is not None and not app.screen.loading, limit_s=180)
+        await send_and_wait(pilot, " ".join(["The quick brown fox jumps over the lazy dog."] * 20), limit_s=180)
+        stats = controller.last_stats
+        assert stats.dropped_tokens > 0
+        kept = stats.prompt_tokens + stats.cached_tokens
+        notes = [n.text for n in app.screen.query(Notice) if "did not fit the context" in n.text]
+        assert notes == [f"the conversation did not fit the context: kept {kept} of {kept + stats.dropped_tokens} prompt tokens "
+                         f"(its start and the most recent part); {stats.dropped_tokens} were left out"]
