@@ -130,3 +130,22 @@ async def test_a_model_brings_its_sampling_defaults_and_the_dialog_says_where_th
         source = str(app.screen.query_one("#params-source").render())
         assert "generation_config.json: temperature, top_p" in source and "repetition penalty 1.1" in source
         assert app.screen.query_one("#param-repetition_penalty").value == "1.1"
+
+
+async def test_a_long_prefill_is_shown_first_on_the_status_line_counting_until_the_first_token():
+    import threading
+
+    from fixed_engine import fixed_controller
+
+    controller = fixed_controller()
+    gate = controller.session.prefill_gate = threading.Event()
+    app = quiet_app(controller=controller, history=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert await screen.send("Summarise this long document")
+        await wait_for(pilot, lambda: screen.status.activity_text.startswith("prefill · Esc stops · "))
+        await wait_for(pilot, lambda: screen.speed.state.startswith("prefill… ") and screen.speed.state.endswith(" s"))
+        assert "prefill · Esc stops" in screen_line(screen.status)  # first on the line, not cut at 80 columns
+        gate.set()
+        await wait_for(pilot, lambda: screen.turn_view.turns_finished == 1, limit_s=60)
+        assert screen.status.activity is None and "prefill" not in screen_line(screen.status)

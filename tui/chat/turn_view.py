@@ -125,7 +125,8 @@ class TurnView:
         self.turns_started += 1
         self._input.cursor_blink = False  # one less thing to repaint while it streams
         self._speed.start_turn()
-        self._status.set_state("prefill… Esc stops")
+        self._status.begin("prefill")  # first on the line, counting, until the first token
+        self._status.step("Esc stops")
         self._drain_timer = self._screen.set_interval(1.0 / self.app.drain_hz, self.drain)
         self._screen.run_worker(self._generate(turn, text), group="turn", exclusive=True)
         return turn
@@ -135,6 +136,7 @@ class TurnView:
         if self.turn is None:
             return False
         self.turn.cancel.cancel()
+        self._status.end()
         self._status.set_state("stopping…")
         return True
 
@@ -206,14 +208,13 @@ class TurnView:
         """The engine's figures as they stand (prefill and token counts as soon as prefill
         ends), the context gauge with them; before the first token, how long it has waited."""
         if figures is None:
-            waited = elapsed_text(now - turn.started_at)
-            self._speed.show_waiting(waited)
-            self._status.set_state(f"prefill… {waited} · Esc stops")
+            self._speed.show_waiting(elapsed_text(now - turn.started_at))
             return
         self._speed.show_live(figures)
         self._status.set_context(figures.cached_tokens + figures.prompt_tokens + figures.generation_tokens)
         if not turn.figures_shown:
             turn.figures_shown = True
+            self._status.end()
             self._status.set_state("answering… Esc stops")
 
     def _stop_timer(self) -> None:
@@ -224,6 +225,7 @@ class TurnView:
     def _abandon(self, turn: ActiveTurn, why: str) -> None:
         turn.cancel.cancel()
         self._stop_timer()
+        self._status.end()
         if self.turn is turn:
             self.turn = None
             self.turns_finished += 1
@@ -232,6 +234,7 @@ class TurnView:
 
     async def _finish(self, turn: ActiveTurn, got: Drained) -> None:
         self._stop_timer()
+        self._status.end()
         stats = got.stats
         final = got.final_text
         if stats is not None:
