@@ -59,7 +59,10 @@ class MainScreen(Screen):
         self._gauges_stop = threading.Event()
         self._side_choice: bool | None = None  # set once the person toggles the panels
         self.pending: str | None = None  # a message sent before a model was ready: sent once one is
-        self.params_chosen = False  # the person saved sampling parameters: models' defaults no longer apply
+        #: the sampling parameters a model's defaults last gave the chat; once they differ from the
+        #: chat's (the person set them, an opened session brought its own) models' defaults stop applying
+        self._auto_params = None
+        self._start_params = None  # the chat's parameters when the app started (set on mount)
         self.sampling_source = ""  # where the sampling parameters came from, in words (the dialog shows it)
 
     # -- layout -------------------------------------------------------------------------
@@ -88,6 +91,7 @@ class MainScreen(Screen):
         return self.app.controller
 
     def on_mount(self) -> None:
+        self._start_params = self.controller.state.params  # what the app started with: models' defaults may replace it
         self.call_after_refresh(self.app.mark_painted)
         self.query_one(ChatInput).focus()
         # mounted now, so they come before anything a load or the history adds
@@ -166,7 +170,7 @@ class MainScreen(Screen):
                 await self.pane.add_notice("the conversation is kept", "info")
         else:
             self.app.model_ref, self.app.engine_name = ref, engine
-            if self.app.model_sampling and not self.params_chosen:
+            if self.app.model_sampling and self.controller.state.params in (self._auto_params, self._start_params):
                 await self._take_model_sampling(loaded.path)
             verb = "switched to" if switching else "loaded"
             where = f"{loaded.engine} · {loaded.runtime}" if loaded.runtime else loaded.engine
@@ -187,6 +191,7 @@ class MainScreen(Screen):
             model_sampling_defaults, folder, self.controller.state.params
         )
         self.controller.set_params(params)
+        self._auto_params = params
 
     async def _send_pending(self) -> None:
         """The message kept while no model was ready goes out once one is."""
@@ -329,7 +334,7 @@ class MainScreen(Screen):
                 return
             self.controller.set_system_prompt(result.system_prompt)
             if result.params != state.params:
-                self.params_chosen, self.sampling_source = True, "set by you for this chat"
+                self.sampling_source = "set by you for this chat"
             self.controller.set_params(result.params)
             self.notify("settings saved for this chat")
 
