@@ -15,6 +15,8 @@ warning each and is ignored. Every field says what it is for::
     api_key = "..."                   # the key `anechat api` requires without --api-key / ANECHAT_API_KEY
     [models]
     folders = ["~/models"]            # more folders the catalog lists models from
+    [keys]
+    copy_code = "f3"                  # the app's keys, action name -> key (Ctrl+P lists the actions)
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Settings:
     api_key: str | None = None
     #: ``[models] folders``: more folders the catalog lists models from, as written (``~`` and ``$VAR`` allowed)
     model_folders: tuple[str, ...] = ()
+    #: ``[keys]``: the app's key for an action, action name -> key (e.g. ``copy_code = "f3"``);
+    #: the app warns about names it has no action for
+    keys: dict[str, str] = field(default_factory=dict)
     #: the file these settings came from
     path: Path | None = field(default=None, compare=False)
     #: one line per problem found in the file (each ignored setting, or the whole file)
@@ -60,7 +65,7 @@ class Settings:
 
 #: the top-level keys of the file and the type each must have
 _TYPES: dict[str, type] = {"model": str, "engine": str, "theme": str, "low_motion": bool, "api_key": str}
-_TABLES = ("models",)
+_TABLES = ("models", "keys")
 
 
 def _read(path: Path) -> tuple[dict[str, Any], str | None]:
@@ -104,7 +109,7 @@ def settings_from(data: dict[str, Any], path: Path) -> Settings:
         if key in _TABLES:
             continue
         if kind is None:
-            warnings.append(f"{path}: unknown setting '{key}'; ignored (known: {', '.join([*_TYPES, 'models'])})")
+            warnings.append(f"{path}: unknown setting '{key}'; ignored (known: {', '.join([*_TYPES, *_TABLES])})")
         elif not isinstance(value, kind) or (kind is str and not value.strip()):
             wanted = "true or false" if kind is bool else "a non-empty text in quotes"
             warnings.append(f"{path}: {key} = {value!r} is not {wanted}; using the default")
@@ -117,7 +122,22 @@ def settings_from(data: dict[str, Any], path: Path) -> Settings:
         warnings.append(f"{path}: 'models' must be a table ([models]); ignored")
     elif "folders" in models:
         values["model_folders"] = _folders(path, models["folders"], warnings)
+    keys = data.get("keys", {})
+    if not isinstance(keys, dict):
+        warnings.append(f"{path}: 'keys' must be a table ([keys], action = \"key\"); ignored")
+    else:
+        values["keys"] = _keys(path, keys, warnings)
     return Settings(**values, path=path, warnings=tuple(warnings))
+
+
+def _keys(path: Path, raw: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    keys = {}
+    for action, key in raw.items():
+        if not isinstance(key, str) or not key.strip():
+            warnings.append(f"{path}: [keys] {action} = {key!r} is not a key in quotes (e.g. \"ctrl+y\"); ignored")
+        else:
+            keys[action] = key.strip()
+    return keys
 
 
 def load_config(path: Path | None = None) -> Settings:

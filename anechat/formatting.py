@@ -31,12 +31,27 @@ def human_count(n: int | None) -> str:
     return str(n)
 
 
-def stats_line(stats: GenerationStats | Mapping[str, Any] | None) -> str:
+def dropped_line(stats: GenerationStats) -> str:
+    """What a context shift left out of the prompt, in one line ("" when nothing was)."""
+    if not stats.dropped_tokens:
+        return ""
+    kept = stats.prompt_tokens + stats.cached_tokens
+    return (
+        f"the conversation did not fit the context: kept {kept} of {kept + stats.dropped_tokens} prompt tokens "
+        f"(its start and the most recent part); {stats.dropped_tokens} were left out"
+    )
+
+
+def stats_line(
+    stats: GenerationStats | Mapping[str, Any] | None, *, engine: str | None = None, model: str | None = None
+) -> str:
     """One line of a turn's figures, the same in the CLI, the app and the history:
-    ``12 tok in (+30 cached) · 40 tok out · TTFT 0.12 s · prefill 310.0 tok/s · decode 45.1 tok/s · peak 210.0 MB · stop``.
+    ``12 tok in (+30 cached) · 40 tok out · TTFT 0.12 s · prefill 310.0 tok/s · decode 45.1 tok/s · mlx · qwen3-0.6b-4bit · peak 210.0 MB · stop``.
 
     ``stats`` is the engine's final record, or the dict of it the history keeps
     (figures it lacks are left out); nothing or an empty dict gives "".
+    ``engine``/``model``: which engine and which model variant wrote the answer
+    (a dict's own ``engine``/``model`` keys are used when these are not given).
     """
     if not stats:
         return ""
@@ -50,6 +65,9 @@ def stats_line(stats: GenerationStats | Mapping[str, Any] | None) -> str:
     for key, label, fmt in (("ttft_s", "TTFT", "{:.2f} s"), ("prefill_tps", "prefill", "{:.1f} tok/s"), ("decode_tps", "decode", "{:.1f} tok/s")):
         if get(key) is not None:
             parts.append(f"{label} {fmt.format(get(key))}")
+    for who in (engine or get("engine"), model or get("model")):
+        if who:
+            parts.append(str(who))
     if get("peak_memory_bytes") is not None:
         parts.append(f"peak {human_bytes(get('peak_memory_bytes'))}")
     if get("finish_reason"):

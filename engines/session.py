@@ -177,11 +177,13 @@ class TokenSession(Session):
         started: float,
         ignore_eos: bool,
         remember: bool,
+        dropped: int = 0,
     ) -> Iterator[Event]:
+        """``dropped``: prompt tokens a backend's context shift left out of ``ids`` (reported in the stats)."""
         limit = self.context_length
         if limit and len(ids) >= limit:
             raise ContextOverflow(len(ids) + 1, limit)
-        return self._run(ids, params, cancel, started, ignore_eos, remember)
+        return self._run(ids, params, cancel, started, ignore_eos, remember, dropped)
 
     def _run(
         self,
@@ -191,6 +193,7 @@ class TokenSession(Session):
         started: float,
         ignore_eos: bool,
         remember: bool,
+        dropped: int = 0,
     ) -> Iterator[Event]:
         limit = self.context_length or 1 << 30
         keep = min(common_prefix_length(self._cached_ids, ids), len(ids) - 1)
@@ -250,6 +253,7 @@ class TokenSession(Session):
             peak_memory_bytes=int(self._peak_memory()),
             finish_reason=finish,
             context_tokens=len(self._cached_ids),
+            dropped_tokens=dropped,
             text=detok.text,
             error=error,
         )

@@ -11,6 +11,7 @@ import time
 from typing import Callable, Iterable
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 
 from anechat.chat.controller import ChatController
@@ -21,7 +22,7 @@ from anechat.safe_text import sanitize_for_terminal
 
 from anechat.chat.engine_thread import EngineThread
 from anechat.tui.hangup import is_terminal, terminal_hung_up
-from anechat.tui.chat.actions import ACTIONS
+from anechat.tui.chat.actions import ACTIONS, action_id
 from anechat.tui.chat.compare_entry import COMPARE_HELP, COMPARE_TITLE
 from anechat.tui.chat.screen import MainScreen
 from anechat.tui.theme_files import install_themes
@@ -64,6 +65,9 @@ class AnechatApp(App):
         """
         super().__init__()
         self.controller = controller or ChatController()
+        #: the app's own chat takes each loaded model's sampling defaults (until the person
+        #: sets them); a controller handed in keeps its parameters
+        self.model_sampling = controller is None
         self.record_history = history
         self.history_ready = asyncio.Event()  # set once the history store is open (or off)
         self._own_history = None  # the store this app opened (and closes)
@@ -80,9 +84,11 @@ class AnechatApp(App):
         # rates (all bounded): checks of the answer's buffer, the most text frames and
         # Markdown frames per second (both further paced by what they cost, see
         # tui/pacing.py), live stats, memory gauges
-        self.drain_hz = 2.0 if low_motion else 4.0
-        self.markdown_hz = 0.5 if low_motion else 1.0
-        self.stats_hz = 0.5 if low_motion else 1.0
+        # low motion: a frame every 4 s at most (each one that scrolls the answer repaints
+        # the pane), which cuts the bytes a streaming answer writes by about two thirds
+        self.drain_hz = 0.25 if low_motion else 4.0
+        self.markdown_hz = 0.2 if low_motion else 1.0
+        self.stats_hz = 0.25 if low_motion else 1.0
         self.gauges_hz = 1.0 if low_motion else 2.0
         # while an answer streams, drawing may use at most this share of one core: on a
         # small machine the engine uses every core, and the UI's share is taken from it
@@ -93,9 +99,23 @@ class AnechatApp(App):
         self.startup_warnings: list[str] = []
         self.config = config if config is not None else load_config()
         self.startup_warnings.extend(self.config.warnings)
+        self.keymap = self._keymap_from(self.config.keys)
         self.startup_warnings.extend(install_themes(self, theme))
 
+    def _keymap_from(self, keys: dict[str, str]) -> dict[str, str]:
+        """config.toml's [keys] (action name -> key) for the actions the app has; a warning
+        names the others."""
+        known = {action_id(action) for _key, action, *_ in ACTIONS}
+        unknown = sorted(set(keys) - known)
+        if unknown:
+            self.startup_warnings.append(
+                f"config [keys]: no action named {', '.join(unknown)}; ignored (actions: {', '.join(sorted(known))})"
+            )
+        return {name: key for name, key in keys.items() if name in known}
+
     def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.run_worker(self._attach_history(), group="history")
         self.push_screen(MainScreen())
@@ -155,10 +175,14 @@ class AnechatApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         if isinstance(screen, MainScreen):
-            for _key, action, _label, title, help_text in ACTIONS:
-                yield SystemCommand(title, help_text, lambda a=action: screen.run_action(a))
+            for key, action, _label, title, help_text in ACTIONS:
+                key = self.keymap.get(action_id(action), key)
+                shown = self.get_key_display(Binding(key, action))
+                yield SystemCommand(f"{title} ({shown})", help_text, lambda a=action: screen.run_action(a))
             yield SystemCommand(COMPARE_TITLE, COMPARE_HELP, screen.compare.start)
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if not (isinstance(screen, MainScreen) and command.title == "Quit"):  # listed above, with its key
+                yield command
 
     def on_unmount(self) -> None:
         """Stop the engine thread last: unload the model there and release MLX's streams."""

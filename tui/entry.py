@@ -12,6 +12,8 @@ from typing import Sequence
 
 # Commands that run models re-execute once with Debian's OpenBLAS preloaded (see anechat/blas.py).
 _LIGHT = {"models", "history", "--help", "-h", "--version"}
+#: what a bare `anechat` says (and then exits 2) when stdin or stdout is not a terminal
+NO_TERMINAL = "anechat needs a terminal; use `anechat run` or `anechat chat` in scripts"
 
 def main() -> None:
     args = sys.argv[1:]
@@ -34,6 +36,7 @@ def run_app(model: str | None = None, engine: str | None = None, theme: str | No
     A theme given here is saved as the new default (an unknown one is refused, never
     saved); a broken config file is reported in the app and never stops it.
     """
+    require_terminal()
     from anechat.config import load_config, save_config
 
     settings = load_config()
@@ -70,6 +73,16 @@ def _check_theme(theme: str) -> None:
     known = sorted({t.name for t in load_themes()[0]} | set(BUILTIN_THEMES))
     if theme not in known:
         raise fail(f"unknown theme {theme!r}: use one of {', '.join(known)}")
+
+
+def require_terminal() -> None:
+    """Stop at once, with one line, when nobody can see or type into the app (cron, nohup,
+    a pipe): without a terminal Textual would spin on end-of-file for ever."""
+    from anechat.tui.hangup import is_terminal
+
+    if not (is_terminal(0) and is_terminal(1)):
+        print(NO_TERMINAL, file=sys.stderr)
+        raise SystemExit(2)
 
 
 def run_compare_app(contestants: Sequence, prompt: str | None, params, system_prompt: str, concurrent: bool) -> None:

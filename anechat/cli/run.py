@@ -86,7 +86,7 @@ def run(
     """Answer one prompt: the answer streams to stdout, one stats line goes to stderr."""
     from anechat.chat.controller import ChatController
     from anechat.engines.base import GenerationStats, TextDelta
-    from anechat.formatting import stats_line
+    from anechat.formatting import dropped_line, stats_line
     from anechat.safe_text import json_terminal_safe, sanitize_for_terminal
 
     params = _params(max_tokens, temp, top_p, top_k, min_p, repetition_penalty, seed)
@@ -103,6 +103,8 @@ def run(
         elif isinstance(event, GenerationStats):
             stats = event
     assert stats is not None
+    if stats.dropped_tokens:  # said on stderr in either output mode: the answer saw part of the prompt
+        typer.echo(f"anechat: {dropped_line(stats)}", err=True)
     if json_out:
         record = {
             "model": loaded.name,
@@ -241,7 +243,7 @@ def _stream_answer(start) -> None:
     """Stream the answer ``start(cancel)`` yields to stdout and its figures to stderr."""
     from anechat.engines.base import CancelToken, GenerationStats, TextDelta
     from anechat.engines.errors import AnechatError
-    from anechat.formatting import stats_line
+    from anechat.formatting import dropped_line, stats_line
     from anechat.safe_text import sanitize_for_terminal
 
     cancel = CancelToken()
@@ -253,6 +255,8 @@ def _stream_answer(start) -> None:
                 sys.stdout.flush()
             elif isinstance(event, GenerationStats):
                 sys.stdout.write("\n")
+                if event.dropped_tokens:
+                    typer.echo(f"[{dropped_line(event)}]", err=True)
                 typer.echo(f"[{stats_line(event)}]", err=True)
     except KeyboardInterrupt:
         sys.stdout.write("\n")

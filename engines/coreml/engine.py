@@ -112,9 +112,11 @@ class CoreMLSession(TokenSession):
         the start of the conversation + its most recent tokens, half a window in all."""
         limit = self.context_length
         reserve = min(params.max_tokens, max(1, limit // 4))
+        dropped = 0
         if self.context_shift and remember and limit and len(ids) + reserve > limit and len(ids) > 8:
-            ids = shifted_prompt(ids, limit, self.tokenizer.stop_ids)
-        return super()._turn(ids, params, cancel, started=started, ignore_eos=ignore_eos, remember=remember)
+            shifted = shifted_prompt(ids, limit, self.tokenizer.stop_ids)
+            ids, dropped = shifted, len(ids) - len(shifted)
+        return super()._turn(ids, params, cancel, started=started, ignore_eos=ignore_eos, remember=remember, dropped=dropped)
 
 
 def shifted_prompt(ids: list[int], limit: int, boundary_ids) -> list[int]:

@@ -106,3 +106,15 @@ async def test_engines_that_cannot_run_here_are_listed_with_their_reason():
             if not found.ok:
                 assert "not available here" in str(option.prompt) and found.reason[:30] in str(option.prompt)
         await pilot.press("escape")
+
+
+async def test_a_shown_error_goes_as_soon_as_the_field_is_fixed():
+    app = quiet_app()
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+s")
+        await _set(pilot, "#param-top_p", "1.5")
+        await pilot.press("ctrl+s")
+        error = app.screen.query_one("#params-error", Static)
+        assert "top_p=1.5 is invalid" in str(error.render())
+        await _set(pilot, "#param-top_p", "0.9")
+        assert str(error.render()) == "" and not error.has_class("shown")

@@ -208,7 +208,7 @@ async def test_the_sessions_list_is_in_the_command_palette_with_its_key():
     app = quiet_app()
     async with app.run_test(size=SIZE) as pilot:
         titles = {c.title: c.help for c in app.get_system_commands(app.screen)}
-        assert "Sessions" in titles and "search" in titles["Sessions"]
+        assert "Sessions (^l)" in titles and "search" in titles["Sessions (^l)"]  # with its key
         await ready(pilot)
         await pilot.press("ctrl+l")
         assert isinstance(app.screen, SessionsScreen)

@@ -35,10 +35,10 @@ async def test_copy_code_asks_which_block_when_there_are_several():
     app = quiet_app()
     async with app.run_test() as pilot:
         app.controller.state.messages += [Message("user", "show me"), Message("assistant", TWO_BLOCKS)]
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+y")
         assert isinstance(app.screen, CodeBlockPicker)
         await pilot.press("down", "enter")
         assert app.clipboard == "ls -l"
         app.controller.state.messages[-1] = Message("assistant", "```sh\necho hi\n```")
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+y")
         assert app.clipboard == "echo hi"  # one block: copied at once

@@ -16,12 +16,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
+from anechat.engines.base import model_sampling_defaults
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.errors import error_line
 from anechat.tui.messages import GaugesSampled, LoadProgress
 from anechat.tui.switching import no_target_hint, switch_target
-from anechat.tui.chat.actions import ACTIONS
+from anechat.tui.chat.actions import ACTIONS, IN_FOOTER, action_id
 from anechat.tui.chat.answer_label import label_answer
 from anechat.tui.chat.compare_entry import CompareEntry
 from anechat.tui.chat.features import ChatFeatures
@@ -29,6 +30,7 @@ from anechat.tui.chat.session_open import SessionOpener
 from anechat.tui.chat.turn_view import TurnView
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import ChatPane, Notice
+from anechat.tui.widgets.figures_bar import FiguresBar
 from anechat.tui.widgets.memory_gauges import MemoryGauges
 from anechat.tui.widgets.speed_panel import SpeedPanel
 from anechat.tui.widgets.status_line import StatusLine
@@ -45,7 +47,10 @@ NARROW = 90
 
 
 class MainScreen(ChatFeatures):
-    BINDINGS = [Binding(key, action, label, priority=key != "escape") for key, action, label, *_ in ACTIONS]
+    BINDINGS = [
+        Binding(key, action, label, show=action in IN_FOOTER, priority=key != "escape", id=action_id(action))
+        for key, action, label, *_ in ACTIONS
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,6 +59,12 @@ class MainScreen(ChatFeatures):
         self.compare = CompareEntry(self)
         self._gauges_stop = threading.Event()
         self._side_choice: bool | None = None  # set once the person toggles the panels
+        self.pending: str | None = None  # a message sent before a model was ready: sent once one is
+        #: the sampling parameters a model's defaults last gave the chat; once they differ from the
+        #: chat's (the person set them, an opened session brought its own) models' defaults stop applying
+        self._auto_params = None
+        self._start_params = None  # the chat's parameters when the app started (set on mount)
+        self.sampling_source = ""  # where the sampling parameters came from, in words (the dialog shows it)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -63,6 +74,7 @@ class MainScreen(ChatFeatures):
         self.speed = SpeedPanel(id="speed")
         self.memory = MemoryGauges(id="memory")
         self.status = StatusLine(id="status")
+        self.figures_bar = FiguresBar(self.speed, self.status, id="figures-bar")
         self.turn_view = TurnView(self, self.pane, self.chat_input, self.speed, self.status, on_end=self.show_model)
         with Horizontal(id="body"):
             with Vertical(id="chat-column"):
@@ -71,6 +83,7 @@ class MainScreen(ChatFeatures):
             with Vertical(id="side"):
                 yield self.speed
                 yield self.memory
+        yield self.figures_bar
         yield self.status
         yield Footer(compact=True)
 
@@ -79,6 +92,7 @@ class MainScreen(ChatFeatures):
         return self.app.controller
 
     def on_mount(self) -> None:
+        self._start_params = self.controller.state.params  # what the app started with: models' defaults may replace it
         self.call_after_refresh(self.app.mark_painted)
         self.query_one(ChatInput).focus()
         # mounted now, so they come before anything a load or the history adds
@@ -90,9 +104,19 @@ class MainScreen(ChatFeatures):
         if self.app.model_ref:
             self.load_model(self.app.model_ref, self.app.engine_name)
 
+    def on_screen_resume(self) -> None:
+        """Back from any dialog or screen: typing goes to the message box again."""
+        self.chat_input.focus()
+
     def on_resize(self, event) -> None:
         if self._side_choice is None:
-            self.query_one("#side").display = event.size.width >= NARROW
+            self._show_side(event.size.width >= NARROW)
+
+    def _show_side(self, shown: bool) -> None:
+        """The side panels, or (compact layout) the one-line figures bar in their place."""
+        self.query_one("#side").display = shown
+        self.figures_bar.display = not shown
+        self.figures_bar.refresh_figures()
 
     def on_unmount(self) -> None:
         self._gauges_stop.set()
@@ -134,7 +158,7 @@ class MainScreen(ChatFeatures):
         if self._refuse_if_busy():
             return
         self.loading = True
-        self.status.set_state(f"loading {ref} on {engine}…")
+        self.status.begin(f"loading {ref} on {engine}")
         self.run_worker(self._load(ref, engine, switching), group="load", exclusive=True)
 
     async def _load(self, ref: str, engine: str, switching: bool) -> None:
@@ -149,6 +173,8 @@ class MainScreen(ChatFeatures):
                 await self.pane.add_notice("the conversation is kept", "info")
         else:
             self.app.model_ref, self.app.engine_name = ref, engine
+            if self.app.model_sampling and self.controller.state.params in (self._auto_params, self._start_params):
+                await self._take_model_sampling(loaded.path)
             verb = "switched to" if switching else "loaded"
             where = f"{loaded.engine} · {loaded.runtime}" if loaded.runtime else loaded.engine
             await self.pane.add_notice(f"{verb} {loaded.name} on {where}", "info")
@@ -156,7 +182,27 @@ class MainScreen(ChatFeatures):
                 await self.pane.add_notice("the conversation continues here; the next answer prefills it", "info")
         finally:
             self.loading = False
+            self.status.end()
             self.show_model()
+            self.chat_input.focus()
+        await self._send_pending()
+
+    async def _take_model_sampling(self, folder) -> None:
+        """The model's own sampling defaults (its generation_config.json, else a mild
+        repetition penalty); the chat's max_tokens and seed stay."""
+        params, self.sampling_source = await self.app.engine_thread.run(
+            model_sampling_defaults, folder, self.controller.state.params
+        )
+        self.controller.set_params(params)
+        self._auto_params = params
+
+    async def _send_pending(self) -> None:
+        """The message kept while no model was ready goes out once one is."""
+        if self.pending is not None and self.has_model() and self.busy_reason() is None:
+            text, self.pending = self.pending, None
+            await self.turn_view.start(text)
+        elif self.pending is not None:
+            await self.pane.add_notice("your message is still kept: it is sent once a model has loaded", "info")
 
     def has_model(self) -> bool:
         """A model is loaded and its engine still holds it (a failed switch may have unloaded it)."""
@@ -173,8 +219,7 @@ class MainScreen(ChatFeatures):
 
     def on_load_progress(self, message: LoadProgress) -> None:
         if self.loading:
-            pct = "" if message.fraction is None else f" {message.fraction:.0%}"
-            self.status.set_state(f"loading: {message.step}{pct}")
+            self.status.step(message.step, message.fraction)
 
     # -- a turn -------------------------------------------------------------------------
     @on(ChatInput.Submitted)
@@ -186,17 +231,29 @@ class MainScreen(ChatFeatures):
         if not text.strip():
             self.notify("the message is empty: type something first", severity="warning")
             return False
-        if self._refuse_if_busy():
+        if not self.loading and self._refuse_if_busy():  # a message sent while loading is kept
             return False
-        if not self.has_model():
-            await self.pane.add_notice("no model is loaded: Ctrl+O picks one", "error")
+        if self.loading or not self.has_model():
+            await self._keep(text)
             return False
         turn = await self.turn_view.start(text)
         await label_answer(turn.answer, self.controller.loaded)
         return True
 
+    async def _keep(self, text: str) -> None:
+        """No model is ready: keep ``text`` (after any kept before) and send it once one is."""
+        self.pending = text if self.pending is None else f"{self.pending}\n\n{text}"
+        if self.loading:
+            why = "the model is still loading: your message is kept and sent once it is ready"
+        else:
+            why = "no model is loaded: your message is kept and sent once one is — Ctrl+O picks one"
+        await self.pane.add_notice(why, "info")
+
     # -- actions ------------------------------------------------------------------------
     def action_stop(self) -> None:
+        if self.app.screen.query("HelpPanel"):  # Esc closes the keys panel first
+            self.app.action_hide_help_panel()
+            return
         self.turn_view.stop() or self.inline_compare.stop() or self.editing.cancel()
 
     def action_models(self) -> None:
@@ -240,12 +297,14 @@ class MainScreen(ChatFeatures):
     async def switch_engine(self, engine: str) -> None:
         """Continue this conversation on ``engine``: the same model, or its conversion for that engine."""
         loaded = self.controller.loaded
-        self.status.set_state(f"looking for {loaded.name} on {engine}…")
+        self.status.begin(f"looking for {loaded.name} on {engine}")
         try:
             entries = await asyncio.to_thread(self.app.list_models)
         except Exception as exc:
             entries = []
             await self.pane.add_notice(f"could not list models: {error_line(exc)}", "error")
+        finally:
+            self.status.end()
         target = switch_target(loaded.name, loaded.path, engine, entries)
         if target is None:
             await self.pane.add_notice(no_target_hint(loaded.name, loaded.path, engine, entries), "error")
@@ -277,10 +336,12 @@ class MainScreen(ChatFeatures):
             if result is None:
                 return
             self.controller.set_system_prompt(result.system_prompt)
+            if result.params != state.params:
+                self.sampling_source = "set by you for this chat"
             self.controller.set_params(result.params)
             self.notify("settings saved for this chat")
 
-        self.app.push_screen(ParamsScreen(state.system_prompt, state.params), saved)
+        self.app.push_screen(ParamsScreen(state.system_prompt, state.params, self.sampling_source), saved)
 
     def _last_answer_text(self) -> str:
         for message in reversed(self.controller.messages):
@@ -314,5 +375,5 @@ class MainScreen(ChatFeatures):
             self.app.push_screen(CodeBlockPicker(blocks), copy)
 
     def action_toggle_stats(self) -> None:
-        side = self.query_one("#side")
-        side.display = self._side_choice = not side.display
+        self._side_choice = not self.query_one("#side").display
+        self._show_side(self._side_choice)

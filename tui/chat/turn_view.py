@@ -21,8 +21,9 @@ from typing import Callable
 
 from textual.screen import Screen
 
-from anechat.engines.base import CancelToken
-from anechat.formatting import stats_line
+from anechat.engines.base import CancelToken, Figures
+from anechat.formatting import dropped_line, stats_line
+from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.pacing import Pacer
 from anechat.tui.chat.turn import freeze_heap, run_turn, thaw_heap
@@ -30,13 +31,13 @@ from anechat.tui.stream_buffer import Drained, StreamBuffer
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import AssistantMessage, ChatPane
 from anechat.tui.widgets.speed_panel import SpeedPanel
-from anechat.tui.widgets.status_line import StatusLine
+from anechat.tui.widgets.status_line import StatusLine, elapsed_text
 
 #: the Markdown frame's share of the UI's budget (the rest is for text frames and gauges)
 MARKDOWN_SHARE = 0.6
 #: the longest wait between two Markdown frames, whatever they cost
 MAX_MARKDOWN_GAP_S = 6.0
-#: the longest wait between two text frames
+#: the longest wait between two text frames (low motion waits longer: its drain rate is lower)
 MAX_TEXT_GAP_S = 1.0
 
 
@@ -54,6 +55,7 @@ class ActiveTurn:
     frames: int = 0  # drains that drew something
     markdown_frames: int = 0  # of which re-rendered Markdown
     grown: int = 0  # times the plain tail got more rows between Markdown frames
+    figures_shown: bool = False  # the engine's figures have reached the speed panel
 
     def rows_per_s(self, now: float) -> float:
         """How fast the answer fills rows (as plain text), since its first text."""
@@ -69,8 +71,8 @@ def new_turn(app, answer: AssistantMessage) -> ActiveTurn:
         answer,
         StreamBuffer(),
         CancelToken(),
-        text_pacer=Pacer(budget * (1 - MARKDOWN_SHARE), 1.0 / app.drain_hz, MAX_TEXT_GAP_S, clock=app.clock),
-        markdown_pacer=Pacer(budget * MARKDOWN_SHARE, 1.0 / app.markdown_hz, MAX_MARKDOWN_GAP_S, clock=app.clock),
+        text_pacer=Pacer(budget * (1 - MARKDOWN_SHARE), 1.0 / app.drain_hz, max(MAX_TEXT_GAP_S, 1.0 / app.drain_hz), clock=app.clock),
+        markdown_pacer=Pacer(budget * MARKDOWN_SHARE, 1.0 / app.markdown_hz, max(MAX_MARKDOWN_GAP_S, 1.0 / app.markdown_hz), clock=app.clock),
         started_at=app.clock(),
     )
 
@@ -123,7 +125,8 @@ class TurnView:
         self.turns_started += 1
         self._input.cursor_blink = False  # one less thing to repaint while it streams
         self._speed.start_turn()
-        self._status.set_state("answering… Esc stops")
+        self._status.begin("prefill")  # first on the line, counting, until the first token
+        self._status.step("Esc stops")
         self._drain_timer = self._screen.set_interval(1.0 / self.app.drain_hz, self.drain)
         self._screen.run_worker(self._generate(turn, text), group="turn", exclusive=True)
         return turn
@@ -133,6 +136,7 @@ class TurnView:
         if self.turn is None:
             return False
         self.turn.cancel.cancel()
+        self._status.end()
         self._status.set_state("stopping…")
         return True
 
@@ -191,13 +195,27 @@ class TurnView:
                 if outgrown:  # more rows for the tail: a layout pass, cheaper than a Markdown frame
                     turn.grown += 1
                     turn.answer.reserve(self._reserve_rows(turn, now))
-            if now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
+            first_figures = got.figures is not None and not turn.figures_shown
+            if first_figures or now - turn.last_stats_at >= 1.0 / self.app.stats_hz:
                 turn.last_stats_at = now
-                self._speed.show_live(got.figures)
+                self._show_live(turn, got.figures, now)
         except Exception as exc:  # a drawing failure stops this answer, never the app
             self._abandon(turn, f"could not show the answer: {type(exc).__name__}: {exc}")
         finally:
             self._draining = False
+
+    def _show_live(self, turn: ActiveTurn, figures: Figures | None, now: float) -> None:
+        """The engine's figures as they stand (prefill and token counts as soon as prefill
+        ends), the context gauge with them; before the first token, how long it has waited."""
+        if figures is None:
+            self._speed.show_waiting(elapsed_text(now - turn.started_at))
+            return
+        self._speed.show_live(figures)
+        self._status.set_context(figures.cached_tokens + figures.prompt_tokens + figures.generation_tokens)
+        if not turn.figures_shown:
+            turn.figures_shown = True
+            self._status.end()
+            self._status.set_state("answering… Esc stops")
 
     def _stop_timer(self) -> None:
         if self._drain_timer is not None:
@@ -207,6 +225,7 @@ class TurnView:
     def _abandon(self, turn: ActiveTurn, why: str) -> None:
         turn.cancel.cancel()
         self._stop_timer()
+        self._status.end()
         if self.turn is turn:
             self.turn = None
             self.turns_finished += 1
@@ -215,21 +234,27 @@ class TurnView:
 
     async def _finish(self, turn: ActiveTurn, got: Drained) -> None:
         self._stop_timer()
+        self._status.end()
         stats = got.stats
         final = got.final_text
         if stats is not None:
-            self._speed.show_final(stats)
+            loaded = self.app.controller.loaded
+            engine = loaded.engine if loaded else None
+            self._speed.show_final(stats, engine)
             reason = stats.finish_reason
-            note = stats_line(stats) if reason != "stop" else ""
+            # every answer ends with its figures and who wrote it
+            note = stats_line(stats, engine=engine, model=sanitize_for_terminal(loaded.name) if loaded else None)
             kind = "error" if reason == "error" else "warning" if reason == "cancelled" else ""
             if reason == "cancelled":
-                note = "stopped · " + stats_line(stats)
+                note = "stopped · " + note
         else:
             self._speed.show_state("error")
             note, kind = f"error: {got.error or 'the engine stopped without a result'}", "error"
         if got.error and stats is not None and "error" not in note:
             note += f" — {got.error}"
         await turn.answer.finish(final, note, kind)
+        if stats is not None and stats.dropped_tokens:  # a context shift: the answer saw part of the chat
+            await self._pane.add_notice(dropped_line(stats), "warning")
         turn.finished_at = self.app.clock()
         thaw_heap()
         self._input.cursor_blink = not self.app.low_motion

@@ -3,6 +3,7 @@ with their reason. The conversation stays; the next answer prefills it there."""
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from rich.text import Text
@@ -17,6 +18,8 @@ from textual.widgets.option_list import Option
 from anechat.engines.base import Availability
 from anechat.catalog.engines import ENGINE_NAMES, engine_availability
 
+from anechat.tui.widgets.status_line import elapsed_text
+
 
 class EnginePicker(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "close", "Close")]
@@ -30,11 +33,22 @@ class EnginePicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="engine-dialog") as box:
             box.border_title = "Engine"
-            yield OptionList(Option(Text("checking engines…", style="italic"), disabled=True), id="engine-list")
+            yield OptionList(Option(self._checking_text(), disabled=True), id="engine-list")
             yield Label("Enter switches; the conversation continues on the new engine · Esc closes", classes="hint")
 
     def on_mount(self) -> None:
+        self._started = time.monotonic()
+        self._ticker = self.set_interval(1.0, self._tick)
         self.check_engines()
+
+    def _checking_text(self, seconds: float = 0.0) -> Text:
+        return Text(f"checking engines… {elapsed_text(seconds)}", style="italic")
+
+    def _tick(self) -> None:
+        """The check can take seconds (loading a backend): say how long it has taken so far."""
+        if not self.found:
+            options = self.query_one("#engine-list", OptionList)
+            options.replace_option_prompt_at_index(0, self._checking_text(time.monotonic() - self._started))
 
     @work(thread=True, exclusive=True, group="engines")
     def check_engines(self) -> None:
@@ -48,6 +62,7 @@ class EnginePicker(ModalScreen[str | None]):
 
     def _show(self, found: dict[str, Availability]) -> None:
         self.found = found
+        self._ticker.stop()
         options = self.query_one("#engine-list", OptionList)
         options.clear_options()
         for name, avail in found.items():

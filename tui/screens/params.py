@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 from anechat.engines.base import SamplingParams
 from anechat.engines.errors import InvalidParameter
+from anechat.safe_text import sanitize_for_terminal
 
 #: the fields shown, with the type each text box is read as
 FIELDS: dict[str, type] = {
@@ -68,10 +69,13 @@ class ParamsScreen(ModalScreen[ParamsResult | None]):
         Binding("ctrl+s", "save", "Save", priority=True),
     ]
 
-    def __init__(self, system_prompt: str, params: SamplingParams) -> None:
+    def __init__(self, system_prompt: str, params: SamplingParams, source: str = "") -> None:
+        """``source``: where the parameters came from (the model's generation_config.json,
+        anechat's default, the person), shown under the fields."""
         super().__init__(classes="modal")
         self.system_prompt = system_prompt
         self.params = params
+        self.source = source
 
     def compose(self) -> ComposeResult:
         known = {f.name for f in fields(SamplingParams)}
@@ -86,6 +90,8 @@ class ParamsScreen(ModalScreen[ParamsResult | None]):
                     yield Label(name, classes="field-label")
                     yield Input(_shown(getattr(self.params, name)), id=f"param-{name}", compact=True)
                     yield Label(HELP[name], classes="field-help")
+            if self.source:
+                yield Label(Text(f"defaults: {sanitize_for_terminal(self.source)}", style="italic"), id="params-source", classes="field-help")
             yield Static("", id="params-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (Ctrl+S)", id="params-save", variant="primary", compact=True)
@@ -94,15 +100,30 @@ class ParamsScreen(ModalScreen[ParamsResult | None]):
     def values(self) -> dict[str, str]:
         return {name: self.query_one(f"#param-{name}", Input).value for name in FIELDS}
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#params-save")
-    def action_save(self) -> None:
+    def _checked(self) -> SamplingParams | None:
+        """The fields as parameters; None (and the reason shown) while one is invalid."""
+        error = self.query_one("#params-error", Static)
         try:
             params = parse_params(self.values(), self.params)
         except InvalidParameter as exc:
-            error = self.query_one("#params-error", Static)
             error.update(Text(str(exc), style="bold"))
             error.add_class("shown")
+            return None
+        error.update("")
+        error.remove_class("shown")
+        return params
+
+    @on(Input.Changed)
+    def _recheck(self) -> None:
+        """A shown error goes (or changes) as soon as the fields are fixed, not on the next save."""
+        if self.query_one("#params-error", Static).has_class("shown"):
+            self._checked()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#params-save")
+    def action_save(self) -> None:
+        params = self._checked()
+        if params is None:
             return
         prompt = self.query_one("#system-prompt", TextArea).text
         self.dismiss(ParamsResult(prompt, params))

@@ -27,15 +27,17 @@ def used_of_total(used: int | None, total: int) -> str:
     return f"{(used or 0) / div:.1f}/{total / div:.1f} {unit}"
 
 
-def engine_lines(gauges: Gauges) -> list[tuple[str, str]]:
+def engine_lines(gauges: Gauges) -> list[tuple[str, str | Text]]:
     report = gauges.engine
     if report is None:
         return [("engine", "—")]
     name = gauges.engine_name or "engine"
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, str | Text]] = []
     if report.active_bytes is not None or report.peak_bytes is not None:
         rows.append((f"{name} active", human_bytes(report.active_bytes)))
-        rows.append((f"{name} peak", human_bytes(report.peak_bytes)))
+        # an engine that measures its peak per answer has none before the first one
+        peak = human_bytes(report.peak_bytes) if report.peak_bytes is not None else Text("— until an answer", style="dim")
+        rows.append((f"{name} peak", peak))
         if report.cache_bytes is not None:
             rows.append((f"{name} cache", human_bytes(report.cache_bytes)))
     elif report.cache_bytes is not None:

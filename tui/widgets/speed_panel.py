@@ -30,7 +30,8 @@ class SpeedPanel(Vertical):
         self.cached_in: int = 0
         self.tokens_out: int | None = None
         self.state = ""
-        self.history: list[float] = []
+        self.history: list[float] = []  # decode tok/s per turn
+        self.engines: list[str] = []  # the engine of each of those turns
 
     def compose(self):
         self.figures = Figures(classes="figures")
@@ -39,9 +40,11 @@ class SpeedPanel(Vertical):
         yield Sparkline([], classes="spark")
 
     def _spark_label(self) -> Text:
+        """The last turns' decode tok/s, each labelled by its engine: 'mlx 45.1 · coreml 30.2'."""
         if not self.history:
             return Text("decode tok/s per turn", style="dim")
-        return Text("per turn: " + " · ".join(f"{v:.1f}" for v in self.history[-3:]), style="dim")
+        turns = list(zip(self.engines, self.history))[-3:]
+        return Text(" · ".join(f"{engine} {tps:.1f}".strip() for engine, tps in turns), style="dim", no_wrap=True, overflow="ellipsis")
 
     def on_mount(self) -> None:
         self._refresh_figures()
@@ -66,7 +69,7 @@ class SpeedPanel(Vertical):
         self.tokens_in = None
         self.cached_in = 0
         self.tokens_out = 0
-        self.state = "waiting for the first token…"
+        self.state = "prefill…"
         self._refresh_figures()
 
     def _take(self, figures: Figures) -> None:
@@ -80,17 +83,24 @@ class SpeedPanel(Vertical):
     def show_live(self, figures: Figures | None) -> None:
         """The engine's figures as of its latest token (None: no token yet)."""
         if figures is None:
-            self.state = "waiting for the first token…"
+            self.state = "prefill…"
         else:
             self._take(figures)
             self.state = "generating…"
         self._refresh_figures()
 
-    def show_final(self, stats: GenerationStats) -> None:
+    def show_waiting(self, waited: str) -> None:
+        """No token yet: the prompt is being prefilled (the engine reports nothing before its
+        first token, so this says only how long it has taken)."""
+        self.state = f"prefill… {waited}"
+        self._refresh_figures()
+
+    def show_final(self, stats: GenerationStats, engine: str | None = None) -> None:
         self._take(stats.figures)
         self.state = "" if stats.finish_reason in ("stop", "length") else stats.finish_reason
         if stats.generation_tokens > 1 and stats.decode_tps > 0:
             self.history.append(stats.decode_tps)
+            self.engines.append(engine or "")
             spark = self.query_one(".spark", Sparkline)
             spark.data = list(self.history)
             spark.display = len(self.history) > 1  # one point would draw as a solid bar

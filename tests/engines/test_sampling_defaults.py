@@ -1,0 +1,30 @@
+"""Each model's sampling defaults: its generation_config.json where it sets them, else a
+mild repetition penalty (greedy decoding of a small model repeats itself otherwise)."""
+
+from __future__ import annotations
+
+import json
+
+from anechat.engines.base import MILD_REPETITION_PENALTY, SamplingParams, model_sampling_defaults
+
+
+def test_a_folder_without_generation_config_gets_a_mild_repetition_penalty(tmp_path):
+    params, source = model_sampling_defaults(tmp_path, SamplingParams(max_tokens=64, seed=3))
+    assert params == SamplingParams(max_tokens=64, seed=3, repetition_penalty=MILD_REPETITION_PENALTY)
+    assert source == "repetition penalty 1.1 (anechat's default)"
+
+
+def test_the_models_own_values_are_taken_and_bad_ones_skipped(tmp_path):
+    (tmp_path / "generation_config.json").write_text(json.dumps(
+        {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 7, "repetition_penalty": 1.05, "eos_token_id": 2}
+    ))
+    params, source = model_sampling_defaults(tmp_path)
+    assert (params.temperature, params.top_p, params.top_k, params.min_p, params.repetition_penalty) == (0.6, 0.95, 20, 0.0, 1.05)
+    assert source == "generation_config.json: temperature, top_p, top_k, repetition_penalty"
+
+
+def test_do_sample_false_means_greedy_and_a_broken_file_is_ignored(tmp_path):
+    (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": False, "temperature": 0.7}))
+    assert model_sampling_defaults(tmp_path)[0].temperature == 0.0
+    (tmp_path / "generation_config.json").write_text("{not json")
+    assert model_sampling_defaults(tmp_path)[0] == SamplingParams(repetition_penalty=MILD_REPETITION_PENALTY)
