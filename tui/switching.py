@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_MARKERS = ("-coreml", "-mlx")
+_MARKERS = ("-coreml", "-coreai", "-mlx")
 
 
 def base_name(name: str) -> str:

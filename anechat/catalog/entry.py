@@ -9,7 +9,7 @@ from typing import Callable, Literal
 from anechat.engines.errors import ModelFormatError
 
 Source = Literal["anechat", "hf-cache", "folder", "builtin", "path"]
-Format = Literal["mlx", "hf", "coreml", "gguf", "unsupported"]
+Format = Literal["mlx", "hf", "coreml", "coreai", "gguf", "unsupported"]
 
 #: ``progress(step, fraction)`` as taken by conversions and downloads (fraction None = unknown)
 ProgressFn = Callable[[str, "float | None"], None]
@@ -71,8 +71,8 @@ class ModelEntry:
             return
         if self.engines:
             hint = f"use the {self.engines[0]} engine"
-            if engine == "coreml" and self.convertible:
-                hint += f", or convert it: anechat convert {self.name} --to coreml"
+            if engine in ("coreml", "coreai") and self.convertible:
+                hint += f", or convert it: anechat convert {self.name} --to {engine}"
         else:
             hint = self.reason or "see: anechat models info " + self.name
         raise ModelFormatError(

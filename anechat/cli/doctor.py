@@ -49,6 +49,9 @@ def report() -> list[tuple[str, str]]:
     for name in ENGINE_NAMES:
         avail = availability(name)
         rows.append((f"engine {name}", f"available — {avail.runtime or avail.reason}" if avail.ok else f"not available — {avail.reason}"))
+    from anechat.engines.coreai.placement import doctor_line
+
+    rows.append(("Core AI", doctor_line()))
     rows.append(("BLAS", blas_in_use()))
     rows.append(("default model", _default_model_line()))
     rows.append(("models folder", str(models_dir())))

@@ -32,3 +32,18 @@ def runtime_label() -> str:
         return NEURAL_ENGINE_LABEL if SpecializationOptions.is_supported() else CPU_LABEL
     except Exception:
         return CPU_LABEL
+
+
+def doctor_line() -> str:
+    """``anechat doctor``'s Core AI row: runtime version, platform, where it runs, what is untested."""
+    import platform
+    from importlib import metadata
+
+    try:
+        version = metadata.version("coreai-core")
+    except metadata.PackageNotFoundError:
+        return 'not installed — pip install "anechat[coreai]"'
+    where = f"{platform.system()} {platform.machine()}"
+    if runtime_label() == CPU_LABEL:
+        return f"coreai-core {version} on {where}: {CPU_LABEL} (no Neural Engine here); {UNTESTED_NOTE}"
+    return f"coreai-core {version} on {where}: {NEURAL_ENGINE_LABEL} — {UNTESTED_NOTE}"
