@@ -122,6 +122,8 @@ class CoreAIRuntime:
     def _call(self, function: str, ids: np.ndarray, pos: int) -> np.ndarray:
         from coreai.runtime import NDArray
 
+        if self._loop is None:
+            raise EngineError("the Core AI model was released", hint="load the model again")
         inputs = {"input_ids": NDArray(ids.astype(np.int32, copy=False)), "current_pos": NDArray(np.array([pos], dtype=np.int32))}
         out = self._run(self._functions[function](inputs, state=self.state))
         return next(iter(out.values())).numpy()
