@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 def compare(
     prompt: Optional[str] = typer.Argument(None, help="The prompt; `-` reads it from stdin. Without it, type it in the app."),
     model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="Model name or folder; repeat to compare models."),
-    engine: Optional[List[str]] = typer.Option(None, "-e", "--engine", help="Engine (mlx or coreml); repeat to compare engines."),
+    engine: Optional[List[str]] = typer.Option(None, "-e", "--engine", help="Engine (mlx, coreml or coreai); repeat to compare engines."),
     concurrent: bool = typer.Option(False, "--concurrent", help="Run every contestant at the same time (default: one after another)."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Most tokens each contestant generates."),
     temp: float = typer.Option(0.0, "--temp", help="Temperature (0 = greedy, which token agreement assumes)."),
