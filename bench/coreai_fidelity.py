@@ -15,7 +15,10 @@ Off macOS Core AI runs Apple's Linux runtime on the CPU. Ends with one JSON line
 {"ratio": <fp32_match>, "fp32_match": ..., "bf16_match": ..., "lut8_top1": ..., "lut6_top1": ...,
 "int8_top1": ..., conversion times and folder sizes}.
 
-    python bench/coreai_fidelity.py [--model PATH]
+    python bench/coreai_fidelity.py [--model PATH] [--dtypes fp32,bf16] [--compressed lut8,lut6,int8]
+
+``--dtypes`` / ``--compressed`` measure a subset (an empty list skips that part; the
+conversions are slow on a loaded machine, and a later run reuses the cached ones).
 """
 
 from __future__ import annotations
@@ -47,7 +50,11 @@ def teacher_forced_logits(session, ids: list[int]):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="source model folder (default: the built-in default model)")
+    ap.add_argument("--dtypes", default=",".join(DTYPES), help="greedy match vs MLX for these (fp32, bf16)")
+    ap.add_argument("--compressed", default=",".join(COMPRESSED), help="top-1 agreement vs fp32 for these (lut8, lut6, int8)")
     args = ap.parse_args()
+    dtypes = [d for d in args.dtypes.split(",") if d]
+    compressed = [c for c in args.compressed.split(",") if c]
     import mlx.core as mx
     import numpy as np
 
@@ -56,18 +63,21 @@ def main() -> None:
 
     source = source_model(args.model)
     folders, seconds = {}, {}
-    for variant in VARIANTS:
+    for variant in ["fp32", *(d for d in dtypes if d != "fp32"), *compressed]:
         folders[variant], seconds[variant], fresh = coreai_variant(source, variant)
         print(f"{variant}: {folders[variant].name} ({folder_bytes(folders[variant]) / 1e6:.0f} MB, conversion {seconds[variant]:.0f} s{'' if fresh else ', cached'})", flush=True)
 
     mlx = MLXEngine().load(source)
     match, full = {}, {}
-    for dtype in DTYPES:
+    text_ids = mlx.tokenizer.encode(TEXT)[:POSITIONS]
+    if len(text_ids) < POSITIONS:
+        text_ids = (text_ids * (POSITIONS // len(text_ids) + 1))[:POSITIONS]
+    for dtype in sorted(set(dtypes) | {"fp32"}, key=list(VARIANTS).index):
         engine = CoreAIEngine()
         session = engine.load(folders[dtype])
         print(f"Core AI runtime: {session.info.extra['runtime']} ({dtype})", flush=True)
         matched = total = full[dtype] = 0
-        for text in PROMPTS:
+        for text in PROMPTS if dtype in dtypes else ():
             ids = session.prompt_ids([{"role": "user", "content": text}])
             a, b = greedy(session, ids, 32), greedy(mlx, ids, 32)
             n = prefix_match(a, b)
@@ -75,34 +85,30 @@ def main() -> None:
             print(f"{dtype} vs MLX, {text!r}: {n}/32 tokens agree before the first difference", flush=True)
             if n < 32:
                 print(f"   core ai: {session.tokenizer.decode(a)!r}\n   mlx:     {mlx.tokenizer.decode(b)!r}")
-        match[dtype] = matched / total
+        if total:
+            match[dtype] = matched / total
         if dtype == "fp32":
-            ids = mlx.tokenizer.encode(TEXT)[:POSITIONS]
-            if len(ids) < POSITIONS:
-                ids = (ids * (POSITIONS // len(ids) + 1))[:POSITIONS]
-            reference = teacher_forced_logits(session, ids)
-            source_logits = np.array(mlx.model(mx.array([ids]))[0].astype(mx.float32))
+            reference = teacher_forced_logits(session, text_ids)
+            source_logits = np.array(mlx.model(mx.array([text_ids]))[0].astype(mx.float32))
             fp32_vs_mlx = float(np.mean(reference.argmax(-1) == source_logits.argmax(-1)))
             print(f"fp32 vs MLX: top-1 agreement over {POSITIONS} teacher-forced positions: {fp32_vs_mlx:.3f}", flush=True)
         engine.unload()
 
     top1 = {}
-    for variant in COMPRESSED:
+    for variant in compressed:
         engine = CoreAIEngine()
-        logits = teacher_forced_logits(engine.load(folders[variant]), ids)
+        logits = teacher_forced_logits(engine.load(folders[variant]), text_ids)
         engine.unload()
         top1[variant] = float(np.mean(logits.argmax(-1) == reference.argmax(-1)))
         print(f"{variant}: top-1 agreement with Core AI fp32 over {POSITIONS} teacher-forced positions: {top1[variant]:.3f}", flush=True)
     print(
         json.dumps(
             {
-                "ratio": round(match["fp32"], 4),
-                "fp32_match": round(match["fp32"], 4),
-                "fp32_full_matches": f"{full['fp32']}/{len(PROMPTS)}",
-                "bf16_match": round(match["bf16"], 4),
-                "bf16_full_matches": f"{full['bf16']}/{len(PROMPTS)}",
+                "ratio": round(match["fp32"], 4) if "fp32" in match else None,
+                **{f"{d}_match": round(m, 4) for d, m in match.items()},
+                **{f"{d}_full_matches": f"{full[d]}/{len(PROMPTS)}" for d in match},
                 "fp32_vs_mlx_top1": round(fp32_vs_mlx, 4),
-                **{f"{v}_top1": round(top1[v], 4) for v in COMPRESSED},
+                **{f"{v}_top1": round(top1[v], 4) for v in compressed},
                 "conversion_s": {k: round(v, 1) for k, v in seconds.items()},
                 "folder_bytes": {k: folder_bytes(v) for k, v in folders.items()},
                 "source_bytes": folder_bytes(source),
