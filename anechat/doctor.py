@@ -59,6 +59,9 @@ def report() -> list[tuple[str, str]]:
     ]
     for name, (ok, line) in engine_runtimes().items():
         rows.append((f"engine {name}", f"available — {line}" if ok else f"not available — {line}"))
+    from anechat.engines.coreai.placement import doctor_line
+
+    rows.append(("Core AI", doctor_line()))
     rows.append(("BLAS", blas_in_use()))
     rows.append(("default model", _default_model_line()))
     rows.append(("models folder", str(models_dir())))

@@ -10,6 +10,7 @@ from anechat.engines.errors import BackendUnavailable, InvalidParameter
 ENGINES: dict[str, tuple[str, str]] = {
     "mlx": ("anechat.engines.mlx.engine", "MLXEngine"),
     "coreml": ("anechat.engines.coreml.engine", "CoreMLEngine"),
+    "coreai": ("anechat.engines.coreai.engine", "CoreAIEngine"),
 }
 ENGINE_NAMES = tuple(ENGINES)
 
@@ -21,7 +22,7 @@ def engine_class(name: str) -> type[Engine]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        extra = "mlx" if name == "mlx" else "coreml"
+        extra = name
         raise BackendUnavailable(
             f"the {name} engine cannot be imported ({exc})",
             hint=f'install it with: pip install "anechat[{extra}]"',

@@ -10,7 +10,7 @@ from anechat.catalog.provenance import Origin
 from anechat.engines.errors import ModelFormatError
 
 Source = Literal["anechat", "hf-cache", "folder", "builtin", "path"]
-Format = Literal["mlx", "hf", "coreml", "gguf", "unsupported"]
+Format = Literal["mlx", "hf", "coreml", "coreai", "gguf", "unsupported"]
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ class ModelEntry:
             return
         if self.engines:
             hint = f"use the {self.engines[0]} engine"
-            if engine == "coreml" and self.convertible:
-                hint += f", or convert it: anechat convert {self.name} --to coreml"
+            if engine in ("coreml", "coreai") and self.convertible:
+                hint += f", or convert it: anechat convert {self.name} --to {engine}"
         else:
             hint = self.reason or "see: anechat models info " + self.name
         raise ModelFormatError(

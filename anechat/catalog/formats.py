@@ -7,6 +7,7 @@ weights, unreadable folders all give ``format="unsupported"`` with a ``reason``.
 - hf: a Hugging Face transformers checkpoint (safetensors + config.json); runs on MLX as is
 - coreml: the ANEMLL layout (meta.yaml + embeddings / FFN chunks / LM head parts)
 - gguf: a GGUF file; convertible when its architecture is one the importer knows
+- coreai: a Core AI model folder (``coreai.json`` + ``model.aimodel``, made by ``anechat convert --to coreai``)
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def detect(path: Path) -> Detection:
         return unsupported(f"cannot read {path} ({exc.strerror or exc})")
     if "meta.yaml" in names:
         return detect_coreml(path)
+    if "coreai.json" in names or any(n.endswith(".aimodel") for n in names):
+        return detect_coreai(path)
     if "config.json" in names or any(n.endswith(".safetensors") for n in names):
         return detect_transformers(path)
     ggufs = [n for n in names if n.lower().endswith(".gguf")]
@@ -144,7 +147,7 @@ def detect_transformers(folder: Path) -> Detection:
     if quant is None:
         convert_to.append("mlx")
         if any(a in COREML_CONVERTIBLE for a in archs):
-            convert_to.append("coreml")
+            convert_to.extend(("coreml", "coreai"))
     det = Detection(
         format=fmt,
         engines=("mlx",),
@@ -189,3 +192,34 @@ def detect_gguf(path: Path) -> Detection:
         det.details["convert_to"] = ["mlx"]
         det.reason = f"GGUF runs on no engine as is; convert it: anechat convert {path} --to mlx"
     return det
+
+
+def detect_coreai(folder: Path) -> Detection:
+    """A Core AI model folder: the manifest says context, dtype and compression; size is the asset's."""
+    from anechat.engines.coreai.manifest import ASSET, read_manifest
+    from anechat.engines.errors import ModelFormatError
+
+    try:
+        manifest = read_manifest(folder)
+    except ModelFormatError as exc:
+        return unsupported(str(exc))
+    if not (folder / "tokenizer.json").is_file():
+        return unsupported("a Core AI model folder without tokenizer.json (convert the model again)", architecture=manifest.architecture)
+    try:
+        size = sum(p.stat().st_size for p in (folder / ASSET).rglob("*") if p.is_file())
+    except OSError:
+        size = 0
+    return Detection(
+        format="coreai",
+        engines=("coreai",),
+        quantization=manifest.quantization,
+        context_length=manifest.context_length,
+        architecture=manifest.architecture,
+        details={
+            "asset_bytes": size,
+            "dtype": manifest.dtype,
+            "compression": manifest.compression,
+            "batch_size": manifest.batch_size,
+            "entrypoints": list(manifest.entrypoints),
+        },
+    )

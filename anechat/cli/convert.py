@@ -1,4 +1,4 @@
-"""`anechat convert SRC --to mlx|coreml`: MLX quantization, or Core ML with LUT palettization."""
+"""`anechat convert SRC --to mlx|coreml|coreai`: MLX quantization, Core ML with LUT palettization, or Core AI."""
 
 from __future__ import annotations
 
@@ -24,19 +24,21 @@ def _lut(name: str, value: str) -> int | None:
 
 def convert(
     src: str = typer.Argument(..., help="Source model: a catalog name or a Hugging Face / MLX folder."),
-    to: str = typer.Option(..., "--to", help="Target: mlx or coreml."),
+    to: str = typer.Option(..., "--to", help="Target: mlx, coreml or coreai."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default: in anechat's models folder)."),
     bits: Optional[int] = typer.Option(None, "--bits", help="mlx: quantize to 4 or 8 bits (default: no quantization)."),
     group_size: Optional[int] = typer.Option(None, "--group-size", help="mlx: quantization group size (64). coreml: LUT group size (per grouped channel, 16)."),
     mixed: Optional[str] = typer.Option(None, "--mixed", help="mlx: mixed-precision recipe (mixed_2_6, mixed_3_4, mixed_3_6, mixed_4_6)."),
-    context: int = typer.Option(512, "--context", help="coreml: context length."),
-    batch: int = typer.Option(64, "--batch", help="coreml: prefill batch size."),
+    context: int = typer.Option(512, "--context", help="coreml, coreai: context length."),
+    batch: int = typer.Option(64, "--batch", help="coreml, coreai: prefill batch size."),
     chunks: int = typer.Option(1, "--chunks", help="coreml: number of FFN chunks."),
     lut_ffn: str = typer.Option("none", "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none)."),
     lut_lmhead: str = typer.Option("none", "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
     lut_embeddings: str = typer.Option("none", "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
+    dtype: str = typer.Option("fp32", "--dtype", help="coreai: weight dtype (fp32, bf16, fp16; fp32 is the fast one on Linux)."),
+    compress: str = typer.Option("none", "--compress", help="coreai: none, lut8, lut6, lut4, int8 or int4 (coreai-opt)."),
 ) -> None:
-    """Convert a model: `--to mlx` (mlx-lm, optionally quantized) or `--to coreml` (ANEMLL layout for the Neural Engine)."""
+    """Convert a model: `--to mlx` (mlx-lm, optionally quantized), `--to coreml` (ANEMLL layout for the Neural Engine) or `--to coreai` (a Core AI `.aimodel`)."""
     from anechat.catalog import resolve_model
     from anechat.convert.jobs import ConvertRequest, check_source, convert_model
 
@@ -51,6 +53,8 @@ def convert(
         lut_ffn=_lut("--lut-ffn", lut_ffn),
         lut_lmhead=_lut("--lut-lmhead", lut_lmhead),
         lut_embeddings=_lut("--lut-embeddings", lut_embeddings),
+        dtype=dtype.strip().lower(),
+        compress=compress.strip().lower(),
     ).checked()
     entry = resolve_model(src)
     check_source(entry)

@@ -12,7 +12,7 @@ from anechat.cli.errors import fail, print_error, warn
 from anechat.cli.progress import progress_bar
 
 ModelOpt = typer.Option(None, "-m", "--model", help="Model name (see `anechat models list`) or folder path; the model's variant for the engine is loaded. Default: the built-in SmolLM2-135M-Instruct.")
-EngineOpt = typer.Option(None, "-e", "--engine", help="Engine: mlx or coreml. Default: from the config file, else mlx.")
+EngineOpt = typer.Option(None, "-e", "--engine", help="Engine: mlx, coreml or coreai. Default: from the config file, else mlx.")
 
 
 def _params(max_tokens: int, temp: float, top_p: float, top_k: int, min_p: float, repetition_penalty: float, seed: Optional[int]):

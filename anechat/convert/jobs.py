@@ -12,7 +12,7 @@ from typing import Callable
 
 from anechat.engines.errors import BackendUnavailable, InvalidParameter, ModelFormatError
 
-TARGETS = ("mlx", "coreml")
+TARGETS = ("mlx", "coreml", "coreai")
 
 ProgressFn = Callable[[str, "float | None"], None]
 
@@ -32,10 +32,16 @@ class ConvertRequest:
     lut_ffn: int | None = None
     lut_lmhead: int | None = None
     lut_embeddings: int | None = None
+    dtype: str = "fp32"  # coreai
+    compress: str = "none"  # coreai: none, lut8, lut6, lut4, int8, int4
 
     def checked(self) -> "ConvertRequest":
         if self.to not in TARGETS:
-            raise InvalidParameter(f"--to {self.to!r} is invalid: use mlx or coreml")
+            raise InvalidParameter(f"--to {self.to!r} is invalid: use one of {', '.join(TARGETS)}")
+        if self.to == "coreai":
+            from anechat.engines.coreai.convert.options import CoreAIConvertOptions
+
+            CoreAIConvertOptions(self.context, self.batch, self.dtype, self.compress, self.group_size or 32).check()
         return self
 
 
@@ -46,6 +52,8 @@ def default_out(name: str, request: ConvertRequest) -> Path:
 
     if request.to == "mlx":
         suffix = f"mlx-{request.mixed}" if request.mixed else f"mlx-{request.bits}bit" if request.bits else "mlx"
+    elif request.to == "coreai":
+        suffix = f"coreai-ctx{request.context}-{request.compress if request.compress != 'none' else request.dtype}"
     else:
         suffix = f"coreml-ctx{request.context}" + (f"-lut{request.lut_ffn}" if request.lut_ffn else "-fp16")
     return models_dir() / f"{name}-{suffix}"
@@ -128,6 +136,8 @@ def convert_model(entry, request: ConvertRequest, out: Path | None = None, progr
         return convert_to_mlx(
             source, target, bits=request.bits, group_size=request.group_size or 64, mixed=request.mixed, progress=progress
         )
+    if request.to == "coreai":
+        return _convert_coreai(source, target, request, progress)
     try:
         from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
     except ImportError as exc:
@@ -144,3 +154,18 @@ def convert_model(entry, request: ConvertRequest, out: Path | None = None, progr
         group_size=request.group_size or 16,
     )
     return convert_to_coreml(source, target, options, progress)
+
+
+def _convert_coreai(source: Path, target: Path, request: ConvertRequest, progress: ProgressFn | None) -> Path:
+    try:
+        from anechat.engines.coreai.convert import CoreAIConvertOptions, convert_to_coreai
+    except ImportError as exc:
+        raise BackendUnavailable(f"the Core AI converter needs the coreai extra ({exc})", hint='pip install "anechat[coreai]"') from None
+    options = CoreAIConvertOptions(
+        context_length=request.context,
+        batch_size=request.batch,
+        dtype=request.dtype,
+        compress=request.compress,
+        group_size=request.group_size or 32,
+    )
+    return convert_to_coreai(source, target, options, progress)

@@ -49,7 +49,7 @@ def test_a_hugging_face_checkpoint_runs_on_mlx_as_is(tiny_model_dir, float_param
     assert det.quantization == "float32"
     assert det.context_length == 512
     assert det.architecture == "llama"
-    assert det.convertible and det.details["convert_to"] == ["mlx", "coreml"]
+    assert det.convertible and det.details["convert_to"] == ["mlx", "coreml", "coreai"]
     assert det.reason == ""
 
 
@@ -71,7 +71,7 @@ def test_a_float_model_saved_by_mlx_is_an_mlx_model(tiny_model_dir, float_params
     mx.save_safetensors(str(folder / "model.safetensors"), weights, metadata={"format": "mlx"})
     det = detect(folder)
     assert (det.format, det.quantization, det.parameters) == ("mlx", "bfloat16", float_params)
-    assert det.details["convert_to"] == ["mlx", "coreml"]
+    assert det.details["convert_to"] == ["mlx", "coreml", "coreai"]
 
 
 def test_mixed_precision_mlx_quantization_is_labelled_mixed(tiny_model_dir, float_params, tmp_path):

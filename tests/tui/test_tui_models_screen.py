@@ -23,7 +23,7 @@ from anechat.tui.screens.models import ModelsScreen
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.job_row import JobRow
 from anechat.tui.widgets.status_line import StatusLine
-from tui_support import quiet_app, wait_for
+from tui_support import quiet_app, send_and_wait, wait_for
 
 pytestmark = [
     pytest.mark.anyio,
@@ -136,7 +136,7 @@ async def test_the_catalog_is_listed_filtered_and_described(models):
         await select(pilot, screen, "tiny-llama")
         info = info_text(screen)
         for fact in ("format       hf", "parameters   123K (123,200)", "context      512", "engines      mlx",
-                     "convert to   mlx, coreml", "size on disk", str(models / "tiny-llama")):
+                     "convert to   mlx, coreml, coreai", "size on disk", str(models / "tiny-llama")):
             assert fact in info, fact
         await select(pilot, screen, "broken")
         assert "config.json is not valid JSON" in info_text(screen)
@@ -311,3 +311,41 @@ async def test_convert_to_mlx_runs_in_the_background_and_the_new_model_appears(m
         await pilot.press("escape")
         assert app.screen is screen
 
+
+
+@pytest.mark.skipif(not availability("coreai").ok, reason="the Core AI runtime is not available here")
+async def test_convert_to_coreai_runs_in_the_background_then_the_aimodel_loads_and_answers(models):
+    pytest.importorskip("coreai_torch")
+    app = quiet_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        await select(pilot, screen, "tiny-llama")
+        await pilot.press("c")
+        dialog = app.screen
+        assert isinstance(dialog, ConvertDialog)
+        labels = [str(dialog.query_one("#convert-choice").get_option_at_index(i).prompt) for i in range(len(dialog.choices))]
+        assert "coreai · fp32 (the fast one on Linux)" in labels
+        await pilot.press(*["down"] * labels.index("coreai · fp32 (the fast one on Linux)"))
+        await pilot.press("tab", *["backspace"] * 3, *"128")  # the context row is shown for coreai
+        assert str(models / "tiny-llama-coreai-ctx128-fp32") in str(dialog.query_one("#convert-out").render())
+        await pilot.press("enter")
+        row = screen.query_one(JobRow)
+        assert row.job.title == "convert tiny-llama → coreai ctx 128 fp32"
+
+        await wait_for(pilot, lambda: row.outcome is not None, limit_s=300)
+        assert row.outcome == "done" and row.step == "done · wrote tiny-llama-coreai-ctx128-fp32", row.step
+        assert not [p for p in models.iterdir() if p.name.startswith(".")]  # no temp folder left behind
+        await pilot.press("escape")
+        screen = await open_screen(pilot)
+        assert rows(screen)["tiny-llama-coreai-ctx128-fp32"][1] == "coreai"
+        await select(pilot, screen, "tiny-llama-coreai-ctx128-fp32")
+        await pilot.press("l")  # load it into the chat: the only engine it runs on is coreai
+
+        def loaded() -> bool:
+            """the Core AI model to load"""
+            return app.controller.session is not None and not app.screen.loading
+
+        await wait_for(pilot, loaded, limit_s=120)
+        assert app.controller.loaded.engine == "coreai"
+        await send_and_wait(pilot, "Hello")
+        assert app.controller.last_stats.generation_tokens >= 1

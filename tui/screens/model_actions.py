@@ -84,24 +84,35 @@ class PullDialog(ModalScreen[str | None]):
 @dataclass(frozen=True)
 class Choice:
     to: str
-    bits: int | None
-    lut: int | None
     label: str
+    bits: int | None = None  # mlx
+    lut: int | None = None  # coreml
+    dtype: str = "fp32"  # coreai
+    compress: str = "none"  # coreai
 
 
 CHOICES = [
-    Choice("mlx", None, None, "mlx · float (no quantization)"),
-    Choice("mlx", 8, None, "mlx · 8-bit"),
-    Choice("mlx", 4, None, "mlx · 4-bit (smallest; some loss)"),
-    Choice("coreml", None, None, "coreml · fp16, no LUT"),
-    Choice("coreml", None, 8, "coreml · LUT 8"),
-    Choice("coreml", None, 6, "coreml · LUT 6 (ANEMLL's quality pick)"),
-    Choice("coreml", None, 4, "coreml · LUT 4 (smallest; lossy)"),
+    Choice("mlx", "mlx · float (no quantization)"),
+    Choice("mlx", "mlx · 8-bit", bits=8),
+    Choice("mlx", "mlx · 4-bit (smallest; some loss)", bits=4),
+    Choice("coreml", "coreml · fp16, no LUT"),
+    Choice("coreml", "coreml · LUT 8", lut=8),
+    Choice("coreml", "coreml · LUT 6 (ANEMLL's quality pick)", lut=6),
+    Choice("coreml", "coreml · LUT 4 (smallest; lossy)", lut=4),
+    Choice("coreai", "coreai · fp32 (the fast one on Linux)"),
+    Choice("coreai", "coreai · bf16 (half the size)", dtype="bf16"),
+    Choice("coreai", "coreai · LUT 8", compress="lut8"),
+    Choice("coreai", "coreai · int8", compress="int8"),
+    Choice("coreai", "coreai · LUT 6 (smaller; some loss)", compress="lut6"),
 ]
+
+#: the targets whose conversions take a context length
+WITH_CONTEXT = ("coreml", "coreai")
 
 
 class ConvertDialog(ModalScreen[ConvertRequest | None]):
-    """Pick a target (mlx bits, or coreml LUT bits) and, for coreml, the context length.
+    """Pick a target (mlx bits, coreml LUT bits, coreai dtype / compression) and, for coreml
+    and coreai, the context length.
     ``targets``: what the model converts to (the catalog's ``convert_to``)."""
 
     BINDINGS = [Binding("escape", "close", "Close")]
@@ -116,7 +127,7 @@ class ConvertDialog(ModalScreen[ConvertRequest | None]):
             box.border_title = f"Convert {self.model_name}"
             yield OptionList(*(Option(c.label) for c in self.choices), id="convert-choice")
             with Horizontal(id="convert-context-row"):
-                yield Label("coreml context ", classes="field-label")
+                yield Label("context ", classes="field-label")
                 yield Input("512", id="convert-context", type="integer", compact=True)
             yield Static("", id="convert-out")
             yield Label("↑↓ picks · Tab to the context · Enter converts in the background · Esc closes", classes="hint")
@@ -137,6 +148,8 @@ class ConvertDialog(ModalScreen[ConvertRequest | None]):
         if not text.isdigit() or int(text) < 2:
             return None
         context = int(text)
+        if choice.to == "coreai":
+            return ConvertRequest(to="coreai", context=context, batch=min(64, context), dtype=choice.dtype, compress=choice.compress)
         return ConvertRequest(to="coreml", context=context, batch=min(64, context), lut_ffn=choice.lut, lut_lmhead=choice.lut)
 
     @on(OptionList.OptionHighlighted)
@@ -147,7 +160,7 @@ class ConvertDialog(ModalScreen[ConvertRequest | None]):
         if request is None:
             out.update(Text("the context length must be a whole number (e.g. 512)", style="bold red"))
             return
-        self.query_one("#convert-context-row").display = request.to == "coreml"
+        self.query_one("#convert-context-row").display = request.to in WITH_CONTEXT
         target = default_out(self.model_name, request)
         line = Text(f"writes {target}", style="dim")
         if target.exists():

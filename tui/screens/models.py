@@ -324,6 +324,8 @@ class ModelsScreen(Screen):
                 label = f"mlx {request.bits}-bit" if request.to == "mlx" and request.bits else request.to
                 if request.to == "coreml":
                     label += f" ctx {request.context}" + (f" LUT{request.lut_ffn}" if request.lut_ffn else "")
+                if request.to == "coreai":
+                    label += f" ctx {request.context} " + (request.compress if request.compress != "none" else request.dtype)
                 self._start_job(
                     "convert", f"convert {entry.name} → {label}",
                     lambda job: self._convert(entry, request, job),
