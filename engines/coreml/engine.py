@@ -10,6 +10,7 @@ later), so turn 2 prefills only the tokens that are new.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Iterator
@@ -37,12 +38,8 @@ def _rss() -> int:
 
 
 def choose_runtime() -> tuple[type[CoreMLRuntime] | None, Availability]:
-    try:
-        from anechat.engines.coreml.mil.quiet import import_coremltools
-
-        import_coremltools()
-    except ImportError as exc:
-        return None, Availability(False, f"coremltools is not installed ({exc}) — pip install \"anechat[coreml]\"")
+    if importlib.util.find_spec("coremltools") is None:  # imported only when a part needs it
+        return None, Availability(False, "coremltools is not installed — pip install \"anechat[coreml]\"")
     from anechat.engines.coreml.runtime_macos import MacOSRuntime, coreml_prediction_available
     from anechat.engines.coreml.runtime_mil import MILRuntime
 
@@ -177,6 +174,7 @@ class CoreMLEngine(Engine):
                 "argmax_in_model": forward.argmax_in_model,
                 "parts": [p.pick(runtime.prefer).name for p in layout.all_parts],
                 "warnings": list(layout.warnings),
+                "load_cache": runtime.load_report(),
             },
         )
         session = CoreMLSession(info, tokenizer, forward)

@@ -29,6 +29,7 @@ class MILPart(PartRunner):
         self.model = MILModel(path)
         for fn in functions:  # compile at load, so the first token is not slow
             self.model.plan(self._name(fn))
+        self.model.save_cache()
 
     def _name(self, function: str | None) -> str | None:
         if function is None or function in self.model.functions:
@@ -52,6 +53,11 @@ class MILRuntime(CoreMLRuntime):
 
     def load_part(self, files: PartFiles, functions: tuple[str | None, ...]) -> PartRunner:
         return MILPart(files, functions)
+
+    def load_report(self) -> dict[str, str]:
+        """How each part was loaded: "hit" (from its load cache), "written", or "off: <why>"."""
+        parts = {id(p): p for p in [self.embeddings, *[c.infer for c in self.chunks], *[c.prefill for c in self.chunks if c.prefill], self.lm_head]}
+        return {p.files.any_path.name: p.model.cache_status for p in parts.values()}  # type: ignore[attr-defined]
 
     def make_state(self) -> dict[str, StateSlot]:
         shapes: dict[str, tuple[int, ...]] = {}
