@@ -33,5 +33,7 @@ def palettize(mlmodel, nbits: int, group_size: int, op_type: str, lut_function: 
     else:
         op_config = cto.OpPalettizerConfig(mode="custom", lut_function=lut_function or KMeansLUT(nbits), **common)
     config = cto.OptimizationConfig(op_type_configs={op_type: op_config})
-    with quiet():
+    from anechat.engines.coreml.convert.lean import lean_pipeline
+
+    with quiet(), lean_pipeline():
         return cto.palettize_weights(mlmodel, config)

@@ -129,28 +129,23 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
     mlmodel.save(str(work / f"{embeddings_stem(o.prefix, o.lut_embeddings)}.mlpackage"))
     del module, traced, mlmodel
 
-    scratch = work / ".functions"
     ranges = chunk_ranges(spec.num_layers, o.num_chunks)
     for index, (start, end) in enumerate(ranges, start=1):
         label = f"FFN chunk {index}/{len(ranges)}"
         steps(f"{label}: building layers {start}-{end - 1}")
         module = ane_llama.FFNChunk(spec, weights, start, end, ctx, parts.TRACE_DTYPE)
-        scratch.mkdir(exist_ok=True)
-        function_paths = {}
+        functions = {}
         tables = KMeansLUT(o.lut_ffn) if o.lut_ffn else None  # shared: both functions hold the same weights
         for function in parts.FFN_FUNCTIONS:
             steps(f"{label}: tracing {function}")
             traced = parts.trace_ffn(module, spec, function, batch, ctx)
             steps(f"{label}: converting {function}")
             mlmodel = parts.convert_ffn(traced, spec, function, batch, ctx)
-            mlmodel = _finish_part(mlmodel, o.lut_ffn, "conv", o.group_size, f"{label} {function}", steps, tables)
-            function_paths[function] = scratch / f"{function}.mlpackage"
-            mlmodel.save(str(function_paths[function]))
+            functions[function] = _finish_part(mlmodel, o.lut_ffn, "conv", o.group_size, f"{label} {function}", steps, tables)
             del traced, mlmodel
-            gc.collect()
         steps(f"{label}: saving infer + prefill as one package")
-        parts.save_multifunction(function_paths, work / f"{chunk_stem(ffn_stem(o.prefix, o.lut_ffn), index, len(ranges))}.mlpackage")
-        shutil.rmtree(scratch)
+        parts.save_multifunction(functions, work / f"{chunk_stem(ffn_stem(o.prefix, o.lut_ffn), index, len(ranges))}.mlpackage")
+        del functions
         del module
         gc.collect()
 
