@@ -29,7 +29,8 @@ def lean_pipeline():
             original_apply.__func__(prog, pipeline)
         finally:
             Program.validate = original_validate
-        prog.validate(check_essential_scope=True)  # once, on the result
+        # once, on the result (scopes are checked where coremltools checks them: after dead code elimination)
+        prog.validate(check_essential_scope="common::dead_code_elimination" in pipeline.passes)
 
     manager.apply_pipeline = staticmethod(apply_pipeline)
     Program.__str__ = lambda self, *a, **k: f"<MIL program, {len(self.functions)} function(s)>"
@@ -47,7 +48,6 @@ def save_multifunction(models: dict, destination: str) -> None:
     from coremltools import proto
     from coremltools.converters.mil import mil
     from coremltools.converters.mil.converter import mil_convert
-    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
 
     program = mil.Program()
     descriptions = []
@@ -63,18 +63,64 @@ def save_multifunction(models: dict, destination: str) -> None:
                 predictedFeatureName=d.predictedFeatureName, predictedProbabilitiesName=d.predictedProbabilitiesName,
             )
         )
-    PASS_REGISTRY["common::const_deduplication"]._deduplicate_const_across_functions(program)
+    _share_weights(program)
     default = next(iter(models))
     program.default_function_name = default
     program.skip_all_passes = True
     program.export_as_multifunction = True
-    mlmodel = mil_convert(
-        program,
-        convert_to="mlprogram",
-        convert_from="milinternal",
-        specification_version=spec_version,
-        compute_units=ct.ComputeUnit.CPU_ONLY,
-        model_description=proto.Model_pb2.ModelDescription(functions=descriptions, defaultFunctionName=default),
-        skip_model_load=True,
-    )
+    with lean_pipeline():
+        mlmodel = mil_convert(
+            program,
+            convert_to="mlprogram",
+            convert_from="milinternal",
+            specification_version=spec_version,
+            compute_units=ct.ComputeUnit.CPU_ONLY,
+            model_description=proto.Model_pb2.ModelDescription(functions=descriptions, defaultFunctionName=default),
+            skip_model_load=True,
+        )
+    mlmodel.save(destination)
+
+
+def _share_weights(program) -> None:
+    """Give constants with identical bytes, in any function, one ``weight_id`` so the package
+    stores them once (coremltools' cross-function deduplication compares with ``allclose``;
+    exact bytes through a hash do the same job for weights copied from one tensor)."""
+    import hashlib
+
+    import numpy as np
+
+    groups: dict[tuple, list] = {}
+    for function in program.functions.values():
+        for op in function.operations:
+            if op.op_type != "const":
+                continue
+            value = op.outputs[0].val
+            if not isinstance(value, np.ndarray) or value.dtype == object:
+                continue
+            data = np.ascontiguousarray(value)
+            key = (data.dtype.str, data.shape, hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).digest())
+            groups.setdefault(key, []).append(op)
+    for i, ops in enumerate(g for g in groups.values() if len(g) > 1):
+        for op in ops:
+            op.weight_id = str(i)
+
+
+def save_program(model, destination: str) -> None:
+    """Save a converted model whose MIL program was changed in place (e.g. palettized),
+    with the inputs, outputs and states its spec describes."""
+    from coremltools.converters.mil.converter import mil_convert
+
+    spec = model.get_spec()
+    program = model._mil_program
+    program.skip_all_passes = True
+    with lean_pipeline():
+        mlmodel = mil_convert(
+            program,
+            convert_to="mlprogram",
+            convert_from="milinternal",
+            specification_version=spec.specificationVersion,
+            compute_units=model.compute_unit,
+            model_description=spec.description,
+            skip_model_load=True,
+        )
     mlmodel.save(destination)

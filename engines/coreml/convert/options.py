@@ -25,6 +25,10 @@ class CoreMLConvertOptions:
     lut_lmhead: int | None = None
     lut_embeddings: int | None = None
     group_size: int = 16
+    #: LUTs with one fp16 scale per output channel (iOS 18 ops)
+    per_channel_scale: bool = True
+    #: weigh k-means by input-channel importance measured on a calibration text
+    calibrate: bool = True
     prefix: str = "llama"
     #: LM head outputs; None picks 8, or 16 (or more) when a part would exceed 16384
     split_lm_head: int | None = None
