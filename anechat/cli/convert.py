@@ -33,13 +33,14 @@ def convert(
     lut_ffn: str = typer.Option("none", "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none)."),
     lut_lmhead: str = typer.Option("none", "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
     lut_embeddings: str = typer.Option("none", "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
+    check: bool = typer.Option(False, "--check", help="coreml: measure what was written against the source (top-1 agreement, perplexity, size)."),
 ) -> None:
     """Convert a model: `--to mlx` (mlx-lm, optionally quantized) or `--to coreml` (ANEMLL layout for the Neural Engine)."""
-    _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings)
+    _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings, check)
 
 
 @friendly_errors
-def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings) -> None:
+def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_ffn, lut_lmhead, lut_embeddings, check=False) -> None:
     from anechat.catalog import resolve_model
     from anechat.convert.jobs import ConvertRequest, check_source, convert_model
 
@@ -60,6 +61,14 @@ def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_
     with progress_bar(f"convert {entry.name}") as progress:
         done = convert_model(entry, request, out, progress)
     typer.echo(f"wrote {done}")
+    if check and request.to == "coreml":
+        from anechat.convert.jobs import check_model
+        from anechat.engines.coreml.convert.check import quality_lines
+
+        with progress_bar(f"check {done.name}") as progress:
+            figures = check_model(entry, done, progress)
+        for label, value in quality_lines(figures):
+            typer.echo(f"{label}: {value}")
 
 
 def register(app: typer.Typer) -> None:

@@ -132,9 +132,12 @@ class CoreMLEngine(Engine):
     name = "coreml"
     label = "Core ML"
 
-    def __init__(self) -> None:
+    def __init__(self, *, fp16_activations: bool = False) -> None:
+        """``fp16_activations``: off macOS, have the MIL executor round every op's result to
+        fp16 as the Neural Engine does (slower; what ``convert --check`` and the fidelity bench use)."""
         self._session: CoreMLSession | None = None
         self._runtime: CoreMLRuntime | None = None
+        self._fp16 = fp16_activations
 
     @classmethod
     def available(cls) -> Availability:
@@ -154,7 +157,9 @@ class CoreMLEngine(Engine):
         layout = read_layout(folder)
         tokenizer = ChatTokenizer(folder)
         self.unload()
-        runtime = runtime_cls(layout, progress)
+        from anechat.engines.coreml.runtime_mil import MILRuntime
+
+        runtime = runtime_cls(layout, progress, fp16=True) if self._fp16 and issubclass(runtime_cls, MILRuntime) else runtime_cls(layout, progress)
         forward = ForwardPass(runtime)
         meta = layout.meta
         context = forward.context_length if not context_length else min(context_length, forward.context_length)

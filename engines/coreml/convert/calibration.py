@@ -78,3 +78,48 @@ def input_importance(spec: LlamaSpec, weights: dict, ids: list[int], ranges: lis
         for h in handles:
             h.remove()
     return found
+
+
+#: the largest finite fp16 value; activations beyond it become inf on the Neural Engine
+FP16_MAX = 65504.0
+#: warn when an activation comes within this share of the limit
+FP16_WARN_SHARE = 0.25
+
+
+def activation_peaks(spec: LlamaSpec, weights: dict, ids: list[int]) -> list[float]:
+    """The largest |activation| inside each decoder layer (every submodule's output and the
+    layer's own) over ``ids``, computed in float32: the fp16 preflight."""
+    import torch
+
+    from anechat.engines.coreml.convert import ane_llama
+
+    t, dtype = len(ids), torch.float32
+    peaks: list[float] = []
+    with torch.no_grad():
+        x = ane_llama.Embeddings(spec, weights, dtype)(torch.tensor([ids], dtype=torch.int32))
+        chunk = ane_llama.FFNChunk(spec, weights, 0, spec.num_layers, t, dtype)
+        chunk.mode = "infer"
+        handles = []
+        for i, layer in enumerate(chunk.layers):
+            peaks.append(float(x.abs().max()) if i == 0 else 0.0)
+            for module in layer.modules():
+
+                def hook(_mod, _inputs, output, i=i):
+                    for o in output if isinstance(output, tuple) else (output,):
+                        if isinstance(o, torch.Tensor) and o.is_floating_point():
+                            peaks[i] = max(peaks[i], float(o.abs().max()))
+
+                handles.append(module.register_forward_hook(hook))
+        mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1).reshape(1, 1, t, t)
+        chunk(x, torch.arange(t, dtype=torch.int32), mask, torch.zeros((1,), dtype=torch.int32))
+        for h in handles:
+            h.remove()
+    return peaks
+
+
+def fp16_warnings(peaks: list[float]) -> list[str]:
+    return [
+        f"layer {i}: activations reach {p:,.0f} ({p / FP16_MAX:.0%} of the fp16 limit {FP16_MAX:,.0f})"
+        for i, p in enumerate(peaks)
+        if p >= FP16_WARN_SHARE * FP16_MAX
+    ]

@@ -147,8 +147,32 @@ def lower(function, source: str, cache: ConstCache | None = None, name: str = ""
     return Lowered(name or "main", source, consts, steps, inputs, states, output_names, op_counts)
 
 
-def link(lowered: Lowered) -> Plan:
-    """Lay a lowered function out as slots and steps, with in-place KV updates where safe."""
+def _fp16(fn: Callable) -> Callable:
+    """``fn`` with every float result rounded to fp16 (and kept as fp32 arrays): what the
+    Neural Engine holds between ops. Overflow becomes inf, as it would there."""
+
+    def rounded(*args):
+        result = fn(*args)
+        if isinstance(result, tuple):
+            return tuple(_round16(r) for r in result)
+        return _round16(result)
+
+    rounded.__qualname__ = getattr(fn, "__qualname__", "kernel") + "[fp16]"
+    return rounded
+
+
+def _round16(value):
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        with np.errstate(over="ignore"):
+            return value.astype(np.float16).astype(np.float32)
+    return value
+
+
+def link(lowered: Lowered, fp16: bool = False) -> Plan:
+    """Lay a lowered function out as slots and steps, with in-place KV updates where safe.
+
+    ``fp16``: round every op's float result to fp16, like the Neural Engine (the KV state
+    too: it is written from rounded values)."""
     steps, states, output_names, consts = lowered.steps, lowered.states, lowered.output_names, lowered.consts
     in_place = _plan_in_place(steps, states, output_names)
     aliases = _aliases(steps, states)
@@ -165,6 +189,8 @@ def link(lowered: Lowered) -> Plan:
         fn = s["kernel"].fn
         if i in in_place:
             fn = in_place[i]
+        if fp16 and not s["kernel"].state_role:
+            fn = _fp16(fn)
         ins = tuple(slot(n) for n in s["ins"])
         outs = [slot(n) for n in s["outs"]]
         flat_steps.append((fn, ins, outs[0] if len(outs) == 1 else tuple(outs)))

@@ -23,8 +23,10 @@ from anechat.engines.coreml.mil.runner import run_plan
 class MILModel:
     """Runs the functions of one saved package with numpy (fp32 on the CPU)."""
 
-    def __init__(self, path: Path | str, cache: bool = True):
+    def __init__(self, path: Path | str, cache: bool = True, fp16: bool = False):
         self.path = Path(path)
+        #: round every op's float result to fp16, as the Neural Engine computes
+        self.fp16 = fp16
         self._cache = ConstCache()
         self._plans: dict[str, Plan] = {}
         self._package: MILPackage | None = None
@@ -75,7 +77,7 @@ class MILModel:
         record = self._cached.get(info.name)
         if record is not None:
             try:
-                self._plans[info.name] = link(lite.from_record(record, self._arrays))
+                self._plans[info.name] = link(lite.from_record(record, self._arrays), self.fp16)
                 return self._plans[info.name]
             except (KeyError, TypeError, ValueError, IndexError):
                 self._cached.clear()  # a damaged entry: compile from the package instead
@@ -87,7 +89,7 @@ class MILModel:
                 self._new_records[info.name] = lite.to_record(lowered, info, self._store)
             except lite.Uncacheable as exc:
                 self.cache_status = f"off: {exc}"
-        self._plans[info.name] = link(lowered)
+        self._plans[info.name] = link(lowered, self.fp16)
         return self._plans[info.name]
 
     def save_cache(self) -> str:
