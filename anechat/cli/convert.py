@@ -11,13 +11,25 @@ from anechat.cli.errors import fail, friendly_errors
 from anechat.cli.progress import progress_bar
 
 LUT_CHOICES = ("4", "6", "8", "none")
+#: the flags' default: the recommended recipe when no LUT flag is given, else none
+DEFAULT = "default"
 
 
 def _lut(name: str, value: str) -> int | None:
     value = value.strip().lower()
-    if value not in LUT_CHOICES:
+    if value not in LUT_CHOICES + (DEFAULT,):
         raise fail(f"{name} {value!r} is invalid: use one of {', '.join(LUT_CHOICES)}")
-    return None if value == "none" else int(value)
+    return None if value in ("none", DEFAULT) else int(value)
+
+
+def _luts(to: str, lut_ffn: str, lut_lmhead: str, lut_embeddings: str) -> dict:
+    """The LUT sizes asked for; with no LUT flag, Core ML gets the recommended recipe."""
+    if to.strip().lower() == "coreml" and DEFAULT == lut_ffn == lut_lmhead == lut_embeddings:
+        from anechat.engines.coreml.convert.options import RECOMMENDED
+
+        return dict(RECOMMENDED)
+    return {"lut_ffn": _lut("--lut-ffn", lut_ffn), "lut_lmhead": _lut("--lut-lmhead", lut_lmhead),
+            "lut_embeddings": _lut("--lut-embeddings", lut_embeddings)}
 
 
 def convert(
@@ -30,9 +42,9 @@ def convert(
     context: int = typer.Option(512, "--context", help="coreml: context length."),
     batch: int = typer.Option(64, "--batch", help="coreml: prefill batch size."),
     chunks: int = typer.Option(1, "--chunks", help="coreml: number of FFN chunks."),
-    lut_ffn: str = typer.Option("none", "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none)."),
-    lut_lmhead: str = typer.Option("none", "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
-    lut_embeddings: str = typer.Option("none", "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
+    lut_ffn: str = typer.Option(DEFAULT, "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none). No LUT flag: the recommended recipe (FFN 6, LM head 8, embeddings 8)."),
+    lut_lmhead: str = typer.Option(DEFAULT, "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
+    lut_embeddings: str = typer.Option(DEFAULT, "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
     check: bool = typer.Option(False, "--check", help="coreml: measure what was written against the source (top-1 agreement, perplexity, size)."),
 ) -> None:
     """Convert a model: `--to mlx` (mlx-lm, optionally quantized) or `--to coreml` (ANEMLL layout for the Neural Engine)."""
@@ -52,9 +64,7 @@ def _convert(src, to, out, bits, group_size, mixed, context, batch, chunks, lut_
         context=context,
         batch=batch,
         chunks=chunks,
-        lut_ffn=_lut("--lut-ffn", lut_ffn),
-        lut_lmhead=_lut("--lut-lmhead", lut_lmhead),
-        lut_embeddings=_lut("--lut-embeddings", lut_embeddings),
+        **_luts(to, lut_ffn, lut_lmhead, lut_embeddings),
     ).checked()
     entry = resolve_model(src)
     check_source(entry)

@@ -12,6 +12,10 @@ from anechat.engines.coreml.convert.source import LlamaSpec
 #: LUT sizes the converter writes: the ones ANEMLL uses, of the sizes a folder may hold
 #: (:data:`anechat.engines.coreml.anemll.LUT_BITS`)
 CONVERTER_LUT_BITS = (4, 6, 8)
+#: what ``anechat convert --to coreml`` writes when no LUT flag is given: 6-bit tables with
+#: per-channel scales and calibrated k-means for the FFN, 8-bit for the LM head and the
+#: embeddings (about 42% of the fp16 size for SmolLM2-135M; see bench/coreml_fidelity.py)
+RECOMMENDED = {"lut_ffn": 6, "lut_lmhead": 8, "lut_embeddings": 8}
 #: no tensor dimension on the ANE may exceed this
 MAX_DIMENSION = 16384
 
