@@ -4,7 +4,7 @@ Each large weight of the chosen ops ("conv" for the projections, "gather" for th
 embedding table) becomes ``constexpr_lut_to_dense`` — one ``2**nbits`` table per
 ``group_size`` output channels — followed, with ``per_channel_scale``, by
 ``constexpr_blockwise_shift_scale`` holding one fp16 scale per output channel (iOS 18
-ops; the layout ANEMLL 0.3.5 writes as ``lut_*_per_channel``). Values are normalised by
+ops). Values are normalised by
 their channel's largest magnitude before clustering, so one table serves channels of
 different ranges. ``importance`` (see :mod:`.calibration`) weighs each input channel's
 error. Weights of 2048 elements or fewer, and every other constant (norms, rotary
