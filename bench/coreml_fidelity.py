@@ -1,17 +1,21 @@
-"""How faithful the Core ML conversions of the default model are to the source.
+"""How faithful the Core ML conversions of the default model are to the source, and how fast.
 
-Converts SmolLM2-135M-Instruct to Core ML three ways — fp16, LUT6 (FFN + LM head) and
-LUT4 (FFN + LM head) — caching each under the models dir, then measures:
+Converts SmolLM2-135M-Instruct to Core ML four ways — fp16, LUT6 (FFN + LM head), LUT4
+(FFN + LM head) and the recommended default recipe — caching each under the models dir
+(with its conversion time), then measures:
 
 - fp16: greedy tokens from the Core ML engine vs the MLX engine (fp32 source), the
   first 32 tokens of 3 chat prompts (stop tokens ignored); ``fp16_match`` is the
   share of those 96 tokens that agree before the first divergence;
-- LUT6 / LUT4: top-1 agreement with the source over 128 teacher-forced positions of
-  a fixed English text (both models see the same tokens; argmax compared at each).
+- every variant: ``convert --check``'s figures (top-1 agreement with the float32 source
+  over 128 teacher-forced positions of a fixed English text, perplexity of both, size
+  beside fp16), with the MIL executor rounding activations to fp16 as the Neural Engine does;
+- load: a whole cold ``anechat run -e coreml`` of the default recipe (median of 3, the load
+  cache warm) and its load time.
 
-Off macOS the Core ML side runs in the MIL executor. Ends with one JSON line:
-{"ratio": <lut6_top1>, "fp16_match": ..., "lut6_top1": ..., "lut4_top1": ..., conversion
-times and folder sizes}.
+Off macOS the Core ML side runs in the MIL executor. Ends with one JSON line holding every
+row of issue 15's table: {"ratio": <lut6_top1>, "lut6_top1", "lut4_top1", "default_top1",
+"default_size_vs_fp16", "fp16_conversion_s", "lut6_conversion_s", "cold_run_s", ...}.
 
     python bench/coreml_fidelity.py [--model PATH]
 """
@@ -25,7 +29,7 @@ ensure_fast_blas()
 import argparse  # noqa: E402
 import json  # noqa: E402
 
-from coreml_models import coreml_variant, folder_bytes, source_model  # noqa: E402
+from coreml_models import VARIANTS, coreml_variant, folder_bytes, source_model  # noqa: E402
 
 PROMPTS = [
     "What is the capital of France?",
@@ -33,16 +37,6 @@ PROMPTS = [
     "Explain in one sentence why the sky is blue.",
 ]
 
-TEXT = (
-    "The Apple Neural Engine is a group of specialised cores for machine learning that sits next to the "
-    "CPU and the GPU on Apple silicon. It runs convolutions and matrix products in half precision at a small "
-    "fraction of the power a GPU would draw, which makes it attractive for running language models on a "
-    "laptop or a phone. To use it, a model has to be converted to Core ML with static shapes, split into "
-    "parts small enough for the hardware, and its weights are often compressed with lookup tables of four "
-    "or six bits. Whether the compressed model still predicts the same next words as the original is what "
-    "this benchmark measures, one position at a time, on an ordinary paragraph of English prose like this one."
-)
-POSITIONS = 128
 
 
 def prefix_match(a: list[int], b: list[int]) -> int:
@@ -62,37 +56,40 @@ def greedy(session, ids: list[int], n: int) -> list[int]:
     return [t for e in events[:-1] for t in e.token_ids]
 
 
-def top1_agreement(coreml_session, reference_logits, ids: list[int]) -> float:
-    import numpy as np
+def cold_run_seconds(folder) -> float:
+    import os
+    import statistics
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
 
-    forward = coreml_session.forward
-    forward.reset()
-    agree = 0
-    for pos, token in enumerate(ids):
-        agree += int(np.argmax(forward.infer(token, pos)) == np.argmax(reference_logits[pos]))
-    coreml_session.reset()
-    return agree / len(ids)
+    anechat = Path(sys.executable).parent / "anechat"
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([str(anechat), "run", "-e", "coreml", "-m", str(folder), "--max-tokens", "1", "Hi"],
+                       capture_output=True, check=True, env={**os.environ, "NO_COLOR": "1"})
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="source model folder (default: the built-in default model)")
     args = ap.parse_args()
-    import mlx.core as mx
-    import numpy as np
-
+    from anechat.engines.coreml.convert.check import check_conversion
     from anechat.engines.coreml.engine import CoreMLEngine
     from anechat.engines.mlx.engine import MLXEngine
 
     source = source_model(args.model)
     folders, seconds = {}, {}
-    for variant in ("fp16", "lut6", "lut4"):
+    for variant in VARIANTS:
         folders[variant], seconds[variant], fresh = coreml_variant(source, variant)
         print(f"{variant}: {folders[variant].name} ({folder_bytes(folders[variant]) / 1e6:.0f} MB, conversion {seconds[variant]:.0f} s{'' if fresh else ', cached'})")
 
-    mlx_engine = MLXEngine()
-    mlx = mlx_engine.load(source)
-    fp16 = CoreMLEngine().load(folders["fp16"])
+    mlx = MLXEngine().load(source)
+    fp16 = CoreMLEngine(fp16_activations=True).load(folders["fp16"])
     print(f"Core ML runtime: {fp16.info.extra['runtime']}")
     matched = total = full = 0
     for text in PROMPTS:
@@ -104,29 +101,38 @@ def main() -> None:
         if n < 32:
             print(f"   core ml: {fp16.tokenizer.decode(a)!r}\n   mlx:     {mlx.tokenizer.decode(b)!r}")
     fp16_match = matched / total
-    del fp16
+    del fp16, mlx
 
-    ids = mlx.tokenizer.encode(TEXT)[:POSITIONS]
-    if len(ids) < POSITIONS:
-        ids = (ids * (POSITIONS // len(ids) + 1))[:POSITIONS]
-    reference = np.array(mlx.model(mx.array([ids]))[0].astype(mx.float32))
-    top1 = {}
-    for variant in ("lut6", "lut4"):
-        session = CoreMLEngine().load(folders[variant])
-        top1[variant] = top1_agreement(session, reference, ids)
-        print(f"{variant}: top-1 agreement with the source over {POSITIONS} teacher-forced positions: {top1[variant]:.3f}")
-        del session
+    figures = {}
+    for variant in VARIANTS:
+        figures[variant] = check_conversion(folders[variant], source)
+        f = figures[variant]
+        print(f"{variant}: top-1 {f['top1_agreement']:.3f}, perplexity {f['perplexity']:.2f} (fp32 {f['perplexity_source_fp32']:.2f}), "
+              f"{f['size_vs_fp16']:.0%} of fp16")
+    cold = cold_run_seconds(folders["default"])
+    print(f"cold `anechat run -e coreml` of the default recipe (cache warm): {cold:.1f} s")
     print(
         json.dumps(
             {
-                "ratio": round(top1["lut6"], 4),
+                "ratio": figures["lut6"]["top1_agreement"],
+                "lut6_top1": figures["lut6"]["top1_agreement"],
+                "lut4_top1": figures["lut4"]["top1_agreement"],
+                "default_recipe": VARIANTS["default"],
+                "default_top1": figures["default"]["top1_agreement"],
+                "default_size_vs_fp16": figures["default"]["size_vs_fp16"],
+                "fp16_conversion_s": round(seconds["fp16"], 1),
+                "lut6_conversion_s": round(seconds["lut6"], 1),
+                "cold_run_s": round(cold, 2),
                 "fp16_match": round(fp16_match, 4),
                 "fp16_full_matches": f"{full}/{len(PROMPTS)}",
-                "lut6_top1": round(top1["lut6"], 4),
-                "lut4_top1": round(top1["lut4"], 4),
+                "perplexity": {k: f["perplexity"] for k, f in figures.items()},
+                "perplexity_source_fp32": figures["fp16"]["perplexity_source_fp32"],
+                "top1": {k: f["top1_agreement"] for k, f in figures.items()},
+                "size_vs_fp16": {k: f["size_vs_fp16"] for k, f in figures.items()},
                 "conversion_s": {k: round(v, 1) for k, v in seconds.items()},
                 "folder_bytes": {k: folder_bytes(v) for k, v in folders.items()},
-                "source_bytes": folder_bytes(source),
+                "fp16_peak_activation": max(figures["fp16"]["fp16_peak_activation"]),
+                "load_average": __import__("os").getloadavg()[0],
                 "model": source.name,
             }
         )

@@ -10,15 +10,15 @@ import json
 import time
 from pathlib import Path
 
+from anechat.engines.coreml.convert.check import folder_bytes  # noqa: F401  (the model's files, not its load cache)
+from anechat.engines.coreml.convert.options import RECOMMENDED
+
 VARIANTS = {
     "fp16": {},
     "lut6": {"lut_ffn": 6, "lut_lmhead": 6},
     "lut4": {"lut_ffn": 4, "lut_lmhead": 4},
+    "default": dict(RECOMMENDED),
 }
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
 def source_model(arg: str | None = None) -> Path:

@@ -23,7 +23,7 @@ def info_rows(entry) -> list[tuple[str, str]]:
         ("engines", ", ".join(entry.engines) or "none"),
         ("convert to", ", ".join(entry.details.get("convert_to") or [])),
         ("why", entry.reason),
-    ] + _origin_rows(entry.origin) + [("note", n) for n in entry.notes]
+    ] + _origin_rows(entry.origin) + [("note", n) for n in entry.notes] + _quality_rows(entry)
     return [(label, value) for label, value in rows if value]
 
 
@@ -39,3 +39,13 @@ def _origin_rows(origin) -> list[tuple[str, str]]:
         ("converted on", origin.created),
         ("quality", quality),
     ]
+
+
+def _quality_rows(entry) -> list[tuple[str, str]]:
+    """The figures ``anechat convert --check`` measured, for a Core ML folder that has them."""
+    if entry.format != "coreml" or entry.path is None:
+        return []
+    from anechat.engines.coreml.convert.check import quality_lines, read_quality
+
+    figures = read_quality(entry.path)
+    return quality_lines(figures) if figures else []

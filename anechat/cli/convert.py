@@ -12,14 +12,26 @@ from anechat.safe_text import sanitize_for_terminal
 from anechat.cli.progress import progress_bar
 
 LUT_CHOICES = ("4", "6", "8", "none")
-CONVERT_HELP = "Convert a model: --to mlx (quantize with mlx-lm) or --to coreml (ANEMLL layout, LUT palettization)."
+CONVERT_HELP = "Convert a model: --to mlx (quantize with mlx-lm), --to coreml (ANEMLL layout, LUT palettization) or --to coreai (Core AI .aimodel)."
+#: the LUT flags' default: the recommended recipe when no LUT flag is given, else none
+DEFAULT = "default"
 
 
 def _lut(name: str, value: str) -> int | None:
     value = value.strip().lower()
-    if value not in LUT_CHOICES:
+    if value not in LUT_CHOICES + (DEFAULT,):
         raise fail(f"{name} {value!r} is invalid: use one of {', '.join(LUT_CHOICES)}")
-    return None if value == "none" else int(value)
+    return None if value in ("none", DEFAULT) else int(value)
+
+
+def _luts(to: str, lut_ffn: str, lut_lmhead: str, lut_embeddings: str) -> dict:
+    """The LUT sizes asked for; with no LUT flag, Core ML gets the recommended recipe."""
+    if to.strip().lower() == "coreml" and DEFAULT == lut_ffn == lut_lmhead == lut_embeddings:
+        from anechat.engines.coreml.convert.options import RECOMMENDED
+
+        return dict(RECOMMENDED)
+    return {"lut_ffn": _lut("--lut-ffn", lut_ffn), "lut_lmhead": _lut("--lut-lmhead", lut_lmhead),
+            "lut_embeddings": _lut("--lut-embeddings", lut_embeddings)}
 
 
 def convert(
@@ -32,11 +44,12 @@ def convert(
     context: int = typer.Option(512, "--context", help="coreml, coreai: context length."),
     batch: int = typer.Option(64, "--batch", help="coreml, coreai: prefill batch size."),
     chunks: int = typer.Option(1, "--chunks", help="coreml: number of FFN chunks."),
-    lut_ffn: str = typer.Option("none", "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none)."),
-    lut_lmhead: str = typer.Option("none", "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
-    lut_embeddings: str = typer.Option("none", "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
+    lut_ffn: str = typer.Option(DEFAULT, "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none). No LUT flag: the recommended recipe (FFN 6, LM head 8, embeddings 8)."),
+    lut_lmhead: str = typer.Option(DEFAULT, "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
+    lut_embeddings: str = typer.Option(DEFAULT, "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
     dtype: str = typer.Option("fp32", "--dtype", help="coreai: weight dtype (fp32, bf16, fp16; fp32 is the fast one on Linux)."),
     compress: str = typer.Option("none", "--compress", help="coreai: none, lut8, lut6, lut4, int8 or int4 (coreai-opt)."),
+    check: bool = typer.Option(False, "--check", help="coreml: measure what was written against the source (top-1 agreement, perplexity, size)."),
 ) -> None:
     """Convert a model: `--to mlx` (mlx-lm, optionally quantized), `--to coreml` (ANEMLL layout for the Neural Engine) or `--to coreai` (a Core AI `.aimodel`)."""
     from anechat.catalog import resolve_model
@@ -50,9 +63,7 @@ def convert(
         context=context,
         batch=batch,
         chunks=chunks,
-        lut_ffn=_lut("--lut-ffn", lut_ffn),
-        lut_lmhead=_lut("--lut-lmhead", lut_lmhead),
-        lut_embeddings=_lut("--lut-embeddings", lut_embeddings),
+        **_luts(to, lut_ffn, lut_lmhead, lut_embeddings),
         dtype=dtype.strip().lower(),
         compress=compress.strip().lower(),
     ).checked()
@@ -61,4 +72,12 @@ def convert(
     with progress_bar(f"convert {entry.name}") as progress:
         done = convert_model(entry, request, out, progress)
     typer.echo(f"wrote {sanitize_for_terminal(str(done))}")
+    if check and request.to == "coreml":
+        from anechat.convert.jobs import check_model
+        from anechat.engines.coreml.convert.check import quality_lines
+
+        with progress_bar(f"check {done.name}") as progress:
+            figures = check_model(entry, done, progress)
+        for label, value in quality_lines(figures):
+            typer.echo(f"{label}: {value}")
 

@@ -169,3 +169,11 @@ def _convert_coreai(source: Path, target: Path, request: ConvertRequest, progres
         group_size=request.group_size or 32,
     )
     return convert_to_coreai(source, target, options, progress)
+
+
+def check_model(entry, folder: Path, progress: ProgressFn | None = None) -> dict:
+    """Measure a Core ML conversion of ``entry`` against its float source (top-1 agreement,
+    perplexity, size); the figures are also written into ``folder`` (quality.json)."""
+    from anechat.engines.coreml.convert.check import check_conversion
+
+    return check_conversion(folder, entry.ensure_local(progress), progress)

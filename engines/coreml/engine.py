@@ -10,6 +10,7 @@ later), so turn 2 prefills only the tokens that are new.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Iterator
@@ -37,12 +38,8 @@ def _rss() -> int:
 
 
 def choose_runtime() -> tuple[type[CoreMLRuntime] | None, Availability]:
-    try:
-        from anechat.engines.coreml.mil.quiet import import_coremltools
-
-        import_coremltools()
-    except ImportError as exc:
-        return None, Availability(False, f"coremltools is not installed ({exc}) — pip install \"anechat[coreml]\"")
+    if importlib.util.find_spec("coremltools") is None:  # imported only when a part needs it
+        return None, Availability(False, "coremltools is not installed — pip install \"anechat[coreml]\"")
     from anechat.engines.coreml.runtime_macos import MacOSRuntime, coreml_prediction_available
     from anechat.engines.coreml.runtime_mil import MILRuntime
 
@@ -137,9 +134,12 @@ class CoreMLEngine(Engine):
     name = "coreml"
     label = "Core ML"
 
-    def __init__(self) -> None:
+    def __init__(self, *, fp16_activations: bool = False) -> None:
+        """``fp16_activations``: off macOS, have the MIL executor round every op's result to
+        fp16 as the Neural Engine does (slower; what ``convert --check`` and the fidelity bench use)."""
         self._session: CoreMLSession | None = None
         self._runtime: CoreMLRuntime | None = None
+        self._fp16 = fp16_activations
 
     @classmethod
     def available(cls) -> Availability:
@@ -159,7 +159,9 @@ class CoreMLEngine(Engine):
         layout = read_layout(folder)
         tokenizer = ChatTokenizer(folder)
         self.unload()
-        runtime = runtime_cls(layout, progress)
+        from anechat.engines.coreml.runtime_mil import MILRuntime
+
+        runtime = runtime_cls(layout, progress, fp16=True) if self._fp16 and issubclass(runtime_cls, MILRuntime) else runtime_cls(layout, progress)
         forward = ForwardPass(runtime)
         meta = layout.meta
         context = forward.context_length if not context_length else min(context_length, forward.context_length)
@@ -179,6 +181,7 @@ class CoreMLEngine(Engine):
                 "argmax_in_model": forward.argmax_in_model,
                 "parts": [p.pick(runtime.prefer).name for p in layout.all_parts],
                 "warnings": list(layout.warnings),
+                "load_cache": runtime.load_report(),
             },
         )
         session = CoreMLSession(info, tokenizer, forward)

@@ -93,6 +93,10 @@ class CoreMLRuntime(ABC):
     def weight_bytes(self) -> int | None:
         return None
 
+    def load_report(self) -> dict[str, str]:
+        """Per part, how it was loaded (the MIL runtime says whether its load cache served it)."""
+        return {}
+
     def state_bytes(self, state: Any) -> int | None:
         """Memory the KV state takes, when the runtime can tell."""
         return None

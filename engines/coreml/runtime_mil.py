@@ -14,10 +14,11 @@ from anechat.engines.coreml.mil.threads import blas_threads
 from anechat.engines.coreml.runtime_base import CoreMLRuntime, PartRunner
 
 LABEL = "MIL on CPU — no Neural Engine here"
+LABEL_FP16 = "MIL on CPU, fp16 activations — no Neural Engine here"
 
 
 class MILPart(PartRunner):
-    def __init__(self, files: PartFiles, functions: tuple[str | None, ...]):
+    def __init__(self, files: PartFiles, functions: tuple[str | None, ...], fp16: bool = False):
         self.files = files
         path = files.mlpackage
         if path is None:
@@ -26,9 +27,10 @@ class MILPart(PartRunner):
                 "and the MIL executor needs the .mlpackage",
                 hint="only Core ML on macOS runs .mlmodelc parts; download the .mlpackage release or re-convert with anechat",
             )
-        self.model = MILModel(path)
+        self.model = MILModel(path, fp16=fp16)
         for fn in functions:  # compile at load, so the first token is not slow
             self.model.plan(self._name(fn))
+        self.model.save_cache()
 
     def _name(self, function: str | None) -> str | None:
         if function is None or function in self.model.functions:
@@ -50,8 +52,20 @@ class MILRuntime(CoreMLRuntime):
     label = LABEL
     prefer = ".mlpackage"
 
+    def __init__(self, layout, progress=None, fp16: bool = False) -> None:
+        #: activations rounded to fp16 after every op (what the Neural Engine keeps)
+        self.fp16 = fp16
+        if fp16:
+            self.label = LABEL_FP16
+        super().__init__(layout, progress)
+
     def load_part(self, files: PartFiles, functions: tuple[str | None, ...]) -> PartRunner:
-        return MILPart(files, functions)
+        return MILPart(files, functions, self.fp16)
+
+    def load_report(self) -> dict[str, str]:
+        """How each part was loaded: "hit" (from its load cache), "written", or "off: <why>"."""
+        parts = {id(p): p for p in [self.embeddings, *[c.infer for c in self.chunks], *[c.prefill for c in self.chunks if c.prefill], self.lm_head]}
+        return {p.files.any_path.name: p.model.cache_status for p in parts.values()}  # type: ignore[attr-defined]
 
     def make_state(self) -> dict[str, StateSlot]:
         shapes: dict[str, tuple[int, ...]] = {}

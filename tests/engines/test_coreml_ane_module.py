@@ -11,7 +11,8 @@ pytest.importorskip("coremltools")
 
 from anechat.engines.coreml.convert.ane_llama import Embeddings, FFNChunk, LMHead  # noqa: E402
 from anechat.engines.coreml.convert.options import lm_head_split  # noqa: E402
-from anechat.engines.coreml.convert.kmeans import KMeansLUT, kmeans_lut  # noqa: E402
+from anechat.engines.coreml.convert.kmeans import kmeans_lut, kmeans_rows  # noqa: E402
+from anechat.engines.coreml.convert.palettize import LUTPalettizer  # noqa: E402
 from anechat.engines.coreml.convert.to_coreml import chunk_ranges  # noqa: E402
 from anechat.engines.coreml.convert.rope import inverse_frequencies, rope_tables  # noqa: E402
 from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights  # noqa: E402
@@ -175,26 +176,54 @@ def test_llama3_rope_scaling_matches_transformers():
 
 
 @pytest.mark.parametrize("nbits", [4, 6])
-def test_kmeans_tables_are_as_good_as_coremltools_and_deterministic(nbits):
+def test_kmeans_tables_are_about_as_good_as_coremltools_and_deterministic(nbits):
     from coremltools.models.neural_network.quantization_utils import _get_kmeans_lookup_table_and_weight
 
     rng = np.random.default_rng(3)
-    for values in (rng.standard_normal(4096) * 0.05, rng.standard_t(3, 4096) * 0.05):
+    # a normal and a heavy-tailed (Student t, 3 d.o.f.) group of 4096 values
+    for values, slack in ((rng.standard_normal(4096) * 0.05, 1.15), (rng.standard_t(3, 4096) * 0.05, 1.6)):
         values = values.astype(np.float16).reshape(16, 256, 1, 1)
         lut, idx = kmeans_lut(values, nbits)
         assert lut.dtype == np.float16 and lut.shape == (1 << nbits,) and idx.dtype == np.uint8
         ours = np.mean((lut[idx].astype(np.float64) - values.reshape(-1)) ** 2)
         ref_lut, ref_idx = _get_kmeans_lookup_table_and_weight(nbits, values.reshape(-1, 1), cluster_dim=1, vector_axis=0)
         theirs = np.mean((ref_lut.reshape(-1)[ref_idx].astype(np.float16).astype(np.float64) - values.reshape(-1)) ** 2)
-        assert ours <= 1.15 * theirs
+        assert ours <= slack * theirs
         again = kmeans_lut(values.copy(), nbits)
         assert np.array_equal(again[0], lut) and np.array_equal(again[1], idx)
 
 
-def test_kmeans_reuses_tables_for_weights_it_has_seen():
-    tables = KMeansLUT(4)
-    values = np.linspace(-1, 1, 2048, dtype=np.float16).reshape(16, 128, 1, 1)
-    first = tables(values)
-    second = tables(values.copy())
-    assert tables.computed == 1 and tables.reused == 1
-    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+def test_kmeans_assigns_every_value_to_its_nearest_centre_in_every_row():
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal((6, 3000)) * rng.uniform(0.01, 3, (6, 1))
+    centers, index = kmeans_rows(values, 4)
+    nearest = np.abs(values[:, :, None] - centers[:, None, :]).argmin(axis=2)
+    assert np.array_equal(index, nearest)
+    assert (np.diff(centers, axis=1) >= 0).all()
+
+
+def test_weighted_kmeans_spends_its_error_on_the_unimportant_columns():
+    rng = np.random.default_rng(6)
+    # the important columns hold small values, the others a wide spread
+    values = np.concatenate([rng.uniform(-0.3, 0.3, (4, 512)), rng.standard_normal((4, 512)) * 3], axis=1)
+    importance = np.concatenate([np.full(512, 100.0), np.full(512, 0.01)])  # the first half matters
+    plain_c, plain_i = kmeans_rows(values, 3)
+    weighted_c, weighted_i = kmeans_rows(values, 3, importance[None, :])
+
+    def error(c, i, cols):
+        return np.mean((np.take_along_axis(c, i.astype(np.int64), axis=1) - values)[:, cols] ** 2)
+
+    important = slice(0, 512)
+    assert error(weighted_c, weighted_i, important) < 0.5 * error(plain_c, plain_i, important)
+
+
+def test_palettizer_reuses_tables_for_weights_it_has_seen_and_scales_each_channel():
+    palettizer = LUTPalettizer(4, group_size=4)
+    weight = (np.linspace(-1, 1, 8 * 512).reshape(8, 512, 1, 1) * np.arange(1, 9).reshape(8, 1, 1, 1)).astype(np.float16)
+    index, lut, scale = palettizer.tables(weight)
+    again = palettizer.tables(weight.copy())
+    assert palettizer.computed == 1 and palettizer.reused == 1
+    assert all(np.array_equal(a, b) for a, b in zip((index, lut, scale), again))
+    assert index.shape == weight.shape and lut.shape == (2, 16) and scale.shape == (8,)
+    restored = lut.astype(np.float32)[np.arange(8)[:, None] // 4, index.reshape(8, -1)] * scale.astype(np.float32)[:, None]
+    assert np.abs(restored - weight.reshape(8, -1)).max() <= 0.07 * np.abs(weight).max(axis=(1, 2, 3)).max()

@@ -180,20 +180,28 @@ def conv_weights(program):
             yield op.weight.op
 
 
-def test_lut6_parts_hold_lookup_tables_and_small_weights_stay_fp16(tiny_coreml_lut6_dir):
+def palettized(op) -> str:
+    """"lut+scale" for a LUT with per-channel scales, "lut" for a bare LUT, else the op type."""
+    if op.op_type == "constexpr_blockwise_shift_scale" and op.data.op.op_type == "constexpr_lut_to_dense":
+        assert op.scale.val.shape == (op.outputs[0].shape[0],) + (1,) * (op.outputs[0].rank - 1)  # one scale per output channel
+        return "lut+scale"
+    return "lut" if op.op_type == "constexpr_lut_to_dense" else op.op_type
+
+
+def test_lut6_parts_hold_lookup_tables_with_channel_scales_and_small_weights_stay_fp16(tiny_coreml_lut6_dir):
     ffn = mil_program(tiny_coreml_lut6_dir / "llama_FFN_PF_lut6_chunk_01of01.mlpackage")
-    kinds = {(op.op_type, int(np.prod(op.outputs[0].shape))) for op in conv_weights(ffn)}
+    kinds = {(palettized(op), int(np.prod(op.outputs[0].shape))) for op in conv_weights(ffn)}
     # q/o (4096), gate/up/down (8192): 6-bit tables; k/v (2048 elements, the threshold): fp16
-    assert kinds == {("constexpr_lut_to_dense", 4096), ("constexpr_lut_to_dense", 8192), ("const", 2048)}
+    assert kinds == {("lut+scale", 4096), ("lut+scale", 8192), ("const", 2048)}
     for op in ffn.functions["infer"].find_ops(op_type="constexpr_lut_to_dense"):
         assert op.lut.val.shape[-2] == 64 and op.lut.val.shape[0] == op.outputs[0].shape[0] // 16
     # norm weights and rotary tables are not palettized
     assert all(op.gamma is None or op.gamma.op.op_type == "const" for op in ffn.functions["infer"].find_ops(op_type="layer_norm"))
     assert {op.x.op.op_type for op in ffn.functions["infer"].find_ops(op_type="gather")} == {"const"}
     head = mil_program(tiny_coreml_lut6_dir / "llama_lm_head_lut6.mlpackage")
-    assert {op.op_type for op in conv_weights(head)} == {"constexpr_lut_to_dense"}
+    assert {palettized(op) for op in conv_weights(head)} == {"lut+scale"}
     emb = mil_program(tiny_coreml_lut6_dir / "llama_embeddings_lut6.mlpackage")
-    assert {op.x.op.op_type for op in emb.functions["main"].find_ops(op_type="gather")} == {"constexpr_lut_to_dense"}
+    assert {palettized(op.x.op) for op in emb.functions["main"].find_ops(op_type="gather")} == {"lut+scale"}
 
 
 def test_lut6_folder_is_smaller_and_chunk_tables_are_shared(tiny_coreml_dir, tiny_coreml_lut6_dir):

@@ -293,3 +293,19 @@ def test_compiled_models_and_non_packages_are_refused_clearly(tmp_path):
     (broken / "Data" / "com.apple.CoreML" / "model.mlmodel").write_bytes(b"\x00not a protobuf\xff" * 4)
     with pytest.raises(ModelFormatError, match="broken.mlpackage"):
         MILModel(broken)
+
+
+def test_fp16_mode_rounds_every_result_and_overflows_where_the_neural_engine_would(tmp_path):
+    torch.manual_seed(4)
+    module = Linear()
+    with torch.no_grad():
+        module.fc.weight.mul_(1000.0)
+    x = torch.randn(1, 16) * 100  # outputs around 1e5..1e6: past fp16's 65504
+    save_converted(module, {"x": x}, tmp_path / "big.mlpackage")
+    exact = MILModel(tmp_path / "big.mlpackage").predict({"x": x.numpy()})["y"]
+    rounded = MILModel(tmp_path / "big.mlpackage", fp16=True).predict({"x": x.numpy()})["y"]
+    assert np.isfinite(exact).all() and np.abs(exact).max() > 65504
+    assert np.isinf(rounded[np.abs(exact) > 65520]).all()
+    small = np.abs(exact) < 60000
+    np.testing.assert_allclose(rounded[small], exact[small], rtol=2e-3)
+    assert np.array_equal(rounded[small], rounded[small].astype(np.float16).astype(np.float32))  # fp16 values

@@ -1,90 +1,86 @@
-"""Fast, seeded 1-D k-means for LUT palettization.
+"""Weighted 1-D k-means for LUT palettization, every channel group of a weight at once.
 
-coremltools' own "kmeans" mode runs scikit-learn's KMeans once per channel group (about
-0.1 s each: some 40 minutes for a 135M model on two cores). Scalar palettization is a 1-D
-problem, so the same algorithm — k-means++ seeding (greedy, with 2 + log k candidates per
-pick, as scikit-learn does) followed by Lloyd iterations — runs on the sorted unique values
-of the group with prefix sums: each Lloyd step is O(k log n). Quality matches scikit-learn's
-(see tests); results are deterministic (fixed seed) and memoised, so the ``infer`` and
-``prefill`` functions of a chunk get identical tables (which lets the multifunction package
-store them once) for the price of one.
+Scalar palettization clusters each group's values on a line, so k-means needs no distance
+matrices. Each group's values go into a fine histogram (:data:`BINS` bins between its
+minimum and maximum, holding the weight and the weight x value that fall in each bin);
+a Lloyd step is then arithmetic on the histograms' prefix sums for all groups together
+(numpy, no per-group Python loop). Centres start at the quantiles of density^(1/3), the
+point density of the optimal fine quantizer, and the final assignment of every value to
+its nearest centre is exact.
+
+Each value may carry a weight: the importance of its input channel measured on a
+calibration text (the mean square activation it multiplies), so the error is spent where
+the activations are small — the idea of sensitivity-weighted k-means and AWQ.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 
-def _lloyd(u: np.ndarray, n_cum: np.ndarray, s_cum: np.ndarray, centers: np.ndarray, max_iter: int) -> np.ndarray:
-    for _ in range(max_iter):
-        edges = np.concatenate([[0], np.searchsorted(u, (centers[:-1] + centers[1:]) / 2, side="right"), [len(u)]])
-        count = n_cum[edges[1:]] - n_cum[edges[:-1]]
-        total = s_cum[edges[1:]] - s_cum[edges[:-1]]
-        new = np.sort(np.where(count > 0, total / np.maximum(count, 1), centers))
-        if np.array_equal(new, centers):
-            break
-        centers = new
-    return centers
+#: histogram bins per group; bins are assigned whole during the Lloyd steps
+BINS = 2048
+#: a share of uniform density mixed into the initial one, so sparse tails get centres too
+FLOOR = 0.3
 
 
-def _seed(u: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Greedy k-means++ over weighted points ``u``."""
-    trials = 2 + int(np.log(k))
-    first = u[rng.choice(len(u), p=w / w.sum())]
-    centers = [first]
-    d2 = (u - first) ** 2
-    for _ in range(k - 1):
-        potential = w * d2
-        total = potential.sum()
-        if total <= 0:
-            break
-        candidates = np.minimum(np.searchsorted(np.cumsum(potential), rng.random(trials) * total), len(u) - 1)
-        trial_d2 = np.minimum(d2[None, :], (u[None, :] - u[candidates][:, None]) ** 2)
-        best = int(np.argmin(trial_d2 @ w))
-        centers.append(u[candidates[best]])
-        d2 = trial_d2[best]
-    return np.sort(np.asarray(centers, dtype=np.float64))
+def _batched_searchsorted(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(rows[r], queries[r])`` for every sorted row ``r`` in one call (each
+    row is shifted into its own interval; queries are clipped to just outside the rows' span)."""
+    n_rows, n = rows.shape
+    lo, hi = rows.min(), rows.max()
+    margin = 0.25 * (hi - lo) + 1.0
+    offsets = (np.arange(n_rows, dtype=np.float64) * (hi - lo + 4.0 * margin))[:, None]
+    queries = np.clip(queries, lo - margin, hi + margin)
+    pos = np.searchsorted((rows - lo + offsets).ravel(), (queries - lo + offsets).ravel())
+    return np.clip(pos.reshape(queries.shape) - (np.arange(n_rows) * n)[:, None], 0, n)
 
 
-def kmeans_lut(values: np.ndarray, nbits: int, *, seed: int = 0, max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
-    """Lookup table (2**nbits,) in ``values``' dtype and uint8 indices (values.size,)."""
+def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = None, *, max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster each row of ``values`` (R, N) into ``2**nbits`` centres.
+
+    ``weights`` (broadcastable to ``values``) weigh each value's squared error. Returns the
+    centres (R, 2**nbits), sorted, float64, and each value's centre index (R, N) uint8."""
     k = 1 << nbits
-    uniq, inverse, counts = np.unique(values.reshape(-1), return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    u = uniq.astype(np.float64)
-    if len(u) <= k:
-        lut = np.concatenate([u, np.full(k - len(u), u[-1])])
-        return lut.astype(values.dtype), inverse.astype(np.uint8)
-    w = counts.astype(np.float64)
-    centers = _seed(u, w, k, np.random.default_rng(seed))
-    if len(centers) < k:  # fewer distinct clusters than entries: pad with the last value
-        centers = np.sort(np.concatenate([centers, np.full(k - len(centers), centers[-1])]))
-    n_cum = np.concatenate([[0.0], np.cumsum(w)])
-    s_cum = np.concatenate([[0.0], np.cumsum(w * u)])
-    lut = _lloyd(u, n_cum, s_cum, centers, max_iter).astype(values.dtype)
-    lut64 = lut.astype(np.float64)
-    nearest = np.searchsorted((lut64[:-1] + lut64[1:]) / 2, u)
-    return lut, nearest[inverse].astype(np.uint8)
+    x = np.asarray(values, dtype=np.float64)
+    n_rows, n = x.shape
+    w = np.ones_like(x) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), x.shape)
+    w = w + 1e-9 * w.mean(axis=1, keepdims=True) + 1e-300  # no weightless value
+    lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
+    width = np.where(hi > lo, (hi - lo) / BINS, 1.0)
+    bins = np.minimum(((x - lo) / width).astype(np.int64), BINS - 1)
+    flat = (bins + (np.arange(n_rows) * BINS)[:, None]).ravel()
+    mass = np.bincount(flat, weights=w.ravel(), minlength=n_rows * BINS).reshape(n_rows, BINS)
+    moment = np.bincount(flat, weights=(w * x).ravel(), minlength=n_rows * BINS).reshape(n_rows, BINS)
+    zero = np.zeros((n_rows, 1))
+    cw, cwx = np.concatenate([zero, np.cumsum(mass, axis=1)], axis=1), np.concatenate([zero, np.cumsum(moment, axis=1)], axis=1)
+
+    root = np.cbrt(mass)
+    density = np.cumsum(root + FLOOR * root.mean(axis=1, keepdims=True), axis=1)
+    targets = density[:, -1:] * (np.arange(k) + 0.5) / k
+    first = np.minimum(_batched_searchsorted(density, targets), BINS - k)
+    steps = np.arange(k)
+    first = np.maximum.accumulate(first - steps, axis=1) + steps  # k distinct bins
+    centers = lo + (first + 0.5) * width
+    ends = np.full((n_rows, 1), BINS)
+    for _ in range(max_iter):
+        edges = np.clip(np.ceil(((centers[:, :-1] + centers[:, 1:]) / 2 - lo) / width - 0.5), 0, BINS).astype(np.int64)
+        bounds = np.concatenate([np.zeros_like(ends), edges, ends], axis=1)
+        count = np.take_along_axis(cw, bounds[:, 1:], axis=1) - np.take_along_axis(cw, bounds[:, :-1], axis=1)
+        total = np.take_along_axis(cwx, bounds[:, 1:], axis=1) - np.take_along_axis(cwx, bounds[:, :-1], axis=1)
+        filled = count > 1e-250
+        new = np.sort(np.where(filled, total / np.where(filled, count, 1.0), centers), axis=1)
+        moved = np.abs(new - centers).max()
+        centers = new
+        if moved <= 1e-7 * float(width.max()):
+            break
+    mids = (centers[:, :-1] + centers[:, 1:]) / 2
+    index = _batched_searchsorted(mids, x)  # exact: the number of midpoints below each value
+    return centers, index.astype(np.uint8)
 
 
-class KMeansLUT:
-    """``lut_function`` for coremltools' custom palettization mode, memoised by content."""
-
-    def __init__(self, nbits: int) -> None:
-        self.nbits = nbits
-        self._cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self.computed = 0
-        self.reused = 0
-
-    def __call__(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        data = np.ascontiguousarray(values)
-        key = (data.dtype.str, data.shape, hashlib.sha1(data.tobytes()).hexdigest())
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = self._cache[key] = kmeans_lut(data, self.nbits)
-            self.computed += 1
-        else:
-            self.reused += 1
-        return hit[0].copy(), hit[1].copy()
+def kmeans_lut(values: np.ndarray, nbits: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One table for all of ``values``: (2**nbits,) in ``values``' dtype and uint8 indices (values.size,)."""
+    w = None if weights is None else np.broadcast_to(weights, values.shape).reshape(1, -1)
+    centers, index = kmeans_rows(values.reshape(1, -1), nbits, w)
+    return centers[0].astype(values.dtype), index[0]

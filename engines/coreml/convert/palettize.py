@@ -1,37 +1,111 @@
-"""LUT palettization of a converted part (k-means, per grouped channel)."""
+"""LUT palettization of a converted part, done on its MIL program in place.
+
+Each large weight of the chosen ops ("conv" for the projections, "gather" for the
+embedding table) becomes ``constexpr_lut_to_dense`` — one ``2**nbits`` table per
+``group_size`` output channels — followed, with ``per_channel_scale``, by
+``constexpr_blockwise_shift_scale`` holding one fp16 scale per output channel (iOS 18
+ops). Values are normalised by
+their channel's largest magnitude before clustering, so one table serves channels of
+different ranges. ``importance`` (see :mod:`.calibration`) weighs each input channel's
+error. Weights of 2048 elements or fewer, and every other constant (norms, rotary
+tables), stay fp16.
+
+Tables are memoised by weight content, so a chunk's ``infer`` and ``prefill`` functions
+get identical constants (the multifunction package then stores them once).
+"""
 
 from __future__ import annotations
 
-from anechat.engines.coreml.convert.kmeans import KMeansLUT
-from anechat.engines.coreml.convert.parts import quiet
+import contextlib
+import hashlib
+import math
 
-#: weights with fewer elements stay in fp16 (coremltools' default threshold, as ANEMLL leaves it)
+import numpy as np
+
+from anechat.engines.coreml.convert.kmeans import kmeans_rows
+
+#: weights with this many elements or fewer stay fp16 (coremltools' default threshold, as ANEMLL leaves it)
 WEIGHT_THRESHOLD = 2048
+#: the input of each op type that holds its weight
+WEIGHT_INPUT = {"conv": "weight", "gather": "x"}
 
 
-def palettize(mlmodel, nbits: int, group_size: int, op_type: str, lut_function: KMeansLUT | None = None):
-    """Return ``mlmodel`` with the weights of its ``op_type`` ops ("conv" for the projections,
-    "gather" for the embedding table) as ``nbits`` lookup tables, one per ``group_size`` output
-    channels. Weights under 2048 elements, and every other constant (rotary tables, norm
-    weights), stay fp16.
+def weight_key(weight: np.ndarray) -> str:
+    """Identifies a weight by its fp16 bytes (the same before and after conversion)."""
+    data = np.ascontiguousarray(np.asarray(weight, dtype=np.float16))
+    return hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).hexdigest() + str(data.shape)
 
-    ``lut_function`` (default: a fresh :class:`KMeansLUT`) computes each group's table; pass
-    the same one to both functions of a chunk. ``lut_function="coremltools"`` uses
-    coremltools' scikit-learn k-means instead (slow). One worker either way: forked worker
-    pools can hang on Linux.
-    """
-    import coremltools.optimize.coreml as cto
 
-    common = dict(
-        granularity="per_grouped_channel",
-        group_size=group_size,
-        weight_threshold=WEIGHT_THRESHOLD,
-        num_kmeans_workers=1,
-    )
-    if lut_function == "coremltools":
-        op_config = cto.OpPalettizerConfig(mode="kmeans", nbits=nbits, **common)
-    else:
-        op_config = cto.OpPalettizerConfig(mode="custom", lut_function=lut_function or KMeansLUT(nbits), **common)
-    config = cto.OptimizationConfig(op_type_configs={op_type: op_config})
-    with quiet():
-        return cto.palettize_weights(mlmodel, config)
+class LUTPalettizer:
+    """Palettizes MIL programs; one instance per recipe, shared by the parts it applies to."""
+
+    def __init__(self, nbits: int, group_size: int, per_channel_scale: bool = True, importance: dict | None = None) -> None:
+        self.nbits, self.group_size, self.per_channel_scale = nbits, group_size, per_channel_scale
+        self.importance = importance or {}
+        self._memo: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+        self.computed = self.reused = 0
+
+    def tables(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(indices uint8 shaped like ``weight``, lut (groups, 2**nbits) fp16, scales (out,) fp16 or None)."""
+        key = weight_key(weight)
+        hit = self._memo.get(key)
+        if hit is not None:
+            self.reused += 1
+            return hit
+        self.computed += 1
+        out = weight.shape[0]
+        rows = np.asarray(weight, dtype=np.float32).reshape(out, -1)
+        scale = None
+        if self.per_channel_scale:
+            peak = np.abs(rows).max(axis=1)
+            scale = np.where(peak > 0, peak, 1.0).astype(np.float16)
+            rows = rows / scale.astype(np.float32)[:, None]
+        group = math.gcd(out, self.group_size)
+        cols = rows.shape[1]
+        importance = self.importance.get(key)
+        w = None
+        if importance is not None and importance.shape == (cols,):
+            w = np.tile(importance.astype(np.float64), group)[None, :]
+        centers, index = kmeans_rows(rows.reshape(out // group, group * cols), self.nbits, w)
+        hit = (index.reshape(weight.shape), centers.astype(np.float16), scale)
+        self._memo[key] = hit
+        return hit
+
+    def apply(self, program, op_type: str) -> int:
+        """Palettize the weights of ``op_type`` ops in every function of ``program``; returns how many."""
+        from coremltools.converters.mil import Builder as mb
+        from coremltools.converters.mil.frontend._utils import _construct_constexpr_lut_op
+        from coremltools.converters.mil.mil.scope import ScopeInfo
+
+        done = 0
+        for function in program.functions.values():
+            with function:
+                for op in list(function.operations):
+                    if not self._eligible(op, op_type):
+                        continue
+                    weight = op.outputs[0].val
+                    index, lut, scale = self.tables(weight)
+                    groups = lut.shape[0]
+                    lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
+                    with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
+                        for source in function._essential_scope_sources:
+                            scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
+                        new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
+                        if scale is not None:
+                            new = mb.constexpr_blockwise_shift_scale(
+                                data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
+                            )
+                    op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
+                    op.enclosing_block.remove_ops([op])
+                    done += 1
+        return done
+
+    @staticmethod
+    def _eligible(op, op_type: str) -> bool:
+        if op.op_type != "const":
+            return False
+        value = op.outputs[0].val
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.size <= WEIGHT_THRESHOLD:
+            return False
+        users = op.outputs[0].child_ops
+        return bool(users) and all(u.op_type == op_type and u.inputs.get(WEIGHT_INPUT[op_type]) is op.outputs[0] for u in users)

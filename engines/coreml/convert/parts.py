@@ -56,8 +56,10 @@ def quiet():
 
 
 def _convert(traced, *, inputs, outputs, states=None):
+    from anechat.engines.coreml.convert.lean import lean_pipeline
+
     ct = _ct()
-    with quiet():
+    with quiet(), lean_pipeline():
         return ct.convert(
             traced,
             inputs=inputs,
@@ -133,13 +135,9 @@ def convert_lm_head(traced, spec: LlamaSpec, parts: int):
     return _convert(traced, inputs=inputs, outputs=outputs)
 
 
-def save_multifunction(function_paths: dict, destination) -> None:
-    """Combine single-function packages into one; identical weights are stored once."""
-    ct = _ct()
-    first, *_ = function_paths
-    desc = ct.utils.MultiFunctionDescriptor()
-    for name, path in function_paths.items():
-        desc.add_function(str(path), src_function_name="main", target_function_name=name)
-    desc.default_function_name = first
+def save_multifunction(models: dict, destination) -> None:
+    """Save converted functions (name -> MLModel) as one package; identical weights are stored once."""
+    from anechat.engines.coreml.convert.lean import save_multifunction as save
+
     with quiet():
-        ct.utils.save_multifunction(desc, str(destination))
+        save(models, str(destination))

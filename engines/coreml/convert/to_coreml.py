@@ -18,7 +18,6 @@ from anechat.engines.coreml.anemll import write_meta
 from anechat.engines.coreml.anemll.names import chunk_stem, embeddings_stem, ffn_stem, lm_head_stem
 from anechat.engines.coreml.convert.output_folder import copy_tokenizer, meta_for
 from anechat.engines.coreml.convert.options import CoreMLConvertOptions
-from anechat.engines.coreml.convert.kmeans import KMeansLUT
 from anechat.engines.coreml.convert.source import LlamaSpec, load_weights, read_spec, with_vocab_from_weights
 
 ProgressCallback = Callable[[str, "float | None"], None]
@@ -50,13 +49,13 @@ def _count_steps(o: CoreMLConvertOptions) -> int:
     def part(lut, functions=1):  # build + (trace, convert, [palettize]) per function + save
         return 1 + functions * (2 + (1 if lut else 0)) + 1
 
-    return 2 + part(o.lut_embeddings) + o.num_chunks * part(o.lut_ffn, 2) + part(o.lut_lmhead) + 1
+    calibration = 1 if o.calibrate and (o.lut_embeddings or o.lut_ffn or o.lut_lmhead) else 0
+    return 2 + calibration + part(o.lut_embeddings) + o.num_chunks * part(o.lut_ffn, 2) + part(o.lut_lmhead) + 1
 
 
 def _require_toolchain() -> None:
     try:
         import coremltools  # noqa: F401
-        import sklearn  # noqa: F401  (coremltools' palettization needs it)
         import torch  # noqa: F401
     except ImportError as exc:
         raise BackendUnavailable(
@@ -89,7 +88,7 @@ def convert_to_coreml(
     try:
         steps(f"loading weights from {src.name}")
         weights = load_weights(src)
-        _write_parts(spec, weights, options, work, steps)
+        _write_parts(spec, weights, options, work, steps, _palettizers(spec, weights, src, options, steps))
         del weights
         steps("writing meta.yaml and tokenizer files")
         write_meta(work, meta_for(spec, options, options.lm_head_sizes(spec.vocab_size)))
@@ -105,16 +104,41 @@ def convert_to_coreml(
     return out
 
 
-def _finish_part(mlmodel, lut: int | None, op_type: str, group_size: int, label: str, steps: _Steps, tables=None):
-    if lut:
-        from anechat.engines.coreml.convert.palettize import palettize
+def _palettizers(spec: LlamaSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
+    """One :class:`LUTPalettizer` per LUT size the options ask for, sharing the calibration."""
+    from anechat.engines.coreml.convert.calibration import calibration_ids, input_importance
+    from anechat.engines.coreml.convert.palettize import LUTPalettizer
 
-        steps(f"{label}: palettizing (LUT{lut})")
-        mlmodel = palettize(mlmodel, lut, group_size, op_type, tables)
+    bits = {b for b in (o.lut_embeddings, o.lut_ffn, o.lut_lmhead) if b}
+    if not bits:
+        return {}
+    importance = None
+    ids = calibration_ids(src, min(128, o.context_length)) if o.calibrate else None
+    if ids:
+        steps(f"measuring input-channel importance on a {len(ids)}-token calibration text")
+        ranges = chunk_ranges(spec.num_layers, o.num_chunks)
+        importance = input_importance(spec, weights, ids, ranges, o.lm_head_sizes(spec.vocab_size))
+    return {b: LUTPalettizer(b, o.group_size, o.per_channel_scale, importance) for b in sorted(bits)}
+
+
+def _palettize(mlmodel, palettizer, op_type: str, label: str, steps: _Steps):
+    if palettizer is not None:
+        steps(f"{label}: palettizing (LUT{palettizer.nbits})")
+        palettizer.apply(mlmodel._mil_program, op_type)
     return mlmodel
 
 
-def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: Path, steps: _Steps) -> None:
+def _save(mlmodel, palettized: bool, path: Path) -> None:
+    from anechat.engines.coreml.convert import lean, parts
+
+    if not palettized:
+        mlmodel.save(str(path))
+        return
+    with parts.quiet():
+        lean.save_program(mlmodel, str(path))
+
+
+def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: Path, steps: _Steps, luts: dict) -> None:
     from anechat.engines.coreml.convert import ane_llama, parts  # torch and coremltools: imported only when converting
 
     ctx, batch = o.context_length, o.batch_size
@@ -124,33 +148,27 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
     steps("embeddings: tracing")
     traced = parts.trace_embeddings(module, batch)
     steps("embeddings: converting")
-    mlmodel = _finish_part(parts.convert_embeddings(traced, batch), o.lut_embeddings, "gather", o.group_size, "embeddings", steps)
+    mlmodel = _palettize(parts.convert_embeddings(traced, batch), luts.get(o.lut_embeddings), "gather", "embeddings", steps)
     steps("embeddings: saving")
-    mlmodel.save(str(work / f"{embeddings_stem(o.prefix, o.lut_embeddings)}.mlpackage"))
+    _save(mlmodel, bool(o.lut_embeddings), work / f"{embeddings_stem(o.prefix, o.lut_embeddings)}.mlpackage")
     del module, traced, mlmodel
 
-    scratch = work / ".functions"
     ranges = chunk_ranges(spec.num_layers, o.num_chunks)
     for index, (start, end) in enumerate(ranges, start=1):
         label = f"FFN chunk {index}/{len(ranges)}"
         steps(f"{label}: building layers {start}-{end - 1}")
         module = ane_llama.FFNChunk(spec, weights, start, end, ctx, parts.TRACE_DTYPE)
-        scratch.mkdir(exist_ok=True)
-        function_paths = {}
-        tables = KMeansLUT(o.lut_ffn) if o.lut_ffn else None  # shared: both functions hold the same weights
+        functions = {}
         for function in parts.FFN_FUNCTIONS:
             steps(f"{label}: tracing {function}")
             traced = parts.trace_ffn(module, spec, function, batch, ctx)
             steps(f"{label}: converting {function}")
             mlmodel = parts.convert_ffn(traced, spec, function, batch, ctx)
-            mlmodel = _finish_part(mlmodel, o.lut_ffn, "conv", o.group_size, f"{label} {function}", steps, tables)
-            function_paths[function] = scratch / f"{function}.mlpackage"
-            mlmodel.save(str(function_paths[function]))
+            functions[function] = _palettize(mlmodel, luts.get(o.lut_ffn), "conv", f"{label} {function}", steps)
             del traced, mlmodel
-            gc.collect()
         steps(f"{label}: saving infer + prefill as one package")
-        parts.save_multifunction(function_paths, work / f"{chunk_stem(ffn_stem(o.prefix, o.lut_ffn), index, len(ranges))}.mlpackage")
-        shutil.rmtree(scratch)
+        parts.save_multifunction(functions, work / f"{chunk_stem(ffn_stem(o.prefix, o.lut_ffn), index, len(ranges))}.mlpackage")
+        del functions
         del module
         gc.collect()
 
@@ -160,6 +178,6 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
     steps("LM head: tracing")
     traced = parts.trace_lm_head(module, spec)
     steps("LM head: converting")
-    mlmodel = _finish_part(parts.convert_lm_head(traced, spec, len(sizes)), o.lut_lmhead, "conv", o.group_size, "LM head", steps)
+    mlmodel = _palettize(parts.convert_lm_head(traced, spec, len(sizes)), luts.get(o.lut_lmhead), "conv", "LM head", steps)
     steps("LM head: saving")
-    mlmodel.save(str(work / f"{lm_head_stem(o.prefix, o.lut_lmhead)}.mlpackage"))
+    _save(mlmodel, bool(o.lut_lmhead), work / f"{lm_head_stem(o.prefix, o.lut_lmhead)}.mlpackage")

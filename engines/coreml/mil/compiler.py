@@ -72,8 +72,32 @@ def _raw_val(var) -> Any:
     return None if sv is None else sv.val
 
 
+@dataclass
+class Lowered:
+    """A function after load-time work: folded constants, and the ops left to run per token
+    (each with the kernel built for it). :mod:`.plan_cache` stores and restores this."""
+
+    name: str
+    source: str
+    consts: dict[str, Any]  # var name -> load-time value (fp32 arrays, scalars, strings)
+    steps: list[dict]  # {"op", "kernel", "ins", "outs"}
+    inputs: dict[str, str]  # function input name -> var name
+    states: dict[str, str]
+    output_names: list[str]
+    op_counts: dict[str, int]
+
+    def fallback_ops(self) -> list[str]:
+        """Op types run through coremltools' value inference (they need the MIL program)."""
+        return sorted({s["op"].op_type for s in self.steps if s["kernel"].fallback})
+
+
 def compile_function(function, source: str, cache: ConstCache | None = None, name: str = "") -> Plan:
     """Compile a coremltools MIL ``Function`` (from :meth:`MILPackage.load_program`)."""
+    return link(lower(function, source, cache, name))
+
+
+def lower(function, source: str, cache: ConstCache | None = None, name: str = "") -> Lowered:
+    """Materialize constants, fold what is known at load time, build a kernel per op left."""
     cache = cache or ConstCache()
     consts: dict[str, Any] = {}  # var name -> fp32-cast value used by kernels
     raw: dict[str, Any] = {}  # var name -> value as stored (for constexpr chains)
@@ -105,7 +129,7 @@ def compile_function(function, source: str, cache: ConstCache | None = None, nam
             for o in op.outputs:
                 consts[o.name] = o.val if isinstance(o.val, str) else as_float(np.asarray(o.val))
             continue
-        kern = _build(op, consts, source)
+        kern = build_kernel(op, consts, source)
         in_vars = flat_input_vars_for(op, kern.args)
         op_counts[t] = op_counts.get(t, 0) + 1
         if t not in _NEVER_FOLD and all(v.name in consts for v in in_vars):
@@ -119,6 +143,37 @@ def compile_function(function, source: str, cache: ConstCache | None = None, nam
 
     op_counts = {k: v for k, v in op_counts.items() if v}
     output_names = [v.name for v in function.outputs]
+    _release_program_values(function)
+    return Lowered(name or "main", source, consts, steps, inputs, states, output_names, op_counts)
+
+
+def _fp16(fn: Callable) -> Callable:
+    """``fn`` with every float result rounded to fp16 (and kept as fp32 arrays): what the
+    Neural Engine holds between ops. Overflow becomes inf, as it would there."""
+
+    def rounded(*args):
+        result = fn(*args)
+        if isinstance(result, tuple):
+            return tuple(_round16(r) for r in result)
+        return _round16(result)
+
+    rounded.__qualname__ = getattr(fn, "__qualname__", "kernel") + "[fp16]"
+    return rounded
+
+
+def _round16(value):
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        with np.errstate(over="ignore"):
+            return value.astype(np.float16).astype(np.float32)
+    return value
+
+
+def link(lowered: Lowered, fp16: bool = False) -> Plan:
+    """Lay a lowered function out as slots and steps, with in-place KV updates where safe.
+
+    ``fp16``: round every op's float result to fp16, like the Neural Engine (the KV state
+    too: it is written from rounded values)."""
+    steps, states, output_names, consts = lowered.steps, lowered.states, lowered.output_names, lowered.consts
     in_place = _plan_in_place(steps, states, output_names)
     aliases = _aliases(steps, states)
 
@@ -134,37 +189,40 @@ def compile_function(function, source: str, cache: ConstCache | None = None, nam
         fn = s["kernel"].fn
         if i in in_place:
             fn = in_place[i]
+        if fp16 and not s["kernel"].state_role:
+            fn = _fp16(fn)
         ins = tuple(slot(n) for n in s["ins"])
         outs = [slot(n) for n in s["outs"]]
         flat_steps.append((fn, ins, outs[0] if len(outs) == 1 else tuple(outs)))
     for n in output_names:
         slot(n)
-    input_slots = {n: slot(v) for n, v in inputs.items()}
+    input_slots = {n: slot(v) for n, v in lowered.inputs.items()}
     state_slots = {n: slot(v) for n, v in states.items()}
     template: list[Any] = [None] * len(slots)
     for n, i in slots.items():
         if n in consts:
             template[i] = consts[n]
-    missing = [n for n in output_names if n not in consts and not any(n in s["outs"] for s in steps) and n not in inputs.values()]
+    missing = [n for n in output_names if n not in consts and not any(n in s["outs"] for s in steps) and n not in lowered.inputs.values()]
     if missing:
-        raise ModelFormatError(f"{source}: outputs {missing} are produced by no op")
+        raise ModelFormatError(f"{lowered.source}: outputs {missing} are produced by no op")
     outputs = [(n, slots[n], bool(aliases.get(n))) for n in output_names]
-    _release_program_values(function)
     return Plan(
-        name=name or "main",
-        source=source,
+        name=lowered.name,
+        source=lowered.source,
         steps=flat_steps,
         template=template,
         inputs=input_slots,
         states=state_slots,
         outputs=outputs,
-        op_counts=op_counts,
+        op_counts=lowered.op_counts,
         in_place_updates=len(in_place) // 2,
         arrays=list({id(v): v for v in consts.values() if isinstance(v, np.ndarray)}.values()),
     )
 
 
 def _is_state(var) -> bool:
+    if hasattr(var, "is_state"):  # a LiteVar restored from the plan cache
+        return var.is_state
     from coremltools.converters.mil.mil import types
 
     return types.is_state(var.sym_type)
@@ -188,7 +246,7 @@ def flat_input_vars_for(op, names: tuple[str, ...]) -> list:
     return out
 
 
-def _build(op, consts: dict, source: str) -> Kernel:
+def build_kernel(op, consts: dict, source: str, allow_fallback: bool = True) -> Kernel:
     builder = KERNELS.get(op.op_type)
     if builder is not None:
         try:
@@ -197,7 +255,7 @@ def _build(op, consts: dict, source: str) -> Kernel:
             kern = None
         if kern is not None and all(op.inputs.get(a) is not None for a in kern.args):
             return kern
-    if has_value_inference(op):
+    if allow_fallback and has_value_inference(op):
         return fallback_kernel(op)
     raise UnsupportedOp(
         f"{source}: the MIL executor has no implementation of op {op.op_type!r} (op {op.name!r})",

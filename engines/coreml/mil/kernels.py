@@ -25,6 +25,8 @@ class Kernel:
     fresh: bool = True
     #: set by the state kernels: this op writes/reads the named state in place
     state_role: str = ""
+    #: runs through coremltools' value inference (needs the MIL op; never cached)
+    fallback: bool = False
 
 
 class BuildContext:
@@ -65,9 +67,12 @@ class BuildContext:
         return self.op.inputs[name].rank
 
     def out_dtype(self) -> str:
+        dtype = self.op.outputs[0].dtype
+        if isinstance(dtype, str):  # a LiteVar restored from the plan cache
+            return dtype
         from coremltools.converters.mil.mil import types
 
-        return types.builtin_to_string(self.op.outputs[0].dtype)
+        return types.builtin_to_string(dtype)
 
 
 class NotConstant(Exception):

@@ -1,0 +1,125 @@
+"""Input-channel importance of every projection, measured on a short calibration text.
+
+The float model runs once over :data:`CALIBRATION_TEXT` (the same torch modules the
+converter traces, in float32); a hook on each 1x1 conv records the mean square of each
+input channel it sees. :class:`~.palettize.LUTPalettizer` weighs a weight's clustering
+error by these numbers, so columns that multiply large activations are kept closer.
+The text is deliberately not the one the fidelity bench scores on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from anechat.engines.coreml.convert.palettize import weight_key
+from anechat.engines.coreml.convert.source import LlamaSpec
+
+CALIBRATION_TEXT = (
+    "A lighthouse keeper kept a log of every ship that passed: its name, the hour, the weather and "
+    "the colour of the sea. Over forty years the entries grew into a history of the coast. Storms "
+    "arrived from the west in autumn; fishing boats left before dawn and came back at noon; a ferry "
+    "crossed twice a day until the bridge was built. Questions people asked him: How far can the light "
+    "be seen? Why does the lamp turn? What happens when the power fails? He answered each one patiently, "
+    "wrote the date, and added a short note in the margin. def count(words): return len(words.split()) "
+    "# 1, 2, 3 -- 12.5% of 2024 results; Paris, Tokyo, Nairobi, Lima."
+)
+
+
+def calibration_ids(src: Path, limit: int) -> list[int] | None:
+    """Token ids of the calibration text with the source's tokenizer (None when it has none)."""
+    path = Path(src) / "tokenizer.json"
+    if not path.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    ids = Tokenizer.from_file(str(path)).encode(CALIBRATION_TEXT).ids
+    return ids[:limit] or None
+
+
+def input_importance(spec: LlamaSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:
+    """``weight_key(conv weight) -> mean square input (C_in,)`` for every projection and LM head part."""
+    import torch
+
+    from anechat.engines.coreml.convert import ane_llama
+
+    dtype = torch.float32
+    found: dict[str, np.ndarray] = {}
+    t = len(ids)
+
+    def watch(module: torch.nn.Module) -> list:
+        handles = []
+        for conv in module.modules():
+            if isinstance(conv, torch.nn.Conv2d):
+                key = weight_key(conv.weight.detach().numpy())
+
+                def hook(_mod, inputs, key=key):
+                    x = inputs[0].detach().double()
+                    found[key] = (x**2).mean(dim=(0, 2, 3)).numpy()
+
+                handles.append(conv.register_forward_pre_hook(hook))
+        return handles
+
+    with torch.no_grad():
+        x = ane_llama.Embeddings(spec, weights, dtype)(torch.tensor([ids], dtype=torch.int32))
+        mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1).reshape(1, 1, t, t)
+        for start, end in ranges:
+            chunk = ane_llama.FFNChunk(spec, weights, start, end, t, dtype)
+            chunk.mode = "infer"  # every position out; the last chunk applies the final norm
+            handles = watch(chunk)
+            x = chunk(x, torch.arange(t, dtype=torch.int32), mask, torch.zeros((1,), dtype=torch.int32))
+            for h in handles:
+                h.remove()
+            del chunk
+        head = ane_llama.LMHead(spec, weights, sizes, dtype)
+        handles = watch(head)
+        head(x)
+        for h in handles:
+            h.remove()
+    return found
+
+
+#: the largest finite fp16 value; activations beyond it become inf on the Neural Engine
+FP16_MAX = 65504.0
+#: warn when an activation comes within this share of the limit
+FP16_WARN_SHARE = 0.25
+
+
+def activation_peaks(spec: LlamaSpec, weights: dict, ids: list[int]) -> list[float]:
+    """The largest |activation| inside each decoder layer (every submodule's output and the
+    layer's own) over ``ids``, computed in float32: the fp16 preflight."""
+    import torch
+
+    from anechat.engines.coreml.convert import ane_llama
+
+    t, dtype = len(ids), torch.float32
+    peaks: list[float] = []
+    with torch.no_grad():
+        x = ane_llama.Embeddings(spec, weights, dtype)(torch.tensor([ids], dtype=torch.int32))
+        chunk = ane_llama.FFNChunk(spec, weights, 0, spec.num_layers, t, dtype)
+        chunk.mode = "infer"
+        handles = []
+        for i, layer in enumerate(chunk.layers):
+            peaks.append(float(x.abs().max()) if i == 0 else 0.0)
+            for module in layer.modules():
+
+                def hook(_mod, _inputs, output, i=i):
+                    for o in output if isinstance(output, tuple) else (output,):
+                        if isinstance(o, torch.Tensor) and o.is_floating_point():
+                            peaks[i] = max(peaks[i], float(o.abs().max()))
+
+                handles.append(module.register_forward_hook(hook))
+        mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1).reshape(1, 1, t, t)
+        chunk(x, torch.arange(t, dtype=torch.int32), mask, torch.zeros((1,), dtype=torch.int32))
+        for h in handles:
+            h.remove()
+    return peaks
+
+
+def fp16_warnings(peaks: list[float]) -> list[str]:
+    return [
+        f"layer {i}: activations reach {p:,.0f} ({p / FP16_MAX:.0%} of the fp16 limit {FP16_MAX:,.0f})"
+        for i, p in enumerate(peaks)
+        if p >= FP16_WARN_SHARE * FP16_MAX
+    ]

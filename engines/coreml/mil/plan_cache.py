@@ -1,0 +1,102 @@
+"""The load cache of a package: its lowered functions as JSON and memory-mapped ``.npy`` arrays.
+
+It lives next to the package, in ``<folder>/.anechat-cache/<package stem>-<fingerprint>/``
+(``plan.json`` + ``arrays/<n>.npy``), so a second load reads no protobuf, imports no
+coremltools and dequantizes nothing: the weights come back as read-only memory maps of
+the fp32 values the first load computed. The fingerprint covers the package's contents
+(the model spec's bytes in full; each weight file's size, modification time and sampled
+blocks), so a changed package misses the cache and replaces it. A cache that cannot be
+read or written (read-only folder, full disk, a damaged file) is a miss, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+CACHE_DIR = ".anechat-cache"
+#: bump when the record format or what the kernels expect of it changes
+FORMAT = 1
+_SAMPLES = 16
+_SAMPLE_BYTES = 1 << 16
+
+
+def fingerprint(package: Path) -> str:
+    """A hash of the package's contents: every file's path and size, the spec's bytes, and
+    for large files their modification time and ``_SAMPLES`` blocks spread over them."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"anechat-mil-cache {FORMAT}".encode())
+    for path in sorted(p for p in package.rglob("*") if p.is_file()):
+        st = path.stat()
+        h.update(f"{path.relative_to(package).as_posix()}\0{st.st_size}\0".encode())
+        with open(path, "rb") as f:
+            if st.st_size <= _SAMPLES * _SAMPLE_BYTES:
+                h.update(f.read())
+                continue
+            h.update(str(st.st_mtime_ns).encode())
+            for i in range(_SAMPLES):
+                f.seek((st.st_size - _SAMPLE_BYTES) * i // (_SAMPLES - 1))
+                h.update(f.read(_SAMPLE_BYTES))
+    return h.hexdigest()
+
+
+class PlanCache:
+    """The cache entry of one package (it may not exist yet)."""
+
+    def __init__(self, package: Path) -> None:
+        self.package = Path(package)
+        self.root = self.package.parent / CACHE_DIR
+        self.dir = self.root / f"{self.package.stem}-{fingerprint(self.package)}"
+
+    def load(self) -> tuple[dict, list[np.ndarray]] | None:
+        """(records by function name, arrays memory-mapped read-only), or None on a miss."""
+        try:
+            plan = json.loads((self.dir / "plan.json").read_text(encoding="utf-8"))
+            if plan.get("format") != FORMAT:
+                return None
+            arrays = [
+                np.load(self.dir / "arrays" / f"{i}.npy", mmap_mode="r", allow_pickle=False) for i in range(int(plan["arrays"]))
+            ]
+            return dict(plan["functions"]), arrays
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, records: dict[str, dict], arrays: list[np.ndarray]) -> bool:
+        """Write the entry (replacing older entries of this package); False when it cannot."""
+        tmp = None
+        try:
+            self.root.mkdir(exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{self.dir.name}.", dir=self.root))
+            (tmp / "arrays").mkdir()
+            for i, a in enumerate(arrays):
+                np.save(tmp / "arrays" / f"{i}.npy", np.ascontiguousarray(a), allow_pickle=False)
+            (tmp / "plan.json").write_text(json.dumps({"format": FORMAT, "arrays": len(arrays), "functions": records}), encoding="utf-8")
+            for old in self.root.glob(f"{self.package.stem}-*"):
+                if old.is_dir() and old.name.rsplit("-", 1)[0] == self.package.stem:
+                    shutil.rmtree(old, ignore_errors=True)
+            os.replace(tmp, self.dir)
+            return True
+        except OSError:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return False
+
+
+class ArrayStore:
+    """Collects the arrays of the records being written, each array object once."""
+
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+        self._index: dict[int, int] = {}
+
+    def __call__(self, array: np.ndarray) -> int:
+        if id(array) not in self._index:
+            self._index[id(array)] = len(self.arrays)
+            self.arrays.append(array)
+        return self._index[id(array)]
