@@ -108,6 +108,32 @@ def status_text(app) -> str:
     return str(chat.query_one(StatusLine).render())
 
 
+async def test_a_model_another_anechat_process_holds_is_marked_in_use(models):
+    """An `anechat api`, a line chat or another app holding a model: the screen says which pid."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from anechat.catalog.inuse import mark_loaded\n"
+        "with mark_loaded(sys.argv[1]):\n"
+        "    print('loaded', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code, str(models / "tiny-llama-4bit")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert other.stdout.readline().strip() == "loaded"
+        app = quiet_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_screen(pilot)
+            names = set(rows(screen))
+            assert f"tiny-llama-4bit (in use: pid {other.pid})" in names and "tiny-llama" in names
+    finally:
+        other.communicate("\n", timeout=30)
+
+
 async def test_the_catalog_is_listed_filtered_and_described(models):
     app = quiet_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from anechat.catalog import ModelInUse, remove_model
 from anechat.convert.jobs import ConvertRequest, default_out
 from anechat.convert.child import convert_in_child
-from anechat.formatting import human_bytes, human_count
+from anechat.formatting import human_bytes, human_count, plural
 from anechat.catalog.info import info_rows
 
 from anechat.tui.errors import error_line
@@ -72,6 +72,7 @@ class ModelsScreen(Screen):
         super().__init__()
         self.chat = chat
         self.entries: list = []
+        self.held: dict[str, list[int]] = {}
         self.shown: list = []
         self.jobs: dict[int, JobRow] = {}
         self.scans = 0  # catalog scans finished (tests wait on it)
@@ -113,14 +114,19 @@ class ModelsScreen(Screen):
     # -- the catalog ------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="scan")
     def scan(self) -> None:
+        from anechat.catalog.inuse import loaded_elsewhere
+
         try:
             entries, error = list(self.app.list_models()), None
+            held = {str(e.path): loaded_elsewhere(e.path) for e in entries if e.path is not None}
         except Exception as exc:  # a broken catalog must not close the app
-            entries, error = [], f"could not list models: {error_line(exc)}"
-        self.app.call_from_thread(self._set_entries, entries, error)
+            entries, error, held = [], f"could not list models: {error_line(exc)}", {}
+        self.app.call_from_thread(self._set_entries, entries, error, held)
 
-    def _set_entries(self, entries: list, error: str | None) -> None:
+    def _set_entries(self, entries: list, error: str | None, held: dict | None = None) -> None:
         self.entries = sorted(entries, key=lambda e: (e.format == "unsupported", e.name.lower()))
+        #: the other anechat processes (an app, a chat, `anechat api`) holding each model
+        self.held = held or {}
         self._refill()
         if error:
             self.query_one("#models-summary", Static).update(Text(error, style="bold red"))
@@ -140,6 +146,8 @@ class ModelsScreen(Screen):
         for entry in self.shown:
             name = Text("● " if self._is_loaded(entry) else "  ", style="bold green")
             name.append(entry.name, style="dim" if entry.format == "unsupported" else "bold")
+            if pids := self.held.get(str(entry.path)):
+                name.append(f" (in use: pid {', '.join(map(str, pids))})", style="yellow")
             engines = ", ".join(entry.engines) or ("convertible" if entry.convertible else "—")
             table.add_row(
                 name, entry.format, entry.quantization or "—", human_count(entry.parameters),
@@ -150,7 +158,7 @@ class ModelsScreen(Screen):
                 table.move_cursor(row=index)
                 break
         hidden = len(self.entries) - len(self.shown)
-        summary = f"{len(self.entries)} models" + (f" · {hidden} hidden by the filter" if hidden else "")
+        summary = plural(len(self.entries), "model") + (f" · {hidden} hidden by the filter" if hidden else "")
         if not self.entries:
             summary = "no models yet: P pulls one from the hub"
         self.query_one("#models-summary", Static).update(Text(summary, style="dim"))
