@@ -36,13 +36,14 @@ def run_app(model: str | None = None, engine: str | None = None, theme: str | No
     A theme given here is saved as the new default (an unknown one is refused, never
     saved); a broken config file is reported in the app and never stops it.
     """
+    if theme:
+        _check_theme(theme)  # a bad argument is said first, terminal or not
     require_terminal()
     from anechat.config import load_config, save_config
 
     settings = load_config()
     low_motion = low_motion or settings.low_motion
     if theme:
-        _check_theme(theme)
         save_config({"theme": theme})
     if low_motion:
         from anechat.tui.motion import apply_low_motion

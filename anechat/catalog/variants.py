@@ -26,7 +26,7 @@ from pathlib import Path
 
 from anechat.catalog.entry import ModelEntry
 from anechat.catalog.provenance import config_digest
-from anechat.engines.errors import ModelFormatError, ModelNotFound
+from anechat.engines.errors import AnechatError, ModelFormatError, ModelNotFound
 
 #: the suffixes ``anechat convert`` put on its output folders before origins were recorded
 _LEGACY_MARKERS = ("-coreml", "-mlx")
@@ -207,6 +207,19 @@ def resolve_variant(name_or_path: str | os.PathLike | None, engine: str) -> Vari
     if engine in entry.engines:
         return VariantChoice(entry)
     entries = scan_catalog().entries
-    if not any(_same(e.path, entry.path) for e in entries):
-        entries = entries + [entry]
+    for extra in (entry, _recorded_source(entry)):  # a folder given by path, and what it was made from
+        if extra is not None and not any(_same(e.path, extra.path) for e in entries):
+            entries = entries + [extra]
     return choose_variant(group_models(entries), entry, engine)
+
+
+def _recorded_source(entry: ModelEntry) -> ModelEntry | None:
+    """The folder ``entry`` was converted from, when it still exists (listed or not)."""
+    from anechat.catalog.resolve import entry_for_path
+
+    if entry.origin is None or not Path(entry.origin.source_path).is_dir():
+        return None
+    try:
+        return entry_for_path(Path(entry.origin.source_path))
+    except AnechatError:
+        return None

@@ -155,7 +155,7 @@ def test_an_engine_suffix_or_field_picks_the_engine(client, server):
     assert answer.x_anechat["engine"] == "mlx"
     status, body = server.raw("/v1/chat/completions", json.dumps({"model": MODEL, "engine": "coreml", "messages": [{"role": "user", "content": "hi"}]}).encode())
     assert status == 422
-    assert "runs on mlx, not coreml" in body["error"]["message"]
+    assert "no coreml variant" in body["error"]["message"] and "--to coreml" in body["error"]["message"]
 
 
 # -- queueing, disconnects, the prompt cache ------------------------------------------

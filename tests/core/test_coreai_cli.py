@@ -11,6 +11,15 @@ pytest.importorskip("coreai_torch")
 from test_cli import anechat, one_clear_line  # noqa: E402
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_data_folder(tmp_path_factory):
+    """`convert -o` registers the folder in anechat's data folder: this module keeps its own,
+    so the other tests' catalogs do not see its conversion."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ANECHAT_DATA_DIR", str(tmp_path_factory.mktemp("coreai-data")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def converted(tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli-coreai") / "tiny-coreai"
@@ -49,9 +58,16 @@ def test_compare_mlx_and_coreai_side_by_side(converted, tiny_model_dir):
     assert "coreai" in done.stdout.decode() + done.stderr.decode()
 
 
-def test_an_mlx_folder_on_the_coreai_engine_says_to_convert_it(tiny_model_dir):
+def test_a_model_on_the_coreai_engine_runs_its_coreai_variant_and_says_which(converted, tiny_model_dir):
+    done = anechat("run", "Hi", "-m", str(tiny_model_dir), "-e", "coreai", "--max-tokens", "4")
+    assert done.returncode == 0, done.stderr.decode()
+    assert f"using {converted.name}" in done.stderr.decode()
+
+
+def test_a_model_with_no_coreai_variant_says_how_to_make_one(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANECHAT_DATA_DIR", str(tmp_path / "data"))  # nothing registered here
     line = one_clear_line(anechat("run", "Hi", "-m", str(tiny_model_dir), "-e", "coreai"))
-    assert "convert" in line or "coreai" in line
+    assert "no coreai variant" in line and "anechat convert" in line and "--to coreai" in line
 
 
 def test_convert_refuses_a_bad_compression_in_one_line(tiny_model_dir, tmp_path):

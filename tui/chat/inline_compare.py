@@ -199,9 +199,10 @@ class InlineCompare:
         except Exception as exc:
             await chat.pane.add_notice(f"could not list models: {error_line(exc)}", "error")
             return None
-        engine, target = other_engine_target(loaded, list(entries))
+        entries = list(entries)
+        engine, target = other_engine_target(loaded, entries)
         if target is None:
-            await chat.pane.add_notice(no_target_hint(loaded.name, engine), "error")
+            await chat.pane.add_notice(no_target_hint(loaded.name, loaded.path, engine, entries), "error")
             return None
         state = chat.controller.state
         contestants = [Contestant(loaded.ref or str(loaded.path), loaded.engine), Contestant(model_ref(target), engine)]
