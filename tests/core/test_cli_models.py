@@ -18,18 +18,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("ANECHAT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("ANECHAT_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("ANECHAT_DATA_DIR", str(tmp_path / "data"))
-    (tmp_path / "models").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
 def with_tiny(home, tiny_model_dir):
     shutil.copytree(tiny_model_dir, home / "models" / "tiny")
     broken = shutil.copytree(tiny_model_dir, home / "models" / "broken")

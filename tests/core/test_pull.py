@@ -20,16 +20,6 @@ from anechat.hub.pull import HubOffline, HubUnauthorized, NotEnoughSpace, PullCa
 BIG = 24 * 1024 * 1024  # over huggingface_hub's 10 MB read chunk, so a cut leaves a partial file to resume
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("ANECHAT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("ANECHAT_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def tiny_files(tiny_model_dir) -> dict[str, bytes]:
     """The tiny model as a hub repo, plus files a pull must leave out."""

@@ -15,16 +15,6 @@ from anechat.engines.errors import ModelNotFound
 from anechat.hub.pull import CacheEscape, DownloadMismatch, UnsafeHubValue, pull
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("ANECHAT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("ANECHAT_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def tiny_files(tiny_model_dir) -> dict[str, bytes]:
     return model_folder_files(tiny_model_dir)
