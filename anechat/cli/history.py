@@ -94,9 +94,10 @@ def show(session_id: str = typer.Argument(..., metavar="ID", help="Session id or
         _echo(f"system: {_safe(record.system_prompt)}")
     for m in record.messages:
         tag = "" if m.status == "complete" else f" · {m.status}"
-        _echo(f"\n── {m.role} · {local_time(m.created)}{tag} ──")
+        who = "".join(f" · {_safe(x)}" for x in (m.engine, m.model) if x) if m.role == "assistant" else ""
+        _echo(f"\n── {m.role}{who} · {local_time(m.created)}{tag} ──")
         _echo(_safe(m.content) if m.content else "(no text)")
-        line = stats_line(m.stats)
+        line = stats_line(m.stats, engine=m.engine, model=m.model)
         if line:
             _echo(f"   [{_safe(line)}]")
 

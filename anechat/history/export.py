@@ -44,8 +44,10 @@ def to_markdown(record: SessionRecord) -> str:
         heading = m.role.capitalize()
         if m.role == "assistant" and m.status != "complete":
             heading += " (stopped before the end)" if m.status == "partial" else " (failed)"
+        if m.role == "assistant" and (m.engine or m.model):
+            heading += " — " + " · ".join(x for x in (m.engine, m.model) if x)
         lines += ["", f"## {heading}", "", m.content if m.content else "_(no text)_"]
-        summary = stats_line(m.stats)
+        summary = stats_line(m.stats, engine=m.engine, model=m.model)
         if summary:
             lines += ["", f"_{summary}_"]
     return "\n".join(lines) + "\n"

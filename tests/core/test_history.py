@@ -296,8 +296,8 @@ def test_markdown_export_reads_like_the_chat(store):
     md = store.export(sid, "md")
     assert md.startswith("# Hi there\n")
     for part in ("- Model: smollm2 (mlx)", "temperature=0.2", "## System prompt\n\nBe kind.",
-                 "## User\n\nHi there", "## Assistant\n\nHello!", "5 tok out · TTFT 0.05 s · prefill 240.0 tok/s · decode 50.0 tok/s",
-                 "## Assistant (stopped before the end)\n\nI was cut"):
+                 "## User\n\nHi there", "## Assistant — mlx · smollm2\n\nHello!", "5 tok out · TTFT 0.05 s · prefill 240.0 tok/s · decode 50.0 tok/s",
+                 "## Assistant (stopped before the end) — mlx · smollm2\n\nI was cut"):
         assert part in md
 
 

@@ -76,7 +76,7 @@ def test_show_prints_the_chat_safely(chats):
     assert "Sure: ␛]0;pwned␇ and then" in out and ESC not in out and "\x07" not in out
     first = run("show", chats["first"]).stdout
     assert "system: Be brief." in first and "temperature=0.0" in first and "A matrix accelerator 😀" in first
-    assert "4 tok out · TTFT 0.10 s · decode 40.0 tok/s · stop" in first
+    assert "4 tok out · TTFT 0.10 s · decode 40.0 tok/s · mlx · smollm2-135m · stop" in first  # which engine and model wrote the answer
 
 
 @pytest.mark.parametrize("command", [["show"], ["export"], ["rm", "--yes"], ["rename"]])
@@ -101,7 +101,7 @@ def test_export_markdown_to_a_file_and_json_to_stdout(chats, tmp_path):
     result = run("export", chats["first"][:8], "-o", str(target))
     assert result.exit_code == 0 and f"wrote {target}" in result.stderr
     md = target.read_text(encoding="utf-8")
-    assert md.startswith("# What is the Neural Engine?") and "## Assistant\n\nA matrix accelerator 😀" in md
+    assert md.startswith("# What is the Neural Engine?") and "## Assistant — mlx · smollm2-135m\n\nA matrix accelerator 😀" in md
     doc = json.loads(run("export", chats["second"], "--format", "json").stdout)
     assert doc["session"]["messages"][1]["content"] == f"Sure: {ESC}]0;pwned\x07 and then"  # exact, escaped in JSON
     assert doc["session"]["messages"][1]["status"] == "partial"

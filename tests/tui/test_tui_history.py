@@ -14,6 +14,7 @@ from anechat.engines.registry import availability
 from anechat.history import HistoryStore
 from anechat.tui.screens.session_dialogs import ConfirmDialog, RenameDialog
 from anechat.tui.screens.sessions import SessionsScreen
+from anechat.tui.chat.answer_label import AnswerLabel
 from anechat.tui.widgets.chat_pane import AssistantMessage, Notice, UserMessage
 from tui_support import send_and_wait as chat, quiet_app, wait_for
 
@@ -114,6 +115,7 @@ async def test_opening_a_session_restores_its_messages_model_and_settings_and_th
         main = app.screen
         assert [w.text for w in main.query(UserMessage)] == ["What is the capital of France?"]
         assert main.query_one(AssistantMessage).body.source == "Paris is the **capital** of France."
+        assert main.query_one(AssistantMessage).query_one(AnswerLabel).text == f"mlx · {tiny_model_dir}"  # who wrote it
         assert any(n.text.startswith("opened “What is the capital of France?” · 2 messages · tiny-llama on mlx")
                    for n in main.query(Notice))
         ctrl = app.controller

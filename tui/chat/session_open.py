@@ -16,6 +16,7 @@ from anechat.engines.errors import AnechatError
 from anechat.history import SessionRecord
 from anechat.safe_text import sanitize_for_terminal
 
+from anechat.tui.chat.answer_label import AnswerLabel, answer_label
 from anechat.tui.same_model import is_loaded_model
 from anechat.tui.widgets.chat_pane import AssistantMessage, ChatPane, UserMessage
 from anechat.tui.widgets.speed_panel import SpeedPanel
@@ -125,5 +126,7 @@ async def show_record(pane: ChatPane, record: SessionRecord) -> None:
     for answer, message in answers:
         note, kind = {"partial": (PARTIAL_NOTE, "warning"), "error": (ERROR_NOTE, "error")}.get(message.status, ("", ""))
         await answer.finish(sanitize_for_terminal(message.content), note, kind)
+        if message.engine or message.model:  # which engine and model wrote it, as for a new answer
+            await answer.mount(AnswerLabel(answer_label(message.engine or "", message.model or "")), before=answer.body)
     pane.scroll_end(animate=False)
     pane.anchor()
