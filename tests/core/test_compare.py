@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+from tui_support import wait_for
 
 from anechat.compare import (
     CompareReport,
@@ -233,10 +234,7 @@ def test_compare_view_streams_both_panes_and_shows_the_summary(tiny_model_dir, o
     async def scenario():
         async with app.run_test(size=(140, 40)) as pilot:
             screen = app.compare_screen
-            for _ in range(600):
-                if screen.report is not None:
-                    break
-                await pilot.pause(0.05)
+            await wait_for(pilot, lambda: screen.report is not None, limit_s=30)
             await pilot.pause()
             report = screen.report
             assert report is not None, "the comparison did not finish"
@@ -279,11 +277,8 @@ def test_compare_view_without_a_prompt_waits_for_one(tiny_model_dir):
             assert screen.report is None and not screen.running
             assert isinstance(app.focused, Input)
             await pilot.press(*"Hi", "enter")
-            for _ in range(600):
-                if screen.report is not None:
-                    break
-                await pilot.pause(0.05)
-            assert screen.report is not None and screen.report.prompt == "Hi"
+            await wait_for(pilot, lambda: screen.report is not None, limit_s=30)
+            assert screen.report.prompt == "Hi"
             assert screen.report.results[0].ok
 
     asyncio.run(scenario())
