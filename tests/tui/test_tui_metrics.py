@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import psutil
 import pytest
@@ -95,10 +96,21 @@ def test_the_stream_buffer_hands_on_the_engines_figures_unchanged():
 
 
 @needs_mlx
+class PacedController(ChatController):
+    """The real engine and its figures, handed on no faster than one token per 20 ms, so an
+    answer of the tiny model (hundreds of tok/s) lasts long enough to be drawn live."""
+
+    def send(self, text, cancel=None):
+        for event in super().send(text, cancel):
+            yield event
+            if isinstance(event, TextDelta):
+                time.sleep(0.02)
+
+
 async def test_the_speed_panel_shows_the_engines_figures_live_and_the_same_at_the_end(tiny_model_dir):
-    controller = ChatController(params=SamplingParams(max_tokens=200))
+    controller = PacedController(params=SamplingParams(max_tokens=100))
     app = quiet_app(model=str(tiny_model_dir), engine="mlx", controller=controller)
-    app.ui_budget = 1.0  # draw every frame: the tiny model answers fast
+    app.ui_budget = 1.0  # draw every frame
     async with app.run_test(size=(120, 40)) as pilot:
 
         def ready() -> bool:
