@@ -7,6 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from anechat.chat.controller import ChatController
+from anechat.engines.base import TextDelta
 from anechat.metrics.gauges import Gauges, PowerReading
 
 #: gauges that never change, so screens can be compared between runs and machines
@@ -63,3 +65,14 @@ def models_home(tmp_path: Path, monkeypatch, *models: Path) -> Path:
     monkeypatch.setenv("ANECHAT_MODELS_DIR", str(home))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     return home
+
+
+class PacedController(ChatController):
+    """The real engine and its figures, handed on no faster than one token per 20 ms, so an
+    answer of the tiny model (hundreds of tok/s) lasts long enough to be drawn live."""
+
+    def send(self, text, cancel=None):
+        for event in super().send(text, cancel):
+            yield event
+            if isinstance(event, TextDelta):
+                time.sleep(0.02)

@@ -14,7 +14,7 @@ from anechat.engines.registry import availability
 from anechat.formatting import stats_line
 from anechat.metrics.gauges import Gauges
 from anechat.tui.widgets.memory_gauges import MemoryGauges
-from tui_support import FROZEN_GAUGES, quiet_app, send_and_wait, wait_for
+from tui_support import FROZEN_GAUGES, PacedController, quiet_app, send_and_wait, wait_for
 
 pytestmark = pytest.mark.anyio
 needs_mlx = pytest.mark.skipif(not availability("mlx").ok, reason="the MLX engine is not available here")
@@ -29,7 +29,7 @@ def test_the_one_stats_line_names_the_engine_and_the_model_variant():
 
 @needs_mlx
 async def test_every_answer_ends_with_its_figures_and_the_panels_fill_in_as_soon_as_prefill_ends(tiny_model_dir):
-    app = quiet_app(model=str(tiny_model_dir), engine="mlx", controller=ChatController(params=SamplingParams(max_tokens=300)), history=False)
+    app = quiet_app(model=str(tiny_model_dir), engine="mlx", controller=PacedController(params=SamplingParams(max_tokens=100)), history=False)
     app.ui_budget = 1.0
     app.stats_hz = 1e-6  # live figures only once, when the engine first has them
     async with app.run_test(size=(120, 40)) as pilot:

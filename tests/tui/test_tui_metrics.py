@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 import psutil
 import pytest
@@ -18,7 +17,7 @@ from anechat.metrics.gauges import GaugeSampler, Gauges, PowerReading, folder_si
 from anechat.tui.widgets.memory_gauges import MemoryGauges, used_of_total
 from anechat.tui.stream_buffer import StreamBuffer
 from anechat.tui.widgets.speed_panel import SpeedPanel
-from tui_support import quiet_app, send_and_wait, wait_for
+from tui_support import PacedController, quiet_app, send_and_wait, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -96,17 +95,6 @@ def test_the_stream_buffer_hands_on_the_engines_figures_unchanged():
 
 
 @needs_mlx
-class PacedController(ChatController):
-    """The real engine and its figures, handed on no faster than one token per 20 ms, so an
-    answer of the tiny model (hundreds of tok/s) lasts long enough to be drawn live."""
-
-    def send(self, text, cancel=None):
-        for event in super().send(text, cancel):
-            yield event
-            if isinstance(event, TextDelta):
-                time.sleep(0.02)
-
-
 async def test_the_speed_panel_shows_the_engines_figures_live_and_the_same_at_the_end(tiny_model_dir):
     controller = PacedController(params=SamplingParams(max_tokens=100))
     app = quiet_app(model=str(tiny_model_dir), engine="mlx", controller=controller)
