@@ -83,7 +83,7 @@ def convert_to_coreml(
     _require_toolchain()
     out.parent.mkdir(parents=True, exist_ok=True)
     steps = _Steps(_count_steps(options), progress)
-    # TODO(issue 12): write through anechat.engines.files.atomic_folder(out) once it lands (one atomic-folder writer)
+    # TODO: write through anechat.engines.files.atomic_folder(out), the one atomic-folder writer (as to_coreai.py should)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
     try:
         steps(f"loading weights from {src.name}")
