@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
-import shutil
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +23,7 @@ from anechat.engines.coreai.manifest import ASSET, COMPILED, ENTRYPOINTS, CoreAI
 from anechat.engines.coreml.convert.output_folder import copy_tokenizer
 from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights
 from anechat.engines.errors import BackendUnavailable, InvalidParameter
+from anechat.engines.files import atomic_folder
 
 ProgressCallback = Callable[[str, "float | None"], None]
 STEPS = 7
@@ -68,8 +67,7 @@ def convert_to_coreai(src: Path, out: Path, options: CoreAIConvertOptions | None
         done += 1
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
-    try:
+    with atomic_folder(out) as work:  # a failed or interrupted conversion leaves nothing behind
         step(f"loading weights from {src.name}")
         weights = load_weights(src)
         step(f"building the model ({spec.num_layers} layers, context {options.context_length}, {options.dtype})")
@@ -112,12 +110,6 @@ def convert_to_coreai(src: Path, out: Path, options: CoreAIConvertOptions | None
             converter=converter_version(),
             extra={"group_size": options.group_size if options.compress != "none" else None, "license": spec.license},
         ).write(work)
-        if out.exists():
-            out.rmdir()
-        work.rename(out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     if progress is not None:
         progress(f"done: {out}", 1.0)
     return out

@@ -7,12 +7,11 @@ a failed or interrupted conversion never leaves a folder that looks like a model
 from __future__ import annotations
 
 import gc
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from anechat.engines.errors import BackendUnavailable, InvalidParameter
+from anechat.engines.files import atomic_folder
 
 from anechat.engines.coreml.anemll import write_meta
 from anechat.engines.coreml.anemll.names import chunk_stem, embeddings_stem, ffn_stem, lm_head_stem
@@ -83,9 +82,7 @@ def convert_to_coreml(
     _require_toolchain()
     out.parent.mkdir(parents=True, exist_ok=True)
     steps = _Steps(_count_steps(options), progress)
-    # TODO: write through anechat.engines.files.atomic_folder(out), the one atomic-folder writer (as to_coreai.py should)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.converting-", dir=out.parent))
-    try:
+    with atomic_folder(out) as work:  # a failed or interrupted conversion leaves nothing behind
         steps(f"loading weights from {src.name}")
         weights = load_weights(src)
         _write_parts(spec, weights, options, work, steps, _palettizers(spec, weights, src, options, steps))
@@ -93,13 +90,6 @@ def convert_to_coreml(
         steps("writing meta.yaml and tokenizer files")
         write_meta(work, meta_for(spec, options, options.lm_head_sizes(spec.vocab_size)))
         copy_tokenizer(src, work)
-        _check_out(out)
-        if out.exists():
-            out.rmdir()
-        work.rename(out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     steps.finish(f"done: {out}")
     return out
 
