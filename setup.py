@@ -5,6 +5,7 @@ Subpackages are discovered so that new folders need no edit here; a folder of da
 files without ``__init__.py`` (tui/styles) is listed as a package too, so that its
 files ship as that package's data.
 """
+import os
 from pathlib import Path
 
 from setuptools import setup
@@ -14,15 +15,15 @@ DATA_FILES = ["*.tcss", "*.toml"]
 
 
 def _packages() -> list[str]:
+    """Every folder with an ``__init__.py`` under each root, not following links (anechat/engines
+    and anechat/tui are links that let import-linter see the namespace as Python does)."""
     found = []
     for name, folder in ROOTS.items():
-        base = Path(folder)
-        for sub in sorted([base, *(p for p in base.rglob("*") if p.is_dir())]):
-            rel = sub.relative_to(base)
-            if "__pycache__" in rel.parts or any(part.startswith(".") for part in rel.parts):
-                continue
-            if (sub / "__init__.py").is_file() or any(sub.glob(pattern) for pattern in DATA_FILES):
+        for here, dirs, files in os.walk(folder):  # os.walk does not follow links by default
+            if "__init__.py" in files:
+                rel = Path(here).relative_to(folder)
                 found.append(".".join([name, *rel.parts]) if rel.parts else name)
+            dirs.sort()
     return found
 
 
