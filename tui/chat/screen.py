@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from anechat.engines.base import model_sampling_defaults
+from anechat.catalog.sampling_defaults import model_sampling_defaults
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.errors import error_line

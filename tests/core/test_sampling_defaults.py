@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from anechat.engines.base import MILD_REPETITION_PENALTY, SamplingParams, model_sampling_defaults
+from anechat.catalog.sampling_defaults import MILD_REPETITION_PENALTY, model_sampling_defaults
+from anechat.engines.base import SamplingParams
 
 
 def test_a_folder_without_generation_config_gets_a_mild_repetition_penalty(tmp_path):
