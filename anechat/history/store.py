@@ -30,9 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from anechat.history.errors import AmbiguousSession, HistoryError, InvalidInput, StorageError, UnknownMessage, UnknownSession
-from anechat.history import values
-from anechat.history.records import MessageRecord, SearchHit, SessionRecord, SessionSummary, auto_title, snippet
+from anechat.history.errors import HistoryError, InvalidInput, StorageError, UnknownMessage
+from anechat.history import queries, values
+from anechat.history.records import SearchHit, SessionRecord, SessionSummary, auto_title
 from anechat.history.recovery import open_database
 
 DB_NAME = "history.sqlite3"
@@ -160,7 +160,7 @@ class HistoryStore:
         with self._write() as db:
             cur = db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*changes.values(), session_id))
             if cur.rowcount == 0:
-                raise _unknown(session_id)
+                raise queries.unknown_session(session_id)
 
     def rename(self, session_id: str, title: str) -> None:
         title = " ".join(values.text("title", title).split())
@@ -168,7 +168,7 @@ class HistoryStore:
             raise InvalidInput("a session title cannot be empty")
         with self._write() as db:
             if db.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id)).rowcount == 0:
-                raise _unknown(session_id)
+                raise queries.unknown_session(session_id)
 
     def delete(self, session_id: str) -> None:
         """Delete a session and its messages (ask the person first)."""
@@ -176,75 +176,29 @@ class HistoryStore:
             with self._write() as db:
                 ids = [r[0] for r in db.execute("SELECT id FROM messages WHERE session_id = ?", (session_id,))]
                 if db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount == 0:
-                    raise _unknown(session_id)
+                    raise queries.unknown_session(session_id)
             for mid in ids:
                 self._pending.pop(mid, None)
 
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one session whose id starts with ``prefix``."""
-        prefix = values.text("session id", prefix).strip().lower()
-        if not prefix:
-            raise InvalidInput("give a session id (or the first characters of one)")
         with self._read() as db:
-            rows = [r[0] for r in db.execute(
-                "SELECT id FROM sessions WHERE substr(id, 1, ?) = ? ORDER BY updated DESC LIMIT 6",
-                (len(prefix), prefix),
-            )]
-        if not rows:
-            raise UnknownSession(f"no session id starts with {prefix!r}", hint="see `anechat history list`")
-        if len(rows) > 1:
-            shown = ", ".join(r[: max(8, len(prefix) + 2)] for r in rows[:5])
-            raise AmbiguousSession(
-                f"session id {prefix!r} matches more than one session ({shown}{', ...' if len(rows) > 5 else ''})",
-                hint="give more characters",
-            )
-        return rows[0]
+            return queries.resolve_id(db, prefix)
 
     def list_sessions(self, query: str | None = None, limit: int | None = 50) -> list[SessionSummary]:
         """Sessions, most recently updated first; ``query`` keeps those whose title or messages contain it."""
-        where, args = "", []
-        if query is not None and query.strip():
-            needle = " ".join(query.split()).casefold()
-            where = ("WHERE instr(casefold(s.title), ?) > 0 OR EXISTS (SELECT 1 FROM messages q"
-                     " WHERE q.session_id = s.id AND instr(casefold(q.content), ?) > 0)")
-            args = [needle, needle]
-        sql = (
-            "SELECT s.id, s.title, s.created, s.updated, s.model, s.engine,"
-            " (SELECT count(*) FROM messages m WHERE m.session_id = s.id)"
-            f" FROM sessions s {where} ORDER BY s.updated DESC, s.created DESC LIMIT ?"
-        )
         with self._read() as db:
-            rows = db.execute(sql, (*args, -1 if limit is None else int(limit))).fetchall()
-        return [SessionSummary(*row) for row in rows]
+            return queries.list_sessions(db, query, limit)
 
     def get_session(self, session_id: str) -> SessionRecord:
         """A session with all its messages, oldest first."""
         with self._read() as db:
-            row = db.execute(
-                "SELECT id, title, created, updated, model, engine, system_prompt, params FROM sessions WHERE id = ?",
-                (session_id,),
-            ).fetchone()
-            if row is None:
-                raise _unknown(session_id)
-            messages = [_message(r) for r in db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id", (session_id,)
-            )]
-        return SessionRecord(*row[:7], params=values.loads(row[7]) or {}, messages=messages)
+            return queries.get_session(db, session_id)
 
     def search(self, text: str, limit: int = 50) -> list[SearchHit]:
         """Messages containing ``text`` (case-insensitive), newest first."""
-        needle = " ".join(values.text("search text", text).split())
-        if not needle:
-            raise InvalidInput("give some text to search for")
         with self._read() as db:
-            rows = db.execute(
-                "SELECT m.session_id, s.title, m.id, m.role, m.content, m.created FROM messages m"
-                " JOIN sessions s ON s.id = m.session_id WHERE instr(casefold(m.content), ?) > 0"
-                " ORDER BY m.id DESC LIMIT ?",
-                (needle.casefold(), int(limit)),
-            ).fetchall()
-        return [SearchHit(sid, title, mid, role, snippet(content, needle), created)
-                for sid, title, mid, role, content, created in rows]
+            return queries.search(db, text, limit)
 
     def export(self, session_id: str, format: str = "md") -> str:
         from anechat.history.export import render
@@ -282,7 +236,7 @@ class HistoryStore:
             if model is None or engine is None:
                 row = db.execute("SELECT model, engine FROM sessions WHERE id = ?", (session_id,)).fetchone()
                 if row is None:
-                    raise _unknown(session_id)
+                    raise queries.unknown_session(session_id)
                 model = row[0] if model is None else model
                 engine = row[1] if engine is None else engine
             mid = self._insert(db, session_id, "assistant", "", "partial", now, model=model, engine=engine)
@@ -410,7 +364,7 @@ class HistoryStore:
             )
         except sqlite3.IntegrityError as e:
             if "FOREIGN KEY" in str(e):
-                raise _unknown(session_id) from e
+                raise queries.unknown_session(session_id) from e
             raise
         return int(cur.lastrowid)
 
@@ -435,16 +389,3 @@ class HistoryStore:
         pending.chars = 0
         pending.last_flush = time.monotonic()
         return True
-
-
-_MESSAGE_COLUMNS = "id, session_id, role, content, created, status, model, engine, stats, prompt_tokens, generation_tokens"
-
-
-def _message(row: tuple) -> MessageRecord:
-    columns = list(row)
-    columns[8] = values.loads(columns[8])  # stats JSON
-    return MessageRecord(*columns)
-
-
-def _unknown(session_id: str) -> UnknownSession:
-    return UnknownSession(f"no session with id {session_id!r}", hint="see `anechat history list`")
