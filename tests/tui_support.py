@@ -76,3 +76,14 @@ class PacedController(ChatController):
             yield event
             if isinstance(event, TextDelta):
                 time.sleep(0.02)
+
+
+async def loaded(pilot) -> None:
+    """Wait until the app has loaded its model (and is not loading another)."""
+    app = pilot.app
+
+    def ready() -> bool:
+        """the model to load"""
+        return app.controller.session is not None and not app.screen.loading
+
+    await wait_for(pilot, ready, limit_s=120)

@@ -19,7 +19,7 @@ from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import AssistantMessage, Notice, UserMessage
 from anechat.tui.widgets.speed_panel import SpeedPanel
 from anechat.tui.widgets.status_line import StatusLine
-from tui_support import models_home, quiet_app, wait_for
+from tui_support import loaded, models_home, quiet_app, wait_for
 
 pytestmark = [
     pytest.mark.anyio,
@@ -34,16 +34,6 @@ def chat_app(model_dir, max_tokens: int = 48, **kwargs):
     app = quiet_app(model=str(model_dir), engine="mlx", controller=controller, **kwargs)
     app.ui_budget = 1.0
     return app
-
-
-async def loaded(pilot) -> None:
-    app = pilot.app
-
-    def ready() -> bool:
-        """the model to load"""
-        return app.controller.session is not None and not app.screen.loading
-
-    await wait_for(pilot, ready, limit_s=120)
 
 
 async def send(pilot, text: str) -> None:

@@ -16,7 +16,7 @@ from anechat.tui.chat.answer_label import AnswerLabel
 from anechat.tui.chat.inline_compare import InlineComparison
 from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import AssistantMessage, Notice, UserMessage
-from tui_support import models_home, quiet_app, send_and_wait, wait_for
+from tui_support import loaded, models_home, quiet_app, send_and_wait, wait_for
 
 pytestmark = [
     pytest.mark.anyio,
@@ -29,16 +29,6 @@ def chat_app(model_dir, max_tokens: int = 6, **kwargs):
     app = quiet_app(model=str(model_dir), engine="mlx", controller=controller, history=False, **kwargs)
     app.ui_budget = 1.0
     return app
-
-
-async def loaded(pilot) -> None:
-    app = pilot.app
-
-    def ready() -> bool:
-        """the model to load"""
-        return app.controller.session is not None and not app.screen.loading
-
-    await wait_for(pilot, ready, limit_s=120)
 
 
 async def type_and_enter(pilot, text: str) -> None:
