@@ -19,7 +19,7 @@ from anechat.tui.widgets.chat_input import ChatInput
 from anechat.tui.widgets.chat_pane import AssistantMessage, Notice, UserMessage
 from anechat.tui.widgets.speed_panel import SpeedPanel
 from anechat.tui.widgets.status_line import StatusLine
-from tui_support import loaded, models_home, quiet_app, wait_for
+from tui_support import PacedController, loaded, models_home, quiet_app, wait_for
 
 pytestmark = [
     pytest.mark.anyio,
@@ -27,10 +27,11 @@ pytestmark = [
 ]
 
 
-def chat_app(model_dir, max_tokens: int = 48, **kwargs):
+def chat_app(model_dir, max_tokens: int = 48, paced: bool = False, **kwargs):
     """The app with the tiny model loading on MLX. The drawing budget is lifted so every
-    frame is drawn (the tiny model answers in well under a second)."""
-    controller = ChatController(params=SamplingParams(max_tokens=max_tokens))
+    frame is drawn (the tiny model answers in well under a second); ``paced`` hands its
+    tokens on no faster than one per 20 ms, for tests that watch an answer stream in."""
+    controller = (PacedController if paced else ChatController)(params=SamplingParams(max_tokens=max_tokens))
     app = quiet_app(model=str(model_dir), engine="mlx", controller=controller, **kwargs)
     app.ui_budget = 1.0
     return app
@@ -67,7 +68,7 @@ def status_text(app) -> str:
 
 
 async def test_a_message_streams_in_and_the_answer_is_rendered_whole_at_the_end(tiny_model_dir):
-    app = chat_app(tiny_model_dir, max_tokens=300)
+    app = chat_app(tiny_model_dir, max_tokens=100, paced=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         await send(pilot, "Hello there")
