@@ -64,10 +64,9 @@ class AnechatApp(App):
         ``config``: the settings as loaded (read here when None); their warnings are shown.
         """
         super().__init__()
-        self.controller = controller or ChatController()
         #: the app's own chat takes each loaded model's sampling defaults (until the person
         #: sets them); a controller handed in keeps its parameters
-        self.model_sampling = controller is None
+        self.controller = controller or ChatController(model_sampling=True)
         self.record_history = history
         self.history_ready = asyncio.Event()  # set once the history store is open (or off)
         self._own_history = None  # the store this app opened (and closes)

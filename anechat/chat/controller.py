@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from anechat.catalog.inuse import register_loaded, unregister_loaded
+from anechat.catalog.sampling_defaults import model_sampling_defaults
 from anechat.engines.base import CancelToken, Engine, Event, GenerationStats, Message, SamplingParams, Session
 from anechat.engines.errors import InvalidParameter, NotLoaded
 from anechat.engines.registry import ENGINE_NAMES, create_engine
@@ -64,7 +65,11 @@ class ChatController:
         params: SamplingParams | None = None,
         history=None,
         history_retry_s: float = 2.0,
+        model_sampling: bool = False,
     ) -> None:
+        """``model_sampling``: each loaded model's own sampling defaults
+        (:func:`anechat.catalog.sampling_defaults.model_sampling_defaults`) replace the
+        chat's parameters, until the person sets them (or an opened session brings its own)."""
         self.history_retry_s = history_retry_s  # unsaved history is tried again at a turn this long after a failure
         self.state = ChatState(system_prompt=system_prompt, params=(params or SamplingParams()).validate())
         self.history = history  # a HistoryStore, or None to record nothing
@@ -75,6 +80,11 @@ class ChatController:
         self.loaded: LoadedModel | None = None
         self.last_stats: GenerationStats | None = None
         self._loaded_token: str | None = None  # marks the model as in use for `anechat models rm`
+        self.model_sampling = model_sampling
+        #: the parameters models' defaults may still replace: the starting ones and the last
+        #: ones a model gave; once the chat's differ (set by the person), defaults stop applying
+        self._replaceable_params = {self.state.params}
+        self.sampling_source = ""  # where the parameters came from, in words (the dialog shows it)
 
     # -- loading ------------------------------------------------------------------
     def load(self, model: str | None, engine: str, progress: Progress | None = None) -> LoadedModel:
@@ -108,8 +118,19 @@ class ChatController:
             ref=str(path) if entry.source == "path" else entry.name,
             note=choice.note,
         )
+        self._take_model_sampling(Path(path))
         self._record_settings()
         return self.loaded
+
+    def _take_model_sampling(self, folder: Path) -> None:
+        """The model's own sampling defaults (its generation_config.json, else a mild
+        repetition penalty) while the chat's parameters are still ones a model may replace;
+        the chat's max_tokens and seed stay."""
+        if not self.model_sampling or self.state.params not in self._replaceable_params:
+            return
+        params, self.sampling_source = model_sampling_defaults(folder, self.state.params)
+        self.state.params = params.validate()
+        self._replaceable_params.add(self.state.params)
 
     def _engine(self, name: str) -> Engine:
         if name not in self._engines:
@@ -141,7 +162,12 @@ class ChatController:
         self._record_settings()
 
     def set_params(self, params: SamplingParams) -> None:
-        self.state.params = params.validate()
+        """The person's parameters for this chat: models' defaults no longer replace them."""
+        params = params.validate()
+        if params != self.state.params:
+            self._replaceable_params.clear()
+            self.sampling_source = "set by you for this chat"
+        self.state.params = params
         self._record_settings()
 
     def new_chat(self) -> None:
@@ -184,6 +210,8 @@ class ChatController:
             self.state.params = record.sampling_params().validate()
         except (TypeError, InvalidParameter):
             self.state.params = SamplingParams()
+        self._replaceable_params.clear()  # the session's own parameters stay
+        self.sampling_source = "from the opened session"
         self.session_id = record.id
         return record.model, record.engine
 

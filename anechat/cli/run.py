@@ -134,9 +134,9 @@ def chat(
     engine: Optional[str] = EngineOpt,
     system: str = typer.Option("", "--system", help="System prompt."),
     max_tokens: int = typer.Option(512, "--max-tokens"),
-    temp: float = typer.Option(0.0, "--temp"),
-    top_p: float = typer.Option(1.0, "--top-p"),
-    top_k: int = typer.Option(0, "--top-k"),
+    temp: Optional[float] = typer.Option(None, "--temp", help="Temperature (0 = greedy). Without --temp/--top-p/--top-k the model's own sampling defaults apply (its generation_config.json, else greedy with a mild repetition penalty)."),
+    top_p: Optional[float] = typer.Option(None, "--top-p"),
+    top_k: Optional[int] = typer.Option(None, "--top-k"),
     seed: Optional[int] = typer.Option(None, "--seed"),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue a recorded session (id or prefix, see `anechat history list`) with its model, engine, system prompt and parameters."),
     no_history: bool = typer.Option(False, "--no-history", help="Do not record this chat in the history."),
@@ -145,9 +145,10 @@ def chat(
     from anechat.chat.controller import ChatController
     from anechat.safe_text import sanitize_for_terminal
 
-    params = _params(max_tokens, temp, top_p, top_k, 0.0, 1.0, seed)
+    model_sampling = temp is None and top_p is None and top_k is None
+    params = _params(max_tokens, temp or 0.0, 1.0 if top_p is None else top_p, top_k or 0, 0.0, 1.0, seed)
     history = None if no_history else _open_history()
-    controller = ChatController(system_prompt=system, params=params, history=history)
+    controller = ChatController(system_prompt=system, params=params, history=history, model_sampling=model_sampling)
     if resume:
         if history is None:
             raise fail("--resume needs the history: drop --no-history")

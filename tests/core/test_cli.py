@@ -157,3 +157,16 @@ def test_line_chat_is_recorded_and_can_be_resumed(tiny_model_dir, tmp_path, monk
     shown = anechat("history", "export", session_id, "--format", "json")
     messages = json.loads(shown.stdout)["session"]["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+
+
+def test_line_chat_takes_the_models_sampling_defaults_unless_a_sampling_flag_is_given(tmp_path, tiny_model_dir):
+    import shutil
+
+    model = tmp_path / "tiny-sampling"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({**config, "do_sample": True, "temperature": 0.6}))
+    own = anechat("chat", "-m", str(model), "--no-history", stdin="/params\n/quit\n")
+    assert "temperature=0.6" in own.stderr.decode() and "repetition_penalty=1.1" in own.stderr.decode()
+    given = anechat("chat", "-m", str(model), "--no-history", "--temp", "0", stdin="/params\n/quit\n")
+    assert "temperature=0.0" in given.stderr.decode() and "repetition_penalty=1.0" in given.stderr.decode()

@@ -16,7 +16,6 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from anechat.catalog.sampling_defaults import model_sampling_defaults
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.errors import error_line
@@ -60,11 +59,6 @@ class MainScreen(ChatFeatures):
         self._gauges_stop = threading.Event()
         self._side_choice: bool | None = None  # set once the person toggles the panels
         self.pending: str | None = None  # a message sent before a model was ready: sent once one is
-        #: the sampling parameters a model's defaults last gave the chat; once they differ from the
-        #: chat's (the person set them, an opened session brought its own) models' defaults stop applying
-        self._auto_params = None
-        self._start_params = None  # the chat's parameters when the app started (set on mount)
-        self.sampling_source = ""  # where the sampling parameters came from, in words (the dialog shows it)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -92,7 +86,6 @@ class MainScreen(ChatFeatures):
         return self.app.controller
 
     def on_mount(self) -> None:
-        self._start_params = self.controller.state.params  # what the app started with: models' defaults may replace it
         self.call_after_refresh(self.app.mark_painted)
         self.query_one(ChatInput).focus()
         # mounted now, so they come before anything a load or the history adds
@@ -173,8 +166,6 @@ class MainScreen(ChatFeatures):
                 await self.pane.add_notice("the conversation is kept", "info")
         else:
             self.app.model_ref, self.app.engine_name = ref, engine
-            if self.app.model_sampling and self.controller.state.params in (self._auto_params, self._start_params):
-                await self._take_model_sampling(loaded.path)
             verb = "switched to" if switching else "loaded"
             where = f"{loaded.engine} · {loaded.runtime}" if loaded.runtime else loaded.engine
             await self.pane.add_notice(f"{verb} {loaded.name} on {where}", "info")
@@ -186,15 +177,6 @@ class MainScreen(ChatFeatures):
             self.show_model()
             self.chat_input.focus()
         await self._send_pending()
-
-    async def _take_model_sampling(self, folder) -> None:
-        """The model's own sampling defaults (its generation_config.json, else a mild
-        repetition penalty); the chat's max_tokens and seed stay."""
-        params, self.sampling_source = await self.app.engine_thread.run(
-            model_sampling_defaults, folder, self.controller.state.params
-        )
-        self.controller.set_params(params)
-        self._auto_params = params
 
     async def _send_pending(self) -> None:
         """The message kept while no model was ready goes out once one is."""
@@ -336,12 +318,10 @@ class MainScreen(ChatFeatures):
             if result is None:
                 return
             self.controller.set_system_prompt(result.system_prompt)
-            if result.params != state.params:
-                self.sampling_source = "set by you for this chat"
             self.controller.set_params(result.params)
             self.notify("settings saved for this chat")
 
-        self.app.push_screen(ParamsScreen(state.system_prompt, state.params, self.sampling_source), saved)
+        self.app.push_screen(ParamsScreen(state.system_prompt, state.params, self.controller.sampling_source), saved)
 
     def _last_answer_text(self) -> str:
         for message in reversed(self.controller.messages):
