@@ -203,6 +203,18 @@ async def test_compare_without_another_engine_version_says_how_to_make_one(tmp_p
         assert not app.screen.query(InlineComparison)
 
 
+async def test_a_fault_inside_a_slash_command_is_one_line_in_the_chat_and_the_app_goes_on(tmp_path, monkeypatch, tiny_model_dir):
+    home = models_home(tmp_path, monkeypatch, tiny_model_dir)
+    app = chat_app(home / "tiny-llama", list_models=lambda: None)  # a catalog that breaks unexpectedly
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await send_and_wait(pilot, "Hi")
+        await type_and_enter(pilot, "/compare")
+        await wait_for(pilot, lambda: any(t.startswith("/compare failed: unexpected TypeError") for t in notices(app)))
+        await type_and_enter(pilot, "/help")  # the chat still takes commands
+        await wait_for(pilot, lambda: any(t.startswith("commands") for t in notices(app)))
+
+
 @pytest.mark.coreml
 async def test_compare_answers_the_last_message_on_the_other_engine_inline(tmp_path, monkeypatch, tiny_model_dir, tiny_coreml_dir):
     home = models_home(tmp_path, monkeypatch, tiny_model_dir)

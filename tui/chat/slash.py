@@ -62,6 +62,8 @@ class SlashCommands:
                 await chat.search.open(arg)
         except AnechatError as exc:  # a bad value: one line in the chat, the chat goes on
             await chat.pane.add_notice(error_line(exc), "error")
+        except Exception as exc:  # a fault of ours: said in one line, never a dead chat or a closed app
+            await chat.pane.add_notice(f"{name} failed: {error_line(exc)}", "error")
 
     async def _params(self, command: Command) -> None:
         chat = self.chat
