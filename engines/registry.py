@@ -38,9 +38,28 @@ def availability(name: str) -> Availability:
 
 
 def create_engine(name: str) -> Engine:
-    """A ready engine, or BackendUnavailable with the reason."""
+    """A ready engine, or BackendUnavailable with the reason. With ranks planned
+    (:func:`use_ranks`), the mlx engine is rank 0 of a distributed session."""
     cls = engine_class(name)
     avail = cls.available()
     if not avail.ok:
         raise BackendUnavailable(f"the {name} engine is not available here: {avail.reason}")
+    if name == "mlx" and _ranks is not None:
+        from anechat.engines.mlx.distributed.engine import DistributedMLXEngine
+
+        return DistributedMLXEngine(_ranks)
     return cls()
+
+
+#: the ranks `--hosts` / `--hostfile` asked for (an mlx.distributed.hosts.RankPlan), or None
+_ranks = None
+
+
+def use_ranks(plan) -> None:
+    """Run the mlx engines this process creates across ``plan``'s ranks (None: one process)."""
+    global _ranks
+    _ranks = plan
+
+
+def planned_ranks():
+    return _ranks
