@@ -99,13 +99,12 @@ def main() -> None:
             out["kill"]["fallback"] = answer(fallback, FIRST)[0]
             out["kill"]["runtime"] = engine.available().runtime
             break
-        run = conversation(session) if scenario == "conversation" else {"first": answer(session, FIRST)[0]}
+        whole = scenario == "conversation" and shard == "pipeline"
+        run = conversation(session) if whole else {"first": answer(session, FIRST)[0]}
         report = engine.memory()
         run["ranks"] = report.details.get("ranks")
         run["runtime"] = engine.available().runtime
         out[shard] = run
-        if scenario == "conversation":
-            break  # tensor: the "equal" scenario
     pids = follower_pids(engine)
     engine.shutdown()
     time.sleep(0.5)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -69,35 +68,39 @@ class DistributedMLXEngine(MLXEngine):
 
             json.dump(ring, fh)
         os.environ["MLX_RANK"], os.environ["MLX_HOSTFILE"] = "0", ring_file
-        group = self._join(self.followers)
+        try:
+            group = self._join(self.followers)
+        finally:
+            os.unlink(ring_file)
         self.link = Link(group, generation_stream())
         self.link.explain = self._explain
         return self.link
 
     def _join(self, followers):
-        """``mx.distributed.init`` in a helper thread, given up when the ranks fail or take too long."""
+        """``mx.distributed.init`` once every follower said it is joining.
+
+        MLX's ring init waits for its peers for ever, holding the interpreter, so the
+        wait for the followers (bounded, and cut short when mlx.launch reports a rank
+        that ended) happens before it, here.
+        """
         import mlx.core as mx
 
-        result: dict = {}
-
-        def init() -> None:
-            try:
-                result["group"] = mx.distributed.init(backend="ring", strict=True)
-            except Exception as exc:  # reported below
-                result["error"] = exc
-
-        thread = threading.Thread(target=init, name="anechat-ring-init", daemon=True)
-        thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while thread.is_alive() and followers.exited() is None and time.monotonic() < deadline:
-            thread.join(0.1)
-        if "group" in result and result["group"].size() == self.plan.size:
-            return result["group"]
-        why = followers.what_failed() if followers.exited() is not None else (
-            f"{result['error']}" if "error" in result else f"the ranks did not join within {START_TIMEOUT_S:.0f} s"
-        )
+        while followers.joining() < self.plan.size - 1:
+            if followers.exited() is not None:
+                why = followers.what_failed()
+                break
+            if time.monotonic() > deadline:
+                why = f"not every rank started within {START_TIMEOUT_S:.0f} s ({followers.what_failed(0)})"
+                break
+            time.sleep(0.05)
+        else:
+            group = mx.distributed.init(backend="ring", strict=True)
+            if group.size() == self.plan.size:
+                return group
+            why = f"the ring has {group.size()} ranks instead of {self.plan.size}"
         self._end_ranks(f"the other ranks did not start: {why}")
-        raise RanksDown(self.down, hint=self._fallback_hint(None))
+        raise RanksDown(self.down, hint="check the hosts with `anechat doctor --hosts ...`, or leave out --hosts to run in this process alone")
 
     def _check_hosts(self, path: Path) -> None:
         """Every remote host must hold the same model files as this one (local ranks share them)."""

@@ -20,7 +20,10 @@ def join_ring():
     with os.fdopen(fd, "w") as fh:
         fh.write(ring)
     os.environ["MLX_HOSTFILE"] = path
-    os.environ["MLX_RANK"] = str(int(os.environ.get("MLX_RANK", "0")) + 1)
+    os.environ["MLX_RANK"] = rank = str(int(os.environ.get("MLX_RANK", "0")) + 1)
+    from anechat.engines.mlx.distributed.launch import JOINING
+
+    print(f"{JOINING} {rank}", flush=True)
     try:
         return mx.distributed.init(backend="ring", strict=True)
     finally:

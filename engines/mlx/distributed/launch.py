@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from anechat.engines.mlx.distributed.hosts import RankPlan
 
 _LAUNCH = "from mlx._distributed_utils.launch import main; main()"
 FOLLOWER_MODULE = "anechat.engines.mlx.distributed.follower"
+#: what a follower prints just before it joins the ring
+JOINING = "anechat rank joining"
 _NODE_EXIT = re.compile(r"Node with rank (\d+) (exited with code (-?\d+)|was killed)")
 
 
@@ -53,6 +56,14 @@ class Followers:
 
     def exited(self) -> int | None:
         return self.process.poll()
+
+    def joining(self) -> int:
+        """How many followers said they are joining the ring (:data:`JOINING` lines in the log)."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return 0
+        return len(set(re.findall(JOINING + r" (\d+)", text)))
 
     def log_tail(self, lines: int = 20) -> list[str]:
         try:
@@ -97,6 +108,7 @@ class Followers:
                     self.process.stdin.close()
                 except OSError:
                     pass
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def _signal(self, sig: int) -> None:
         try:
