@@ -97,3 +97,22 @@ def test_a_split_the_model_shape_does_not_allow_is_refused_naming_the_other_spli
         split(model, _Group(3), "tensor")
     with pytest.raises(ModelFormatError, match="it has 2 layers for 3 ranks — try --shard tensor"):
         split(model, _Group(3), "pipeline")
+
+
+def test_with_real_hosts_the_ring_uses_mlx_launch_ports_and_never_gives_them_loopback_for_this_machine():
+    plan = plan_from("127.0.0.1,192.0.2.7", None)
+    ring = plan.ring()
+    assert ring[1] == ["192.0.2.7:32324"] and ring[0][0].endswith(":32323")
+    route = ring[0][0].rsplit(":", 1)[0]
+    assert route != "192.0.2.7" and (route != "127.0.0.1" or not _has_route())
+
+
+def _has_route() -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.7", 9))
+            return True
+        except OSError:
+            return False

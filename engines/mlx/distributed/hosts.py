@@ -60,7 +60,9 @@ class RankPlan:
         """
         if self.all_local:
             return [[f"{LOCAL}:{port}"] for port in _free_ports(self.size)]
-        return [[f"{h.ip}:{FIRST_PORT + i}"] for i, h in enumerate(self.hosts)]
+        remote = next(h.ip for h in self.hosts if not h.local)
+        here = _outward_ip(remote)  # local ranks must be reachable from the other hosts
+        return [[f"{here if h.local else h.ip}:{FIRST_PORT + i}"] for i, h in enumerate(self.hosts)]
 
     def hostfile(self) -> dict:
         """The followers (ranks 1..) in mlx.launch's host file format."""
@@ -123,6 +125,16 @@ def _read_hostfile(path: Path) -> tuple[list[Host], list[str]]:
         else:
             hosts.append(Host(ssh=h.ssh_hostname, ip=h.ips[0]))
     return hosts, list(parsed.envs)
+
+
+def _outward_ip(peer: str) -> str:
+    """This machine's address on the way to ``peer`` (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((peer, 9))
+            return s.getsockname()[0]
+        except OSError:
+            return LOCAL
 
 
 def _free_ports(n: int) -> list[int]:
