@@ -16,6 +16,7 @@ runs the model in this process alone when it fits this machine's memory.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import tempfile
 import time
@@ -53,19 +54,17 @@ class DistributedMLXEngine(MLXEngine):
 
     # -- ranks --------------------------------------------------------------------
     def _ranks(self, path: Path) -> Link:
+        """The link to the other ranks, starting them on the first load."""
+        self._check_hosts(path)
         if self.link is not None:
-            self._check_hosts(path)
             return self.link
         from anechat.engines.mlx.distributed.launch import Followers
 
-        self._check_hosts(path)
         ring = self.plan.ring()
         self.followers = Followers(self.plan, ring)
         atexit.register(self.shutdown)
         fd, ring_file = tempfile.mkstemp(prefix="anechat-ring-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
-            import json
-
             json.dump(ring, fh)
         os.environ["MLX_RANK"], os.environ["MLX_HOSTFILE"] = "0", ring_file
         try:
@@ -141,9 +140,9 @@ class DistributedMLXEngine(MLXEngine):
         followers.stop()
 
     def _fallback_hint(self, path: Path | None) -> str:
-        fits = ""
-        if path is not None and self._fits_here(path):
-            fits = "the model fits this machine: "
+        if path is not None and not self._fits_here(path):
+            return "the conversation is kept; the model does not fit this machine alone: restart with --hosts once every host is up"
+        fits = "the model fits this machine: " if path is not None else ""
         return f"the conversation is kept; {fits}load the model again to go on in this process alone"
 
     @staticmethod
