@@ -54,13 +54,14 @@ def build_cli(launch_app: AppLauncher | None = None, launch_compare: CompareLaun
         shard: str = ShardOpt,
     ) -> None:
         """Open the app (chat, live speed and memory gauges, model picker)."""
-        if ctx.invoked_subcommand is not None:
-            return
         from anechat.cli.errors import one_line_errors
         from anechat.cli.run import engine_or_setting
 
-        with one_line_errors():
-            use_hosts(hosts, hostfile, shard, [engine_or_setting(engine)])
+        if hosts or hostfile:
+            with one_line_errors():  # before a command too: `anechat --hosts A,B run ...`
+                use_hosts(hosts, hostfile, shard, [engine_or_setting(engine)])
+        if ctx.invoked_subcommand is not None:
+            return
         if launch_app is None:
             warn("the app is not available in this entry point; using the line-based chat")
             chat(model=model, engine=engine, system="", max_tokens=512, temp=0.0, top_p=1.0, top_k=0, seed=None, resume=None, no_history=False, hosts=hosts, hostfile=hostfile, shard=shard)

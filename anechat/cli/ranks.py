@@ -39,7 +39,9 @@ def use_hosts(hosts: Optional[str], hostfile: Optional[Path], shard: str, engine
     from anechat.engines.registry import use_ranks
 
     plan = plan_from(hosts, hostfile, shard)
-    if plan is not None and "mlx" not in engines:
+    if plan is None:
+        return None  # nothing asked here (`anechat --hosts A,B run ...` planned it already)
+    if "mlx" not in engines:
         raise InvalidParameter(f"--hosts runs the mlx engine; {', '.join(engines)} runs in one process", hint="add -e mlx, or leave out --hosts")
     use_ranks(plan)
     return plan
