@@ -59,3 +59,7 @@ def test_doctor_checks_every_host_for_python_anechat_and_the_model(tiny_model_di
     out = " ".join(result.stdout.decode().split())
     assert "rank 0 127.0.0.1" in out and "rank 1 127.0.0.1" in out
     assert out.count("model tiny-llama: same files") == 2 and "anechat 0.1.0" in out
+
+
+def test_hosts_given_before_the_command_apply_to_it(tiny_model_dir):
+    assert "at least 2 ranks" in one_clear_line(anechat("--hosts", "127.0.0.1", "run", "Hello", "-m", str(tiny_model_dir)))
