@@ -80,3 +80,46 @@ def _default_model_line() -> str:
     if problem:
         return f"{DEFAULT_MODEL_NAME}: missing — {problem}"
     return f"{DEFAULT_MODEL_NAME}: shipped as GGUF, converted on first use"
+
+
+def hosts_report(plan, model: str | None) -> list[tuple[str, str]]:
+    """`anechat doctor --hosts`: each host reachable or not, its Python, anechat and MLX
+    versions (marked when they differ from this machine's), and whether it holds the same
+    files of the model (the given one, else the built-in one once converted)."""
+    from anechat.engines.mlx.distributed.probe import ask, host_facts, model_difference
+
+    folder = _mlx_folder(model)
+    mine = host_facts(folder)
+    rows = []
+    for rank, host in enumerate(plan.hosts):
+        answer = ask(host.ssh, folder, local=host.local)
+        label = f"rank {rank} {host.ssh}"
+        if answer.facts is None:
+            rows.append((label, answer.error))
+            continue
+        facts = answer.facts
+        parts = ["reachable" if not host.local else "this machine"]
+        for key, name in (("python", "Python"), ("anechat", "anechat"), ("mlx", "mlx")):
+            value = facts.get(key) or "missing"
+            parts.append(f"{name} {value}" + ("" if value == mine.get(key) else f" (here: {mine.get(key)})"))
+        if folder is not None:
+            diff = model_difference(mine["model"], facts.get("model", {"missing": "no answer"})) if "files" in mine["model"] else mine["model"]["missing"]
+            parts.append(f"model {folder.name}: " + (diff or "same files"))
+        rows.append((label, " · ".join(parts)))
+    return rows
+
+
+def _mlx_folder(model: str | None):
+    """The MLX folder of ``model`` (a path or a catalog name) if it is on disk, else None."""
+    from pathlib import Path
+
+    if model is not None and Path(model).expanduser().is_dir():
+        return Path(model).expanduser().resolve()
+    from anechat.catalog.variants import resolve_variant
+
+    try:
+        entry = resolve_variant(model, "mlx").entry
+    except Exception:  # an unknown name: the rows say nothing about a model
+        return None
+    path = getattr(entry, "path", None)
+    return Path(path) if path is not None and Path(path).is_dir() else None

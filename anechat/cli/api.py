@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from pathlib import Path
+
 import typer
 
 from anechat.cli.errors import fail
+from anechat.cli.ranks import HostfileOpt, HostsOpt, ShardOpt, use_hosts
 from anechat.cli.run import EngineOpt, ModelOpt, engine_or_setting
 
 API_HELP = (
@@ -28,6 +31,9 @@ def api(
     sessions: int = typer.Option(4, "--sessions", help="Conversations per model whose prompt cache is kept (least recently used dropped first)."),
     max_body: int = typer.Option(1 << 20, "--max-body", help="Largest request body in bytes; beyond: 413."),
     log_text: bool = typer.Option(False, "--log-text", help="Also log the start of each prompt and answer."),
+    hosts: Optional[str] = HostsOpt,
+    hostfile: Optional[Path] = HostfileOpt,
+    shard: str = ShardOpt,
 ) -> None:
     """Serve local models over an OpenAI-compatible HTTP API."""
     from anechat.api.guard import bind_refusal
@@ -43,6 +49,7 @@ def api(
         raise fail("--max-queue must be >= 0, --sessions >= 1, --max-body >= 1 and --port in 0..65535")
     if engine:
         check_engines([engine])
+    use_hosts(hosts, hostfile, shard, [engine_or_setting(engine)])
     serve(
         ServerOptions(
             model=model,

@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from anechat.cli.errors import fail, warn
+from anechat.cli.ranks import HostfileOpt, HostsOpt, ShardOpt, use_hosts
 from anechat.cli.run import check_engines, engine_or_setting
 
 BENCH_HELP = """Benchmark a model on one or more engines (every -m runs on every -e) with the method of mlx_lm.benchmark: a random prompt of N tokens, one warm-up run, stop tokens ignored, the median of --runs timed runs. Prints a table (or Markdown), saves the run for --history, and with --json writes the figures together with a record of the machine (OS, chip, memory, package versions, BLAS, Core ML runtime). Figures from different machines say little: compare ratios."""
@@ -25,6 +26,9 @@ def bench(
     json_file: Optional[Path] = typer.Option(None, "--json", help="Also write the run (machine record + figures) to this JSON file; `-` prints it to stdout.", dir_okay=False),
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table instead of the Rich table."),
     history: bool = typer.Option(False, "--history", help="List earlier runs instead of measuring (with -m: only that model)."),
+    hosts: Optional[str] = HostsOpt,
+    hostfile: Optional[Path] = HostfileOpt,
+    shard: str = ShardOpt,
 ) -> None:
     models, engines = model or [], engine or []
     if history:
@@ -39,6 +43,7 @@ def bench(
     settings = BenchSettings(parse_lengths(prompt_tokens), gen_tokens, runs, seed).validate()
     engines = list(dict.fromkeys(engines or [engine_or_setting(None)]))
     check_engines(engines)
+    use_hosts(hosts, hostfile, shard, engines)
     cells = run_bench(pair_contestants(models, engines), settings, progress=_progress_printer())
     record = new_record(
         machine_record(),

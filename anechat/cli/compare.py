@@ -11,9 +11,12 @@ import json
 import sys
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
+from pathlib import Path
+
 import typer
 
 from anechat.cli.errors import fail
+from anechat.cli.ranks import HostfileOpt, HostsOpt, ShardOpt, use_hosts
 from anechat.cli.run import check_engines, engine_or_setting, read_prompt
 
 if TYPE_CHECKING:
@@ -43,12 +46,16 @@ def compare_command(launch_compare: CompareLauncher | None) -> Callable[..., Non
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling."),
         system: str = typer.Option("", "--system", help="System prompt."),
         json_out: bool = typer.Option(False, "--json", help="No app: run the comparison and print the report (figures, ratios, agreement) as JSON."),
+        hosts: Optional[str] = HostsOpt,
+        hostfile: Optional[Path] = HostfileOpt,
+        shard: str = ShardOpt,
     ) -> None:
         from anechat.compare import pair_contestants
         from anechat.engines.base import SamplingParams
 
         params = SamplingParams(temperature=temp, seed=seed, max_tokens=max_tokens).validate()
         check_engines(engine or [])
+        use_hosts(hosts, hostfile, shard, engine or [engine_or_setting(None)])
         contestants = pair_contestants(model or [], engine or [engine_or_setting(None)])
         text = read_prompt(prompt) if prompt is not None else None
         if prompt is not None and not (text or "").strip():

@@ -8,6 +8,7 @@ that need them. Errors are printed once, at the edge (:mod:`anechat.cli.errors`)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Optional
 
 import typer
@@ -15,6 +16,7 @@ import typer
 from anechat import __version__
 from anechat.cli.compare import CompareLauncher
 from anechat.cli.errors import typer_app, warn
+from anechat.cli.ranks import HostfileOpt, HostsOpt, ShardOpt, use_hosts
 from anechat.cli.run import EngineOpt, ModelOpt, chat, run
 
 #: opens the app: launch_app(model, engine, theme, low_motion); None means "from the settings"
@@ -47,13 +49,22 @@ def build_cli(launch_app: AppLauncher | None = None, launch_compare: CompareLaun
         theme: Optional[str] = typer.Option(None, "--theme", help="App theme (saved in the config file)."),
         low_motion: bool = typer.Option(False, "--low-motion", help="Fewer frames, no animations (slow SSH links)."),
         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+        hosts: Optional[str] = HostsOpt,
+        hostfile: Optional[Path] = HostfileOpt,
+        shard: str = ShardOpt,
     ) -> None:
         """Open the app (chat, live speed and memory gauges, model picker)."""
+        from anechat.cli.errors import one_line_errors
+        from anechat.cli.run import engine_or_setting
+
+        if hosts or hostfile:
+            with one_line_errors():  # before a command too: `anechat --hosts A,B run ...`
+                use_hosts(hosts, hostfile, shard, [engine_or_setting(engine)])
         if ctx.invoked_subcommand is not None:
             return
         if launch_app is None:
             warn("the app is not available in this entry point; using the line-based chat")
-            chat(model=model, engine=engine, system="", max_tokens=512, temp=0.0, top_p=1.0, top_k=0, seed=None, resume=None, no_history=False)
+            chat(model=model, engine=engine, system="", max_tokens=512, temp=0.0, top_p=1.0, top_k=0, seed=None, resume=None, no_history=False, hosts=hosts, hostfile=hostfile, shard=shard)
             return
         launch_app(model, engine, theme, low_motion)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 import typer
 
 from anechat.cli.errors import fail, print_error, warn
+from anechat.cli.ranks import HostfileOpt, HostsOpt, ShardOpt, use_hosts
 from anechat.cli.progress import progress_bar
 
 ModelOpt = typer.Option(None, "-m", "--model", help="Model name (see `anechat models list`) or folder path; the model's variant for the engine is loaded. Default: the built-in SmolLM2-135M-Instruct.")
@@ -82,6 +84,9 @@ def run(
     repetition_penalty: float = typer.Option(1.0, "--repetition-penalty", help="1 = off."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible sampling."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of streaming text."),
+    hosts: Optional[str] = HostsOpt,
+    hostfile: Optional[Path] = HostfileOpt,
+    shard: str = ShardOpt,
 ) -> None:
     """Answer one prompt: the answer streams to stdout, one stats line goes to stderr."""
     from anechat.chat.controller import ChatController
@@ -90,6 +95,7 @@ def run(
     from anechat.safe_text import json_terminal_safe, sanitize_for_terminal
 
     params = _params(max_tokens, temp, top_p, top_k, min_p, repetition_penalty, seed)
+    use_hosts(hosts, hostfile, shard, [engine_or_setting(engine)])
     text = read_prompt(prompt)
     if not text.strip():
         raise fail("the prompt is empty: give some text (or `-` to read stdin)")
@@ -140,6 +146,9 @@ def chat(
     seed: Optional[int] = typer.Option(None, "--seed"),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue a recorded session (id or prefix, see `anechat history list`) with its model, engine, system prompt and parameters."),
     no_history: bool = typer.Option(False, "--no-history", help="Do not record this chat in the history."),
+    hosts: Optional[str] = HostsOpt,
+    hostfile: Optional[Path] = HostfileOpt,
+    shard: str = ShardOpt,
 ) -> None:
     """A plain line-based multi-turn chat (no TUI): /help lists its commands (/reset, /system TEXT, /regen, /params, /export, /quit). Recorded in the history."""
     from anechat.chat.controller import ChatController
@@ -155,6 +164,7 @@ def chat(
         recorded_model, recorded_engine = controller.open_session(resume)
         model, engine = model or recorded_model or None, engine or recorded_engine or None
         typer.echo(f"(resumed a session of {len(controller.messages)} messages)", err=True)
+    use_hosts(hosts, hostfile, shard, [engine_or_setting(engine)])
     loaded = _load(controller, model, engine_or_setting(engine))
     typer.echo(sanitize_for_terminal(f"{loaded.name} on {loaded.engine} ({loaded.runtime}). {chat_help()}"), err=True)
     while True:

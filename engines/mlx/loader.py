@@ -14,6 +14,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from anechat.engines.base import ModelInfo
 from anechat.engines.errors import InvalidParameter, ModelFormatError, ModelNotFound, OutOfMemory
@@ -31,7 +32,12 @@ class LoadedModel:
     tokenizer: ChatTokenizer
 
 
-def load_folder(path: Path | str, context_length: int | None = None) -> LoadedModel:
+def load_folder(
+    path: Path | str, context_length: int | None = None, *, split: Callable[[object], None] | None = None, ranks: int = 1
+) -> LoadedModel:
+    """Load a model folder. ``split`` (a distributed rank: :mod:`.distributed.shard`) cuts the
+    lazily built model down to this rank's part before any weight is read; the memory
+    check then asks for about ``1/ranks`` of the model."""
     folder = check_folder(path)
     if context_length is not None and (not isinstance(context_length, int) or context_length < 2):
         raise InvalidParameter(f"context_length={context_length} is invalid: use an integer >= 2")
@@ -44,8 +50,8 @@ def load_folder(path: Path | str, context_length: int | None = None) -> LoadedMo
             tensor_bytes[dtype] = tensor_bytes.get(dtype, 0) + n
     check_config_sizes(config, weight_files, folder)  # before mlx-lm builds anything from it
     cast = on_cpu()
-    check_fits(tensor_bytes, cast)
-    model, config = _load_model(folder, config, cast)
+    check_fits({dtype: n // ranks for dtype, n in tensor_bytes.items()}, cast)
+    model, config = _load_model(folder, config, cast, split)
     return LoadedModel(model=model, info=describe(folder, config, model, tokenizer, context_length), tokenizer=tokenizer)
 
 
@@ -145,7 +151,7 @@ def check_fits(tensor_bytes: dict[str, int], cast_to_float32: bool) -> None:
         )
 
 
-def _load_model(folder: Path, config: dict, cast_to_float32: bool):
+def _load_model(folder: Path, config: dict, cast_to_float32: bool, split: Callable[[object], None] | None = None):
     import mlx.core as mx
     from mlx.utils import tree_map
     from mlx_lm.utils import load_model
@@ -155,6 +161,8 @@ def _load_model(folder: Path, config: dict, cast_to_float32: bool):
     try:
         with mx.stream(generation_stream()):
             model, config = load_model(folder, lazy=True)
+            if split is not None:
+                split(model)
             if cast_to_float32:
                 sources = {_dtype_name(p.dtype) for p in _leaves(model) if p.dtype in (mx.float16, mx.bfloat16)}
                 if sources:

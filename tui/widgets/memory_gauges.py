@@ -7,6 +7,7 @@ from rich.text import Text
 
 from anechat.formatting import human_bytes
 from anechat.metrics.gauges import Gauges
+from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.widgets.figures import Figures
 
@@ -44,7 +45,16 @@ def engine_lines(gauges: Gauges) -> list[tuple[str, str | Text]]:
         rows.append((f"{name} cache", human_bytes(report.cache_bytes)))
     if report.model_bytes is not None:
         rows.append((f"{name} model", human_bytes(report.model_bytes)))
+    rows.extend(rank_lines(report.details.get("ranks") or []))
     return rows or [(name, "—")]
+
+
+def rank_lines(ranks: list[dict]) -> list[tuple[str, str | Text]]:
+    """A distributed MLX session: each rank's memory (gathered from the ranks) and the weights it holds."""
+    return [
+        (sanitize_for_terminal(f"rank {i} {r.get('host', '')}".rstrip()), f"{human_bytes(r.get('active'))} · weights {human_bytes(r.get('weights'))}")
+        for i, r in enumerate(ranks)
+    ]
 
 
 class MemoryGauges(Figures):
