@@ -200,3 +200,14 @@ def copy_licence_files(model: PackagedModel, folder: Path) -> None:
         source, target = model.source_dir / name, Path(folder) / name
         if name != "SHA256SUMS" and source.is_file() and not target.exists():
             shutil.copyfile(source, target)
+
+
+def imported_model(model: PackagedModel) -> tuple[Path | None, str]:
+    """(the pulled and imported folder, "") when it is here and current, else (None, how to get it)."""
+    from anechat.catalog.import_marker import is_current_import, read_marker
+
+    folder = paths.models_dir() / model.name
+    marker = read_marker(folder)
+    if not marker or not is_current_import(folder, Path(str(marker.get("source", "")))):
+        return None, f"{model.name} is not installed in {paths.models_dir()}: run anechat models pull {model.name}"
+    return folder, ""

@@ -13,22 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anechat.catalog.import_marker import is_current_import, read_marker
-from anechat.hub.packaged import GEMMA3_270M
-from anechat.paths import models_dir
+from anechat.catalog.import_marker import read_marker
+from anechat.hub.packaged import GEMMA3_270M, imported_model
 
 pytestmark = pytest.mark.slow
 
 
-def _installed() -> tuple[Path | None, str]:
-    folder = models_dir() / GEMMA3_270M.name
-    marker = read_marker(folder)
-    if not marker or not is_current_import(folder, Path(marker.get("source", ""))):
-        return None, f"gemma3-270m is not installed in {models_dir()}: run anechat models pull gemma3-270m"
-    return folder, ""
-
-
-FOLDER, WHY = _installed()
+FOLDER, WHY = imported_model(GEMMA3_270M)
 needs_model = pytest.mark.skipif(FOLDER is None, reason=WHY)
 
 

@@ -39,10 +39,10 @@ def greedy_ids(folder, text: str, n: int = 16) -> list[int]:
 
 @pytest.fixture(scope="module")
 def split16(tiny_model_dir, tmp_path_factory):
-    from conftest import TINY_COREML_OPTIONS, _convert_tiny
+    from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
 
-    options = dict(TINY_COREML_OPTIONS, num_chunks=1, split_lm_head=16)
-    return _convert_tiny(tiny_model_dir, tmp_path_factory.mktemp("coreml") / "tiny-split16", options)
+    options = CoreMLConvertOptions(context_length=64, batch_size=16, num_chunks=1, split_lm_head=16)
+    return convert_to_coreml(tiny_model_dir, tmp_path_factory.mktemp("coreml") / "tiny-split16", options)
 
 
 def _argmax_head(tiny_model_dir, sizes: list[int], destination) -> None:
@@ -123,3 +123,22 @@ def test_argmax_in_model_without_chunk_sizes_or_vocab_size_is_refused_at_load_in
     with pytest.raises(ModelFormatError, match="argmax_in_model needs model_info.parameters.lm_head_chunk_sizes") as err:
         CoreMLEngine().load(folder)
     assert "\n" not in str(err.value)
+
+
+def test_a_sliding_window_shorter_than_the_context_bounds_the_conversation(split16, tmp_path):
+    """Gemma 3 folders name their sliding window; without ANEMLL's rotate functions the reader
+    stays inside it (every cached token is still seen), and says so in the context length."""
+    folder = shutil.copytree(split16, tmp_path / "windowed")
+    meta = yaml.safe_load((folder / "meta.yaml").read_text())
+    meta["model_info"]["parameters"]["sliding_window"] = 24
+    (folder / "meta.yaml").write_text(yaml.safe_dump(meta))
+    engine = CoreMLEngine()
+    session = engine.load(folder)
+    try:
+        assert session.info.context_length == 24
+        prompt = session.tokenizer.encode(PROMPTS[0])
+        events = list(session.generate_ids(prompt, SamplingParams(max_tokens=64), ignore_eos=True))
+        assert events[-1].finish_reason == "length" and len(prompt) + events[-1].generation_tokens == 24
+    finally:
+        engine.unload()
+    assert greedy_ids(folder, PROMPTS[0], n=4) == greedy_ids(split16, PROMPTS[0], n=4)
