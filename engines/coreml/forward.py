@@ -53,6 +53,12 @@ class ForwardPass:
         shapes = emb.inputs["input_ids"].shapes if emb is not None and "input_ids" in emb.inputs else None
         self.embed_batched = shapes is None or (1, self.batch_size) in shapes or any(-1 in s for s in shapes)
         self.argmax_in_model = meta.argmax_in_model
+        if self.argmax_in_model and not (meta.lm_head_chunk_sizes or meta.vocab_size):
+            raise ModelFormatError(
+                f"{meta.path}: argmax_in_model needs model_info.parameters.lm_head_chunk_sizes "
+                "or vocab_size to map chunk indices to token ids",
+                hint="add lm_head_chunk_sizes (the vocabulary size of each LM head chunk) to meta.yaml",
+            )
         self.state = runtime.make_state()
 
     # -- state ----------------------------------------------------------------------

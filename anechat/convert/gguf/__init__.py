@@ -1,4 +1,4 @@
-"""Import llama-architecture GGUF files (llama.cpp's format) as MLX / Hugging Face folders.
+"""Import llama and Gemma 3 GGUF files (llama.cpp's format) as MLX / Hugging Face folders.
 
     from anechat.convert.gguf import import_gguf
     import_gguf("model.Q4_1.gguf", "models/my-model", progress=lambda step, frac: ...)

@@ -17,7 +17,7 @@ from anechat.engines.errors import ModelFormatError
 from anechat.convert.gguf.reader import GGUFFile
 
 
-def _f32(value: float) -> float:
+def f32_value(value: float) -> float:
     """A float32 metadata value as its shortest decimal (9.9999997e-06 -> 1e-05)."""
     return float(str(np.float32(value)))
 
@@ -53,7 +53,7 @@ def llama3_rope_scaling(rope_freqs: np.ndarray, head_dim: int, theta: float, nam
         old_ctx = 8192.0
     scaling = {
         "rope_type": "llama3",
-        "factor": _f32(factor),
+        "factor": f32_value(factor),
         "low_freq_factor": low,
         "high_freq_factor": high,
         "original_max_position_embeddings": int(round(old_ctx)),
@@ -75,16 +75,16 @@ def rope_scaling(gguf: GGUFFile, head_dim: int, theta: float, rope_freqs: np.nda
     if kind == "none":
         return None
     if kind == "linear":
-        return {"rope_type": "linear", "factor": _f32(factor)} if factor and factor != 1.0 else None
+        return {"rope_type": "linear", "factor": f32_value(factor)} if factor and factor != 1.0 else None
     if kind == "yarn":
-        scaling = {"rope_type": "yarn", "factor": _f32(factor or 1.0)}
+        scaling = {"rope_type": "yarn", "factor": f32_value(factor or 1.0)}
         orig = gguf.arch_key("rope.scaling.original_context_length")
         if orig:
             scaling["original_max_position_embeddings"] = int(orig)
         for key, hf_key in (("yarn_beta_fast", "beta_fast"), ("yarn_beta_slow", "beta_slow")):
             value = gguf.arch_key(f"rope.scaling.{key}")
             if value is not None:
-                scaling[hf_key] = _f32(value)
+                scaling[hf_key] = f32_value(value)
         return scaling
     raise ModelFormatError(f"{gguf.path.name} uses '{kind}' rope scaling, which anechat cannot import")
 
@@ -99,7 +99,7 @@ def llama_config(gguf: GGUFFile, rope_freqs: np.ndarray | None = None) -> dict:
         raise ModelFormatError(f"{gguf.path.name} has different key and value head sizes, which llama cannot express")
     if gguf.arch_int("rope.dimension_count", head_dim) != head_dim:
         raise ModelFormatError(f"{gguf.path.name} applies rope to part of each head only, which llama cannot express")
-    theta = _f32(gguf.arch_key("rope.freq_base", 10000.0))
+    theta = f32_value(gguf.arch_key("rope.freq_base", 10000.0))
     tensors = gguf.tensors
     if "token_embd.weight" not in tensors:
         raise ModelFormatError(f"{gguf.path.name} has no token embedding tensor")
@@ -115,7 +115,7 @@ def llama_config(gguf: GGUFFile, rope_freqs: np.ndarray | None = None) -> dict:
         "num_key_value_heads": kv_heads,
         "head_dim": head_dim,
         "max_position_embeddings": gguf.arch_int("context_length", 2048),
-        "rms_norm_eps": _f32(gguf.arch_key("attention.layer_norm_rms_epsilon", 1e-5)),
+        "rms_norm_eps": f32_value(gguf.arch_key("attention.layer_norm_rms_epsilon", 1e-5)),
         "rope_theta": theta,
         "rope_scaling": rope_scaling(gguf, head_dim, theta, rope_freqs),
         "tie_word_embeddings": "output.weight" not in tensors,

@@ -21,7 +21,7 @@ from anechat.convert.errors import ImportTargetExists
 from anechat.engines.errors import ModelFormatError
 from anechat.engines.files import atomic_folder
 
-from anechat.convert.gguf.config import llama_config
+from anechat.convert.gguf.architectures import architecture_of
 from anechat.convert.gguf.reader import GGUFFile
 from anechat.convert.gguf.tensors import TensorPlan, dequantized, plan_tensors, write_safetensors
 from anechat.convert.gguf.vocab import build_tokenizer, generation_config, tokenizer_config
@@ -40,7 +40,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def import_gguf(gguf_path: Path | str, out_dir: Path | str, progress: Progress | None = None, *, overwrite: bool = False) -> Path:
-    """Convert a llama GGUF into an MLX / Hugging Face folder at ``out_dir`` and return it.
+    """Convert a llama or Gemma 3 GGUF into an MLX / Hugging Face folder at ``out_dir`` and return it.
 
     Raises ModelFormatError (unsupported architecture, tokenizer or tensor),
     ModelNotFound (no such file) or ImportTargetExists (``out_dir`` exists and
@@ -55,23 +55,27 @@ def import_gguf(gguf_path: Path | str, out_dir: Path | str, progress: Progress |
     rope_freqs = None
     if "rope_freqs.weight" in gguf.tensors:
         rope_freqs = dequantized(gguf, TensorPlan("rope_freqs.weight", "rope_freqs", gguf.tensor_shape("rope_freqs.weight"), None))
-    config = llama_config(gguf, rope_freqs)
-    plans = plan_tensors(gguf, config)
+    arch = architecture_of(gguf)
+    config = arch.config(gguf, rope_freqs)
+    plans = plan_tensors(gguf, config, arch)
     tokenizer = build_tokenizer(gguf)
+    template = arch.chat_template if all(tokenizer.token_to_id(t) is not None for t in arch.template_tokens) else None
     _report(progress, "tokenizer", 0.02)
 
     try:
         with atomic_folder(out_dir, replace=overwrite) as tmp:
-            _write_folder(gguf, plans, config, tokenizer, gguf_path, tmp, progress)
+            _write_folder(gguf, plans, config, tokenizer, template, gguf_path, tmp, progress)
     except FileExistsError as exc:
         raise ImportTargetExists(str(exc), hint="another import finished first") from exc
     _report(progress, "done", 1.0)
     return out_dir
 
 
-def _write_folder(gguf: GGUFFile, plans, config: dict, tokenizer, gguf_path: Path, tmp: Path, progress: Progress | None) -> None:
+def _write_folder(
+    gguf: GGUFFile, plans, config: dict, tokenizer, template: str | None, gguf_path: Path, tmp: Path, progress: Progress | None
+) -> None:
     tokenizer.save(str(tmp / "tokenizer.json"))
-    _write_json(tmp / "tokenizer_config.json", tokenizer_config(gguf, tokenizer, config["max_position_embeddings"]))
+    _write_json(tmp / "tokenizer_config.json", tokenizer_config(gguf, tokenizer, config["max_position_embeddings"], template))
     _write_json(tmp / "generation_config.json", generation_config(gguf))
     _write_json(tmp / "config.json", config)
     _report(progress, "weights", 0.03)

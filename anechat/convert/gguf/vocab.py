@@ -12,7 +12,9 @@ pre-tokenizer regex set llama.cpp uses. Each supported name maps to the
 * ``qwen2``: like llama 3, but every digit on its own.
 
 CONTROL tokens become special added tokens, USER_DEFINED tokens plain added tokens.
-A GGUF that embeds the original ``tokenizer.huggingface.json`` is used as-is.
+A GGUF that embeds the original ``tokenizer.huggingface.json`` is used as-is; a
+SentencePiece vocabulary (``llama`` model: Gemma, Llama 2) is rebuilt by
+:mod:`anechat.convert.gguf.vocab_spm`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from __future__ import annotations
 from typing import Any
 
 from anechat.engines.errors import ModelFormatError
+from anechat.engines.tokenizer import END_OF_TURN_TOKENS
 
 from anechat.convert.gguf.reader import GGUFFile
+from anechat.convert.gguf.vocab_spm import build_spm_tokenizer
+
+#: llama.cpp tokenizer models anechat rebuilds: byte-level BPE and SentencePiece BPE
+TOKENIZER_MODELS = ("gpt2", "llama")
 
 TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_USER_DEFINED = 1, 3, 4
 
@@ -85,9 +92,11 @@ def build_tokenizer(gguf: GGUFFile):
     if embedded:
         return Tokenizer.from_str(embedded)
     kind = gguf.get("tokenizer.ggml.model")
+    if kind == "llama":
+        return build_spm_tokenizer(gguf)
     if kind != "gpt2":
         raise ModelFormatError(
-            f"{gguf.path.name} has a '{kind}' tokenizer; anechat rebuilds byte-level BPE ('gpt2') tokenizers only",
+            f"{gguf.path.name} has a '{kind}' tokenizer; anechat rebuilds these tokenizer models: {', '.join(TOKENIZER_MODELS)}",
             hint="use an MLX or Hugging Face copy of this model instead",
         )
     tokens: list[str] = gguf.require("tokenizer.ggml.tokens")
@@ -122,8 +131,11 @@ def build_tokenizer(gguf: GGUFFile):
     return tok
 
 
-def tokenizer_config(gguf: GGUFFile, tokenizer, context_length: int) -> dict[str, Any]:
-    """tokenizer_config.json: special tokens and the chat template (read by ChatTokenizer and mlx-lm)."""
+def tokenizer_config(gguf: GGUFFile, tokenizer, context_length: int, fallback_template: str | None = None) -> dict[str, Any]:
+    """tokenizer_config.json: special tokens and the chat template (read by ChatTokenizer and mlx-lm).
+
+    The template is the GGUF's own; ``fallback_template`` (the family's) only when it has none.
+    """
     tokens: list[str] = gguf.require("tokenizer.ggml.tokens")
     added = {
         str(tokenizer.token_to_id(t.content)): {
@@ -143,7 +155,7 @@ def tokenizer_config(gguf: GGUFFile, tokenizer, context_length: int) -> dict[str
         "eos_token": _special_text(tokens, gguf, "eos"),
         "unk_token": _special_text(tokens, gguf, "unknown"),
         "pad_token": _special_text(tokens, gguf, "padding"),
-        "add_bos_token": bool(gguf.get("tokenizer.ggml.add_bos_token", False)),
+        "add_bos_token": bool(gguf.get("tokenizer.ggml.add_bos_token", gguf.get("tokenizer.ggml.model") == "llama")),
         "add_eos_token": bool(gguf.get("tokenizer.ggml.add_eos_token", False)),
         "clean_up_tokenization_spaces": False,
         "model_max_length": context_length,
@@ -151,16 +163,26 @@ def tokenizer_config(gguf: GGUFFile, tokenizer, context_length: int) -> dict[str
     template = gguf.get("tokenizer.chat_template")
     if isinstance(template, str) and template.strip():
         config["chat_template"] = template
+    elif fallback_template:
+        config["chat_template"] = fallback_template
     return config
 
 
 def generation_config(gguf: GGUFFile) -> dict[str, Any]:
-    """generation_config.json: bos and the ids that end an answer (eos, and eot when the GGUF names one)."""
+    """generation_config.json: bos and the ids that end an answer: eos, eot / eom when the GGUF
+    names them, and the chat format's end-of-turn control tokens (Gemma's ``<end_of_turn>``),
+    which llama.cpp also recognises by their text."""
     stops = []
     for key in ("eos", "eot", "eom"):
         value = gguf.get(f"tokenizer.ggml.{key}_token_id")
         if value is not None and int(value) not in stops:
             stops.append(int(value))
+    tokens = gguf.get("tokenizer.ggml.tokens") or []
+    types = gguf.get("tokenizer.ggml.token_type") or []
+    ends = set(END_OF_TURN_TOKENS)
+    for i, kind in enumerate(types):
+        if kind == TOKEN_CONTROL and tokens[i] in ends and i not in stops:
+            stops.append(i)
     config: dict[str, Any] = {}
     bos = gguf.get("tokenizer.ggml.bos_token_id")
     if bos is not None:
