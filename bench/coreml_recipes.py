@@ -44,8 +44,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="source model folder (default: the built-in default model)")
     ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--group", type=int, default=16, help="output channels per LUT")
+    ap.add_argument("--no-feedback", action="store_true", help="nearest rounding instead of error feedback")
     args = ap.parse_args()
-    from anechat.engines.coreml.convert.calibration import calibration_ids, input_importance
+    from anechat.engines.coreml.convert.calibration import calibration_ids, layer_inputs
+    from anechat.engines.coreml.convert.calibration import CALIBRATION_TOKENS
     from anechat.engines.coreml.convert.check import POSITIONS, eval_ids, fp16_bytes, logits_of, perplexity
     from anechat.engines.coreml.convert.palettize import WEIGHT_THRESHOLD, LUTPalettizer
     from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights
@@ -56,7 +59,7 @@ def main() -> None:
     head_key = "lm_head.weight" if "lm_head.weight" in weights else "model.embed_tokens.weight"
     ids = eval_ids(_Enc(src))
     reference = logits_of(spec, weights, ids)
-    importance = input_importance(spec, weights, calibration_ids(src, 128), [(0, spec.num_layers)], [spec.vocab_size])
+    inputs = layer_inputs(spec, weights, calibration_ids(src, CALIBRATION_TOKENS), [(0, spec.num_layers)], [spec.vocab_size])
     fp16 = fp16_bytes(src)
     results = {}
     for name in args.recipes.split(","):
@@ -65,7 +68,7 @@ def main() -> None:
         palettizers: dict[int, LUTPalettizer] = {}
 
         def pal(bits: int) -> LUTPalettizer:
-            return palettizers.setdefault(bits, LUTPalettizer(bits, 16, scaled, importance if calibrated else None))
+            return palettizers.setdefault(bits, LUTPalettizer(bits, args.group, scaled, inputs if calibrated else None, not args.no_feedback))
 
         q = dict(weights)
         stored = 0.0

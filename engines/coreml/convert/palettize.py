@@ -6,8 +6,10 @@ embedding table) becomes ``constexpr_lut_to_dense`` — one ``2**nbits`` table p
 ``constexpr_blockwise_shift_scale`` holding one fp16 scale per output channel (iOS 18
 ops). Values are normalised by
 their channel's largest magnitude before clustering, so one table serves channels of
-different ranges. ``importance`` (see :mod:`.calibration`) weighs each input channel's
-error. Weights of 2048 elements or fewer, and every other constant (norms, rotary
+different ranges. ``inputs`` (see :mod:`.calibration`: what each projection saw on a
+calibration text) weigh each input channel's error in the k-means, and then choose each
+value's table entry by error feedback (:mod:`.feedback`) instead of nearest rounding.
+Weights of 2048 elements or fewer, and every other constant (norms, rotary
 tables), stay fp16.
 
 Tables are memoised by weight content, so a chunk's ``infer`` and ``prefill`` functions
@@ -22,6 +24,7 @@ import math
 
 import numpy as np
 
+from anechat.engines.coreml.convert.feedback import round_with_feedback
 from anechat.engines.coreml.convert.kmeans import kmeans_rows
 
 #: weights with this many elements or fewer stay fp16 (coremltools' default threshold, as ANEMLL leaves it)
@@ -39,9 +42,13 @@ def weight_key(weight: np.ndarray) -> str:
 class LUTPalettizer:
     """Palettizes MIL programs; one instance per recipe, shared by the parts it applies to."""
 
-    def __init__(self, nbits: int, group_size: int, per_channel_scale: bool = True, importance: dict | None = None) -> None:
+    def __init__(
+        self, nbits: int, group_size: int, per_channel_scale: bool = True, inputs: dict | None = None, feedback: bool = True
+    ) -> None:
         self.nbits, self.group_size, self.per_channel_scale = nbits, group_size, per_channel_scale
-        self.importance = importance or {}
+        #: weight_key -> (tokens, in) inputs seen on the calibration text
+        self.inputs = inputs or {}
+        self.feedback = feedback
         self._memo: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         self.computed = self.reused = 0
 
@@ -62,12 +69,17 @@ class LUTPalettizer:
             rows = rows / scale.astype(np.float32)[:, None]
         group = math.gcd(out, self.group_size)
         cols = rows.shape[1]
-        importance = self.importance.get(key)
-        w = None
-        if importance is not None and importance.shape == (cols,):
-            w = np.tile(importance.astype(np.float64), group)[None, :]
+        x = self.inputs.get(key)
+        gram = w = None
+        if x is not None and x.shape[1] == cols:
+            x = np.asarray(x, dtype=np.float64)
+            gram = x.T @ x / len(x)
+            w = np.tile(np.diag(gram), group)[None, :]  # each column's mean square input
         centers, index = kmeans_rows(rows.reshape(out // group, group * cols), self.nbits, w)
-        hit = (index.reshape(weight.shape), centers.astype(np.float16), scale)
+        centers = centers.astype(np.float16)
+        if gram is not None and self.feedback:
+            index = round_with_feedback(rows, centers.astype(np.float32), group, gram)
+        hit = (index.reshape(weight.shape), centers, scale)
         self._memo[key] = hit
         return hit
 

@@ -96,19 +96,19 @@ def convert_to_coreml(
 
 def _palettizers(spec: LlamaSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
     """One :class:`LUTPalettizer` per LUT size the options ask for, sharing the calibration."""
-    from anechat.engines.coreml.convert.calibration import calibration_ids, input_importance
+    from anechat.engines.coreml.convert.calibration import CALIBRATION_TOKENS, calibration_ids, layer_inputs
     from anechat.engines.coreml.convert.palettize import LUTPalettizer
 
     bits = {b for b in (o.lut_embeddings, o.lut_ffn, o.lut_lmhead) if b}
     if not bits:
         return {}
-    importance = None
-    ids = calibration_ids(src, min(128, o.context_length)) if o.calibrate else None
+    inputs = None
+    ids = calibration_ids(src, CALIBRATION_TOKENS) if o.calibrate else None
     if ids:
-        steps(f"measuring input-channel importance on a {len(ids)}-token calibration text")
+        steps(f"recording each projection's inputs on a {len(ids)}-token calibration text")
         ranges = chunk_ranges(spec.num_layers, o.num_chunks)
-        importance = input_importance(spec, weights, ids, ranges, o.lm_head_sizes(spec.vocab_size))
-    return {b: LUTPalettizer(b, o.group_size, o.per_channel_scale, importance) for b in sorted(bits)}
+        inputs = layer_inputs(spec, weights, ids, ranges, o.lm_head_sizes(spec.vocab_size))
+    return {b: LUTPalettizer(b, o.group_size, o.per_channel_scale, inputs) for b in sorted(bits)}
 
 
 def _palettize(mlmodel, palettizer, op_type: str, label: str, steps: _Steps):
