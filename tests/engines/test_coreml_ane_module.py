@@ -230,7 +230,7 @@ def test_palettizer_reuses_tables_for_weights_it_has_seen_and_scales_each_channe
 
 
 def test_error_feedback_rounding_cuts_the_output_error_on_correlated_inputs():
-    from anechat.engines.coreml.convert.feedback import round_with_feedback
+    from anechat.engines.coreml.convert.feedback import Factor, round_with_feedback
 
     rng = np.random.default_rng(7)
     out, cols, group = 64, 96, 8
@@ -238,7 +238,7 @@ def test_error_feedback_rounding_cuts_the_output_error_on_correlated_inputs():
     inputs = rng.standard_normal((400, cols)) * np.exp(rng.standard_normal(cols))
     inputs[:, :16] += 2 * inputs[:, 16:32]  # correlated channels, as activations are
     centers, nearest = kmeans_rows(weight.reshape(out // group, -1), 4)
-    index = round_with_feedback(weight, centers, group, inputs.T @ inputs / len(inputs))
+    index = round_with_feedback(weight, centers, group, Factor(inputs.T @ inputs / len(inputs)))
     assert index.shape == (out, cols) and index.dtype == np.uint8 and index.max() < 16
     table = np.repeat(centers, group, axis=0)
 

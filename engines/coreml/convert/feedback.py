@@ -43,19 +43,32 @@ class _Nearest:
         return index, self.tables[self.rows, index]
 
 
-def round_with_feedback(rows: np.ndarray, tables: np.ndarray, group: int, gram: np.ndarray, *, damp: float = DAMP) -> np.ndarray:
+class Factor:
+    """What the rounding needs of one Gram matrix ``H`` (in, in): the column order (decreasing
+    importance) and the upper Cholesky factor of the dampened ``H^-1`` in that order. Weights
+    that read the same inputs (q/k/v; gate/up) share one."""
+
+    def __init__(self, gram: np.ndarray, damp: float = DAMP) -> None:
+        import torch
+
+        h = np.asarray(gram, dtype=np.float64).copy()
+        cols = h.shape[0]
+        diag = np.diag(h).copy()
+        dead = diag <= 0
+        h[dead, dead] = 1.0
+        h[np.diag_indices(cols)] += damp * float(np.mean(diag[~dead])) if (~dead).any() else 1.0
+        self.order = np.argsort(-np.diag(h), kind="stable")
+        h = torch.from_numpy(np.ascontiguousarray(h[self.order][:, self.order]))
+        inverse = torch.cholesky_inverse(torch.linalg.cholesky(h))
+        self.upper = torch.linalg.cholesky(inverse, upper=True).numpy().astype(np.float32)  # H^-1 = U^T U
+
+
+def round_with_feedback(rows: np.ndarray, tables: np.ndarray, group: int, factor: Factor) -> np.ndarray:
     """Indices (out, in) uint8 of ``rows`` (out, in) into ``tables`` (out // group, k, sorted;
     rows ``g * group ... (g + 1) * group - 1`` use table ``g``), minimising the output error
-    on inputs with Gram matrix ``gram`` (in, in)."""
+    on the inputs ``factor`` was made from."""
     out, cols = rows.shape
-    h = np.asarray(gram, dtype=np.float64).copy()
-    diag = np.diag(h).copy()
-    dead = diag <= 0
-    h[dead, dead] = 1.0
-    h[np.diag_indices(cols)] += damp * float(np.mean(diag[~dead])) if (~dead).any() else 1.0
-    order = np.argsort(-np.diag(h), kind="stable")
-    h = h[order][:, order]
-    hinv = np.linalg.cholesky(np.linalg.inv(h)).T.astype(np.float32)  # upper factor U: H^-1 = U^T U
+    order, hinv = factor.order, factor.upper
     w = np.asarray(rows, dtype=np.float32)[:, order].copy()
     nearest = _Nearest(np.repeat(np.asarray(tables, dtype=np.float64), group, axis=0))
     index = np.empty((out, cols), dtype=np.uint8)

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from anechat.engines.coreml.convert.feedback import round_with_feedback
+from anechat.engines.coreml.convert.feedback import Factor, round_with_feedback
 from anechat.engines.coreml.convert.kmeans import kmeans_rows
 
 #: weights with this many elements or fewer stay fp16 (coremltools' default threshold, as ANEMLL leaves it)
@@ -49,6 +49,8 @@ class LUTPalettizer:
         #: weight_key -> (tokens, in) inputs seen on the calibration text
         self.inputs = inputs or {}
         self.feedback = feedback
+        #: id(inputs array) -> (the array, mean square of each input channel, Factor or None)
+        self._stats: dict[int, tuple] = {}
         self._memo: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         self.computed = self.reused = 0
 
@@ -70,17 +72,25 @@ class LUTPalettizer:
         group = math.gcd(out, self.group_size)
         cols = rows.shape[1]
         x = self.inputs.get(key)
-        gram = w = None
+        importance = factor = None
         if x is not None and x.shape[1] == cols:
-            x = np.asarray(x, dtype=np.float64)
-            gram = x.T @ x / len(x)
-            w = np.tile(np.diag(gram), group)[None, :]  # each column's mean square input
+            _, importance, factor = self._input_stats(x)
+        w = None if importance is None else np.tile(importance, group)[None, :]
         centers, index = kmeans_rows(rows.reshape(out // group, group * cols), self.nbits, w)
         centers = centers.astype(np.float16)
-        if gram is not None and self.feedback:
-            index = round_with_feedback(rows, centers.astype(np.float32), group, gram)
+        if factor is not None:
+            index = round_with_feedback(rows, centers.astype(np.float32), group, factor)
         hit = (index.reshape(weight.shape), centers, scale)
         self._memo[key] = hit
+        return hit
+
+    def _input_stats(self, x: np.ndarray) -> tuple:
+        """(x, each input channel's mean square, Factor when feedback is on), once per inputs array."""
+        hit = self._stats.get(id(x))
+        if hit is None:
+            x64 = np.asarray(x, dtype=np.float64)
+            gram = x64.T @ x64 / len(x64)
+            hit = self._stats[id(x)] = (x, np.diag(gram).copy(), Factor(gram) if self.feedback else None)
         return hit
 
     def apply(self, program, op_type: str) -> int:
