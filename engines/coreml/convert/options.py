@@ -43,6 +43,9 @@ class CoreMLConvertOptions:
     per_channel_scale: bool = True
     #: weigh k-means by input-channel importance measured on a calibration text
     calibrate: bool = True
+    #: with calibration: round each weight onto its table with error feedback (GPTQ-style,
+    #: :mod:`.feedback`) instead of to the nearest entry; better quality, slower conversion
+    error_feedback: bool = True
     prefix: str = "llama"
     #: LM head outputs; None picks 8, or 16 (or more) when a part would exceed 16384
     split_lm_head: int | None = None

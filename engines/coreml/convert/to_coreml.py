@@ -108,7 +108,7 @@ def _palettizers(spec: LlamaSpec, weights: dict, src: Path, o: CoreMLConvertOpti
         steps(f"recording each projection's inputs on a {len(ids)}-token calibration text")
         ranges = chunk_ranges(spec.num_layers, o.num_chunks)
         inputs = layer_inputs(spec, weights, ids, ranges, o.lm_head_sizes(spec.vocab_size))
-    return {part: LUTPalettizer(b, o.group(part, b, spec.hidden_size), o.per_channel_scale, inputs) if b else None for part, b in bits.items()}
+    return {part: LUTPalettizer(b, o.group(part, b, spec.hidden_size), o.per_channel_scale, inputs, o.error_feedback) if b else None for part, b in bits.items()}
 
 
 def _palettize(mlmodel, palettizer, op_type: str, label: str, steps: _Steps):
