@@ -27,17 +27,17 @@ from coreml_models import source_model  # noqa: E402
 
 PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
 
-#: name -> (FFN bits, LM head bits, LUT options: group size (None: the converter's groups by
-#: part), per-channel scale, calibrated k-means, error-feedback rounding)
+#: name -> (FFN bits, LM head bits, embeddings bits or None, LUT options: group size (None: the
+#: converter's groups by part), per-channel scale, calibrated k-means, error-feedback rounding)
 RECIPES = {
-    "lut6-g16-plain": (6, 6, dict(group=16, scaled=False, calibrated=False, feedback=False)),
-    "lut6-g16": (6, 6, dict(group=16, scaled=True, calibrated=True, feedback=False)),
-    "lut6-g16-feedback": (6, 6, dict(group=16, scaled=True, calibrated=True, feedback=True)),
-    "lut6": (6, 6, dict(group=None, scaled=True, calibrated=True, feedback=True)),
-    "lut4-g16": (4, 4, dict(group=16, scaled=True, calibrated=True, feedback=False)),
-    "lut4": (4, 4, dict(group=None, scaled=True, calibrated=True, feedback=True)),
-    "lut6-head8": (6, 8, dict(group=None, scaled=True, calibrated=True, feedback=True)),
-    "lut8": (8, 8, dict(group=None, scaled=True, calibrated=True, feedback=True)),
+    "lut6-g16-plain": (6, 6, None, dict(group=16, scaled=False, calibrated=False, feedback=False)),
+    "lut6-g16": (6, 6, None, dict(group=16, scaled=True, calibrated=True, feedback=False)),
+    "lut6-g16-feedback": (6, 6, None, dict(group=16, scaled=True, calibrated=True, feedback=True)),
+    "lut6": (6, 6, None, dict(group=None, scaled=True, calibrated=True, feedback=True)),
+    "lut4-g16": (4, 4, None, dict(group=16, scaled=True, calibrated=True, feedback=False)),
+    "lut4": (4, 4, None, dict(group=None, scaled=True, calibrated=True, feedback=True)),
+    "recommended": (6, 8, 8, dict(group=None, scaled=True, calibrated=True, feedback=True)),
+    "lut8": (8, 8, 8, dict(group=None, scaled=True, calibrated=True, feedback=True)),
 }
 
 
@@ -62,7 +62,7 @@ def main() -> None:
     fp16 = fp16_bytes(src)
     results = {}
     for name in args.recipes.split(","):
-        ffn_bits, head_bits, o = RECIPES[name]
+        ffn_bits, head_bits, emb_bits, o = RECIPES[name]
         start = time.perf_counter()
         options = CoreMLConvertOptions(group_size=o["group"])
         palettizers: dict[tuple, LUTPalettizer] = {}
@@ -75,7 +75,18 @@ def main() -> None:
         stored = 0.0
         targets = [(f"model.layers.{i}.{p}.weight", "ffn", ffn_bits) for i in range(spec.num_layers) for p in PROJECTIONS]
         targets.append((head_key, "lm_head", head_bits))
+        if emb_bits:
+            targets.append(("model.embed_tokens.weight#gather", "embeddings", emb_bits))
         for key, part, bits in targets:
+            if key.endswith("#gather"):  # the embedding table: a (vocab, hidden) gather weight, no calibration inputs
+                w = weights[key[: -len("#gather")]]
+                index, lut, scale = pal(part, bits).tables(w.astype(np.float16))
+                rows = lut.astype(np.float32)[np.arange(w.shape[0])[:, None] // (w.shape[0] // lut.shape[0]), index]
+                q["model.embed_tokens.weight"] = rows * scale.astype(np.float32)[:, None]
+                if head_key == "model.embed_tokens.weight" and "lm_head.weight" not in q:
+                    q["lm_head.weight"] = weights[head_key]  # the head keeps its own copy
+                stored += w.size * bits / 8 + lut.size * 2 + scale.size * 2
+                continue
             w = weights[key]
             if w.size <= WEIGHT_THRESHOLD:
                 stored += 2 * w.size
@@ -87,10 +98,10 @@ def main() -> None:
             q["lm_head.weight" if key == head_key else key] = rows.reshape(w.shape)
             stored += w.size * bits / 8 + lut.size * 2 + (0 if scale is None else scale.size * 2)
         # what stays fp16: embeddings (beside a palettized copy when the head is tied), norms
-        target_keys = {k for k, _, _ in targets}
+        target_keys = {k.split("#")[0] for k, _, _ in targets}
         rest = sum(w.size for k, w in weights.items() if k not in target_keys)
-        if head_key == "model.embed_tokens.weight":
-            rest += weights[head_key].size
+        if head_key == "model.embed_tokens.weight" and not emb_bits:
+            rest += weights[head_key].size  # the embeddings stay fp16 beside the head's copy
         stored += 2 * rest
         logits = logits_of(spec, q, ids)
         results[name] = {
