@@ -56,12 +56,36 @@ class LUTPalettizer:
 
     def tables(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(indices uint8 shaped like ``weight``, lut (groups, 2**nbits) fp16, scales (out,) fp16 or None)."""
-        key = weight_key(weight)
-        hit = self._memo.get(key)
-        if hit is not None:
-            self.reused += 1
-            return hit
-        self.computed += 1
+        return self.tables_many([weight])[0]
+
+    def tables_many(self, weights: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """:meth:`tables` of each weight. Weights that read the same calibration inputs (q/k/v,
+        gate/up) are rounded with error feedback together, as one matrix of their stacked rows."""
+        keys = [weight_key(w) for w in weights]
+        todo: dict[str, dict] = {}
+        for key, weight in zip(keys, weights):
+            if key in self._memo or key in todo:
+                self.reused += 1
+            else:
+                self.computed += 1
+                todo[key] = self._cluster(key, weight)
+        shared: dict[int, list[dict]] = {}
+        for c in todo.values():
+            if c["factor"] is not None:
+                shared.setdefault(id(c["factor"]), []).append(c)
+        for batch in shared.values():
+            rows = np.concatenate([c["rows"] for c in batch])
+            per_row = np.concatenate([np.repeat(c["centers"].astype(np.float32), c["group"], axis=0) for c in batch])
+            index = round_with_feedback(rows, per_row, 1, batch[0]["factor"])
+            start = 0
+            for c in batch:
+                c["index"], start = index[start : start + len(c["rows"])], start + len(c["rows"])
+        for key, c in todo.items():
+            self._memo[key] = (c["index"].reshape(c["shape"]), c["centers"], c["scale"])
+        return [self._memo[key] for key in keys]
+
+    def _cluster(self, key: str, weight: np.ndarray) -> dict:
+        """Scales, the weighted k-means tables and nearest-entry indices of one weight."""
         out = weight.shape[0]
         rows = np.asarray(weight, dtype=np.float32).reshape(out, -1)
         scale = None
@@ -77,12 +101,8 @@ class LUTPalettizer:
             _, importance, factor = self._input_stats(x)
         w = None if importance is None else np.tile(importance, group)[None, :]
         centers, index = kmeans_rows(rows.reshape(out // group, group * cols), self.nbits, w)
-        centers = centers.astype(np.float16)
-        if factor is not None:
-            index = round_with_feedback(rows, centers.astype(np.float32), group, factor)
-        hit = (index.reshape(weight.shape), centers, scale)
-        self._memo[key] = hit
-        return hit
+        return {"shape": weight.shape, "rows": rows, "scale": scale, "group": group, "centers": centers.astype(np.float16),
+                "index": index.reshape(out, cols), "factor": factor}
 
     def _input_stats(self, x: np.ndarray) -> tuple:
         """(x, each input channel's mean square, Factor when feedback is on), once per inputs array."""
@@ -99,28 +119,24 @@ class LUTPalettizer:
         from coremltools.converters.mil.frontend._utils import _construct_constexpr_lut_op
         from coremltools.converters.mil.mil.scope import ScopeInfo
 
-        done = 0
-        for function in program.functions.values():
+        found = [(function, op) for function in program.functions.values() for op in function.operations if self._eligible(op, op_type)]
+        tables = self.tables_many([op.outputs[0].val for _, op in found])
+        for (function, op), (index, lut, scale) in zip(found, tables):
+            weight = op.outputs[0].val
             with function:
-                for op in list(function.operations):
-                    if not self._eligible(op, op_type):
-                        continue
-                    weight = op.outputs[0].val
-                    index, lut, scale = self.tables(weight)
-                    groups = lut.shape[0]
-                    lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
-                    with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
-                        for source in function._essential_scope_sources:
-                            scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
-                        new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
-                        if scale is not None:
-                            new = mb.constexpr_blockwise_shift_scale(
-                                data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
-                            )
-                    op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
-                    op.enclosing_block.remove_ops([op])
-                    done += 1
-        return done
+                groups = lut.shape[0]
+                lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
+                with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
+                    for source in function._essential_scope_sources:
+                        scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
+                    new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
+                    if scale is not None:
+                        new = mb.constexpr_blockwise_shift_scale(
+                            data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
+                        )
+                op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
+                op.enclosing_block.remove_ops([op])
+        return len(found)
 
     @staticmethod
     def _eligible(op, op_type: str) -> bool:
