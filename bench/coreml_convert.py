@@ -6,7 +6,10 @@ folder three times in fresh processes: the first load compiles and writes the lo
 the later ones are served from it. Also times a whole cold ``anechat run -e coreml`` (a new
 process, cache warm). Reports medians and the machine's load average; ends with one JSON line.
 
-    python bench/coreml_convert.py [--model PATH] [--variants fp16,lut6] [--keep DIR]
+    python bench/coreml_convert.py [--model PATH] [--variants fp16,lut6] [--keep DIR | --keep-in-models]
+
+``--keep-in-models`` converts into the models dir, where bench/coreml_fidelity.py then
+finds the folders instead of converting them again.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from coreml_models import VARIANTS, source_model  # noqa: E402
+from coreml_models import VARIANTS, record_conversion, source_model, variant_folder  # noqa: E402
 
 LOAD_SNIPPET = """
 import json, sys, time
@@ -69,13 +72,16 @@ def main() -> None:
     ap.add_argument("--model", help="source model folder (default: the built-in default model)")
     ap.add_argument("--variants", default="fp16,lut6")
     ap.add_argument("--keep", help="convert into this folder (kept) instead of a temp dir")
+    ap.add_argument("--keep-in-models", action="store_true", help="convert into the models dir, for bench/coreml_fidelity.py")
     args = ap.parse_args()
     source = source_model(args.model)
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="coreml-bench-"))
+    root = Path(args.keep) if args.keep else None if args.keep_in_models else Path(tempfile.mkdtemp(prefix="coreml-bench-"))
     report: dict = {"model": source.name, "load_average_start": os.getloadavg()[0]}
     for variant in args.variants.split(","):
-        out = root / f"{source.name}-coreml-{variant}"
+        out = variant_folder(source, variant) if args.keep_in_models else root / f"{source.name}-coreml-{variant}"
         conversion = convert(source, out, variant)
+        if args.keep_in_models:
+            record_conversion(out, variant, conversion["seconds"])
         print(f"{variant}: converted in {conversion['seconds']} s {conversion['steps']}", flush=True)
         loads = [load_once(out) for _ in range(3)]
         later = [x["seconds"] for x in loads[1:]]

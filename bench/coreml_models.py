@@ -32,9 +32,7 @@ def source_model(arg: str | None = None) -> Path:
 def coreml_variant(source: Path, variant: str, log=print) -> tuple[Path, float, bool]:
     """(folder, conversion seconds, converted now?) for ``variant`` of ``source``."""
     from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
-    from anechat.paths import models_dir
-
-    out = models_dir() / f"{source.name}-coreml-{variant}"
+    out = variant_folder(source, variant)
     sidecar = out.parent / f".{out.name}.conversion.json"
     if (out / "meta.yaml").is_file() and sidecar.is_file():
         return out, float(json.loads(sidecar.read_text())["seconds"]), False
@@ -42,5 +40,17 @@ def coreml_variant(source: Path, variant: str, log=print) -> tuple[Path, float, 
     start = time.perf_counter()
     convert_to_coreml(source, out, CoreMLConvertOptions(**VARIANTS[variant]))
     seconds = time.perf_counter() - start
-    sidecar.write_text(json.dumps({"seconds": seconds, "options": VARIANTS[variant]}))
+    record_conversion(out, variant, seconds)
     return out, seconds, True
+
+
+def variant_folder(source: Path, variant: str) -> Path:
+    from anechat.paths import models_dir
+
+    return models_dir() / f"{source.name}-coreml-{variant}"
+
+
+def record_conversion(out: Path, variant: str, seconds: float) -> None:
+    """Write the sidecar that lets :func:`coreml_variant` reuse ``out`` (e.g. one converted by
+    bench/coreml_convert.py ``--keep-in-models``)."""
+    (out.parent / f".{out.name}.conversion.json").write_text(json.dumps({"seconds": seconds, "options": VARIANTS[variant]}))

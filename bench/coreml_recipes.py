@@ -1,9 +1,10 @@
 """Which LUT recipe keeps the default model closest to its source, simulated without converting.
 
 Each recipe palettizes the source weights exactly as the converter would (same k-means,
-same groups, same per-channel scales and calibration importance), puts the dequantized
+same groups, per-channel scales, calibration and error feedback), puts the dequantized
 values back, and runs the model in float32 torch over the fixed text of ``--check``:
-top-1 agreement with the unquantized source, perplexity, and the weights' size beside fp16.
+top-1 agreement with the unquantized source, perplexity, the mean KL divergence of the
+next-token distributions (finer than top-1 on 128 positions), and the weights' size beside fp16.
 This is what the MIL executor computes for a converted folder, minus fp16 rounding, in
 seconds instead of minutes per recipe. Ends with one JSON line.
 
@@ -26,17 +27,17 @@ from coreml_models import source_model  # noqa: E402
 
 PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
 
-#: name -> (FFN bits, LM head bits, per-channel scale, calibrated, {layer: bits} overrides)
+#: name -> (FFN bits, LM head bits, embeddings bits or None, LUT options: group size (None: the
+#: converter's groups by part), per-channel scale, calibrated k-means, error-feedback rounding)
 RECIPES = {
-    "lut6-plain": (6, 6, False, False, {}),
-    "lut6-scaled": (6, 6, True, False, {}),
-    "lut6": (6, 6, True, True, {}),
-    "lut4-plain": (4, 4, False, False, {}),
-    "lut4": (4, 4, True, True, {}),
-    "lut4-head6": (4, 6, True, True, {}),
-    "lut4-head8-edges8": (4, 8, True, True, {"first": 8, "last": 8}),
-    "lut6-head8": (6, 8, True, True, {}),
-    "lut8": (8, 8, True, True, {}),
+    "lut6-g16-plain": (6, 6, None, dict(group=16, scaled=False, calibrated=False, feedback=False)),
+    "lut6-g16": (6, 6, None, dict(group=16, scaled=True, calibrated=True, feedback=False)),
+    "lut6-g16-feedback": (6, 6, None, dict(group=16, scaled=True, calibrated=True, feedback=True)),
+    "lut6": (6, 6, None, dict(group=None, scaled=True, calibrated=True, feedback=True)),
+    "lut4-g16": (4, 4, None, dict(group=16, scaled=True, calibrated=True, feedback=False)),
+    "lut4": (4, 4, None, dict(group=None, scaled=True, calibrated=True, feedback=True)),
+    "recommended": (6, 8, 8, dict(group=None, scaled=True, calibrated=True, feedback=True)),
+    "lut8": (8, 8, 8, dict(group=None, scaled=True, calibrated=True, feedback=True)),
 }
 
 
@@ -45,8 +46,9 @@ def main() -> None:
     ap.add_argument("--model", help="source model folder (default: the built-in default model)")
     ap.add_argument("--recipes", default=",".join(RECIPES))
     args = ap.parse_args()
-    from anechat.engines.coreml.convert.calibration import calibration_ids, input_importance
+    from anechat.engines.coreml.convert.calibration import CALIBRATION_TOKENS, calibration_ids, layer_inputs
     from anechat.engines.coreml.convert.check import POSITIONS, eval_ids, fp16_bytes, logits_of, perplexity
+    from anechat.engines.coreml.convert.options import CoreMLConvertOptions
     from anechat.engines.coreml.convert.palettize import WEIGHT_THRESHOLD, LUTPalettizer
     from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights
 
@@ -56,50 +58,72 @@ def main() -> None:
     head_key = "lm_head.weight" if "lm_head.weight" in weights else "model.embed_tokens.weight"
     ids = eval_ids(_Enc(src))
     reference = logits_of(spec, weights, ids)
-    importance = input_importance(spec, weights, calibration_ids(src, 128), [(0, spec.num_layers)], [spec.vocab_size])
+    inputs = layer_inputs(spec, weights, calibration_ids(src, CALIBRATION_TOKENS), [(0, spec.num_layers)], [spec.vocab_size])
     fp16 = fp16_bytes(src)
     results = {}
     for name in args.recipes.split(","):
-        ffn_bits, head_bits, scaled, calibrated, edges = RECIPES[name]
+        ffn_bits, head_bits, emb_bits, o = RECIPES[name]
         start = time.perf_counter()
-        palettizers: dict[int, LUTPalettizer] = {}
+        options = CoreMLConvertOptions(group_size=o["group"])
+        palettizers: dict[tuple, LUTPalettizer] = {}
 
-        def pal(bits: int) -> LUTPalettizer:
-            return palettizers.setdefault(bits, LUTPalettizer(bits, 16, scaled, importance if calibrated else None))
+        def pal(part: str, bits: int) -> LUTPalettizer:
+            group = options.group(part, bits, spec.hidden_size)
+            return palettizers.setdefault((part, bits), LUTPalettizer(bits, group, o["scaled"], inputs if o["calibrated"] else None, o["feedback"]))
 
         q = dict(weights)
         stored = 0.0
-        layer_bits = {i: ffn_bits for i in range(spec.num_layers)}
-        layer_bits[0] = edges.get("first", ffn_bits)
-        layer_bits[spec.num_layers - 1] = edges.get("last", ffn_bits)
-        targets = [(f"model.layers.{i}.{p}.weight", layer_bits[i]) for i in range(spec.num_layers) for p in PROJECTIONS]
-        targets.append((head_key, head_bits))
-        for key, bits in targets:
+        targets = [(f"model.layers.{i}.{p}.weight", "ffn", ffn_bits) for i in range(spec.num_layers) for p in PROJECTIONS]
+        targets.append((head_key, "lm_head", head_bits))
+        if emb_bits:
+            targets.append(("model.embed_tokens.weight#gather", "embeddings", emb_bits))
+        for key, part, bits in targets:
+            if key.endswith("#gather"):  # the embedding table: a (vocab, hidden) gather weight, no calibration inputs
+                w = weights[key[: -len("#gather")]]
+                index, lut, scale = pal(part, bits).tables(w.astype(np.float16))
+                rows = lut.astype(np.float32)[np.arange(w.shape[0])[:, None] // (w.shape[0] // lut.shape[0]), index]
+                q["model.embed_tokens.weight"] = rows * scale.astype(np.float32)[:, None]
+                if head_key == "model.embed_tokens.weight" and "lm_head.weight" not in q:
+                    q["lm_head.weight"] = weights[head_key]  # the head keeps its own copy
+                stored += w.size * bits / 8 + lut.size * 2 + scale.size * 2
+                continue
             w = weights[key]
             if w.size <= WEIGHT_THRESHOLD:
                 stored += 2 * w.size
                 continue
-            index, lut, scale = pal(bits).tables(w.astype(np.float16).reshape(w.shape[0], -1, 1, 1))
+            index, lut, scale = pal(part, bits).tables(w.astype(np.float16).reshape(w.shape[0], -1, 1, 1))
             rows = lut.astype(np.float32)[np.arange(w.shape[0])[:, None] // (w.shape[0] // lut.shape[0]), index.reshape(w.shape[0], -1)]
             if scale is not None:
                 rows = rows * scale.astype(np.float32)[:, None]
             q["lm_head.weight" if key == head_key else key] = rows.reshape(w.shape)
             stored += w.size * bits / 8 + lut.size * 2 + (0 if scale is None else scale.size * 2)
         # what stays fp16: embeddings (beside a palettized copy when the head is tied), norms
-        target_keys = {k for k, _ in targets}
+        target_keys = {k.split("#")[0] for k, _, _ in targets}
         rest = sum(w.size for k, w in weights.items() if k not in target_keys)
-        if head_key == "model.embed_tokens.weight":
-            rest += weights[head_key].size
+        if head_key == "model.embed_tokens.weight" and not emb_bits:
+            rest += weights[head_key].size  # the embeddings stay fp16 beside the head's copy
         stored += 2 * rest
         logits = logits_of(spec, q, ids)
         results[name] = {
             "top1": round(float(np.mean(logits.argmax(1) == reference.argmax(1))), 4),
             "perplexity": round(perplexity(logits, ids), 3),
+            "kl_vs_fp32": round(kl_divergence(reference, logits), 5),
             "size_vs_fp16": round(stored / fp16, 3),
             "seconds": round(time.perf_counter() - start, 1),
         }
         print(name, results[name], flush=True)
     print(json.dumps({"positions": POSITIONS, "perplexity_source_fp32": round(perplexity(reference, ids), 3), "recipes": results, "model": src.name}))
+
+
+def kl_divergence(reference: np.ndarray, logits: np.ndarray) -> float:
+    """Mean KL(source || variant) of the next-token distributions: a finer figure than top-1."""
+
+    def log_softmax(z):
+        z = z.astype(np.float64) - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    p, q = log_softmax(reference), log_softmax(logits)
+    return float(np.mean((np.exp(p) * (p - q)).sum(axis=1)))
 
 
 class _Enc:

@@ -39,7 +39,7 @@ def convert(
     to: str = typer.Option(..., "--to", help="Target: mlx, coreml or coreai."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default: in anechat's models folder)."),
     bits: Optional[int] = typer.Option(None, "--bits", help="mlx: quantize to 4 or 8 bits (default: no quantization)."),
-    group_size: Optional[int] = typer.Option(None, "--group-size", help="mlx: quantization group size (64). coreml: LUT group size (per grouped channel, 16)."),
+    group_size: Optional[int] = typer.Option(None, "--group-size", help="mlx: quantization group size (64). coreml: output channels per LUT, every part (default: 4 for the FFN, 16 for the embeddings, per row for an LM head below 8 bits, else 16)."),
     mixed: Optional[str] = typer.Option(None, "--mixed", help="mlx: mixed-precision recipe (mixed_2_6, mixed_3_4, mixed_3_6, mixed_4_6)."),
     context: int = typer.Option(512, "--context", help="coreml, coreai: context length."),
     batch: int = typer.Option(64, "--batch", help="coreml, coreai: prefill batch size."),

@@ -151,7 +151,7 @@ def convert_model(entry, request: ConvertRequest, out: Path | None = None, progr
         lut_ffn=request.lut_ffn,
         lut_lmhead=request.lut_lmhead,
         lut_embeddings=request.lut_embeddings,
-        group_size=request.group_size or 16,
+        group_size=request.group_size,
     )
     return convert_to_coreml(source, target, options, progress)
 

@@ -227,3 +227,38 @@ def test_palettizer_reuses_tables_for_weights_it_has_seen_and_scales_each_channe
     assert index.shape == weight.shape and lut.shape == (2, 16) and scale.shape == (8,)
     restored = lut.astype(np.float32)[np.arange(8)[:, None] // 4, index.reshape(8, -1)] * scale.astype(np.float32)[:, None]
     assert np.abs(restored - weight.reshape(8, -1)).max() <= 0.07 * np.abs(weight).max(axis=(1, 2, 3)).max()
+
+
+def test_error_feedback_rounding_cuts_the_output_error_on_correlated_inputs():
+    from anechat.engines.coreml.convert.feedback import Factor, round_with_feedback
+
+    rng = np.random.default_rng(7)
+    out, cols, group = 64, 96, 8
+    weight = rng.standard_normal((out, cols))
+    inputs = rng.standard_normal((400, cols)) * np.exp(rng.standard_normal(cols))
+    inputs[:, :16] += 2 * inputs[:, 16:32]  # correlated channels, as activations are
+    centers, nearest = kmeans_rows(weight.reshape(out // group, -1), 4)
+    index = round_with_feedback(weight, centers, group, Factor(inputs.T @ inputs / len(inputs)))
+    assert index.shape == (out, cols) and index.dtype == np.uint8 and index.max() < 16
+    table = np.repeat(centers, group, axis=0)
+
+    def output_error(idx):
+        return np.linalg.norm((np.take_along_axis(table, idx.astype(np.int64), axis=1) - weight) @ inputs.T)
+
+    assert output_error(index) < 0.9 * output_error(nearest.reshape(out, cols))
+
+
+def test_palettizer_with_calibration_inputs_keeps_the_layer_output_closer():
+    rng = np.random.default_rng(8)
+    weight = rng.standard_normal((32, 64, 1, 1)).astype(np.float16)
+    x = (rng.standard_normal((300, 64)) * np.exp(rng.standard_normal(64))).astype(np.float32)
+    from anechat.engines.coreml.convert.palettize import weight_key
+
+    def output_error(palettizer):
+        index, lut, scale = palettizer.tables(weight)
+        restored = lut.astype(np.float32)[np.arange(32)[:, None] // 4, index.reshape(32, -1)] * scale.astype(np.float32)[:, None]
+        return np.linalg.norm((restored - weight.reshape(32, -1).astype(np.float32)) @ x.T)
+
+    plain = output_error(LUTPalettizer(4, group_size=4))
+    calibrated = output_error(LUTPalettizer(4, group_size=4, inputs={weight_key(weight): x}))
+    assert calibrated < 0.8 * plain

@@ -78,7 +78,9 @@ def test_meta_yaml_has_the_anemll_keys(tiny_coreml_dir):
 def test_lut6_folder_names_parts_with_lut_suffixes(tiny_coreml_lut6_dir):
     p = params(tiny_coreml_lut6_dir)
     assert (p["lut_embeddings"], p["lut_ffn"], p["lut_lmhead"], p["num_chunks"]) == (6, 6, 6, 1)
-    assert p["lut_ffn_per_channel"] == p["lut_lmhead_per_channel"] == 16  # channels per LUT group, as ANEMLL 0.3.5 writes it
+    # channels per LUT group, as ANEMLL 0.3.5 writes it: the defaults by part (the tiny head's
+    # 64-value rows are too short for a table per row)
+    assert (p["lut_embeddings_per_channel"], p["lut_ffn_per_channel"], p["lut_lmhead_per_channel"]) == (16, 4, 16)
     assert (p["embeddings"], p["ffn"], p["lm_head"]) == (
         "llama_embeddings_lut6.mlpackage", "llama_FFN_PF_lut6.mlpackage", "llama_lm_head_lut6.mlpackage")
     for name in (p["embeddings"], p["lm_head"], "llama_FFN_PF_lut6_chunk_01of01.mlpackage"):
@@ -194,7 +196,7 @@ def test_lut6_parts_hold_lookup_tables_with_channel_scales_and_small_weights_sta
     # q/o (4096), gate/up/down (8192): 6-bit tables; k/v (2048 elements, the threshold): fp16
     assert kinds == {("lut+scale", 4096), ("lut+scale", 8192), ("const", 2048)}
     for op in ffn.functions["infer"].find_ops(op_type="constexpr_lut_to_dense"):
-        assert op.lut.val.shape[-2] == 64 and op.lut.val.shape[0] == op.outputs[0].shape[0] // 16
+        assert op.lut.val.shape[-2] == 64 and op.lut.val.shape[0] == op.outputs[0].shape[0] // 4
     # norm weights and rotary tables are not palettized
     assert all(op.gamma is None or op.gamma.op.op_type == "const" for op in ffn.functions["infer"].find_ops(op_type="layer_norm"))
     assert {op.x.op.op_type for op in ffn.functions["infer"].find_ops(op_type="gather")} == {"const"}
@@ -213,6 +215,15 @@ def test_lut6_folder_is_smaller_and_chunk_tables_are_shared(tiny_coreml_dir, tin
               for name, f in program.functions.items()}
     assert tables["infer"] and tables["infer"] == tables["prefill"]
 
+
+
+def test_lut_groups_default_by_part_and_an_explicit_group_size_applies_to_every_part():
+    o = CoreMLConvertOptions()
+    # SmolLM2-sized rows (576): four-channel FFN groups, a table per row for a head below 8 bits
+    assert (o.group("ffn", 6, 576), o.group("embeddings", 8, 576), o.group("lm_head", 8, 576)) == (4, 16, 16)
+    assert o.group("lm_head", 6, 576) == o.group("lm_head", 4, 576) == 1
+    assert o.group("lm_head", 6, 64) == 16  # a 64-entry table per 64-value row would outweigh the row
+    assert {CoreMLConvertOptions(group_size=8).group(p, 6, 576) for p in ("ffn", "embeddings", "lm_head")} == {8}
 
 # --- refusals and failures ---
 

@@ -40,6 +40,22 @@ def test_the_second_load_of_a_folder_is_served_from_the_cache_and_answers_the_sa
     assert (folder / CACHE_DIR).is_dir()
 
 
+def test_the_cache_keeps_fp16_weights_in_half_the_bytes_and_serves_them_as_fp32(tiny_coreml_dir, tmp_path):
+    package = next(p for p in sorted(tiny_coreml_dir.glob("*FFN*.mlpackage")))
+    shutil.copytree(package, tmp_path / package.name)
+    first = MILModel(tmp_path / package.name)
+    first.compile_all()
+    assert first.save_cache() == "written"
+    cached = sum(f.stat().st_size for f in (tmp_path / CACHE_DIR).rglob("*.npy"))
+    assert cached < 0.6 * first.weight_bytes()
+    second = MILModel(tmp_path / package.name)
+    second.compile_all()
+    assert second.cache_status == "hit"
+    widened = {a.dtype for a in second.constant_arrays() if a.size >= 1024}
+    assert widened == {np.dtype(np.float32)}
+    assert second.weight_bytes() == first.weight_bytes()
+
+
 def save_linear(path, seed: int):
     torch.manual_seed(seed)
     module = torch.nn.Linear(64, 64)

@@ -42,6 +42,25 @@ def test_check_measures_agreement_perplexity_and_size_and_keeps_them_in_the_fold
     assert labels[:4] == ["top-1 agreement", "perplexity", "size vs fp16", "fp16 preflight"]
 
 
+@pytest.mark.parametrize(
+    "options, floor",
+    [
+        (dict(lut_ffn=4, lut_lmhead=4, lut_embeddings=4), 0.5),
+        (dict(lut_ffn=8, lut_lmhead=8, lut_embeddings=8), 0.9),
+        (dict(lut_ffn=6, lut_lmhead=8, lut_embeddings=8), 0.75),  # the recommended recipe
+        (dict(lut_ffn=6, lut_lmhead=6, error_feedback=False, calibrate=False), 0.75),  # plain k-means, nearest entries
+    ],
+    ids=["lut4", "lut8", "recommended", "lut6-uncalibrated"],
+)
+def test_each_quantization_option_converts_runs_and_keeps_most_of_the_tiny_models_choices(tiny_model_dir, tmp_path, options, floor):
+    from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
+
+    folder = convert_to_coreml(tiny_model_dir, tmp_path / "m", CoreMLConvertOptions(context_length=64, batch_size=16, **options))
+    figures = check_conversion(folder, tiny_model_dir)
+    assert figures["top1_agreement"] >= floor
+    assert abs(figures["perplexity"] / figures["perplexity_source_fp32"] - 1) < 0.15
+
+
 def test_models_info_shows_the_figures_of_a_checked_folder(checked_lut6, tmp_path):
     folder, figures = checked_lut6
     out = subprocess.run(

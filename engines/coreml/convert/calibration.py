@@ -1,9 +1,10 @@
-"""Input-channel importance of every projection, measured on a short calibration text.
+"""What every projection sees on a short calibration text.
 
 The float model runs once over :data:`CALIBRATION_TEXT` (the same torch modules the
-converter traces, in float32); a hook on each 1x1 conv records the mean square of each
-input channel it sees. :class:`~.palettize.LUTPalettizer` weighs a weight's clustering
-error by these numbers, so columns that multiply large activations are kept closer.
+converter traces, in float32); a hook on each 1x1 conv records the inputs it sees, one
+row per token. :class:`~.palettize.LUTPalettizer` weighs a weight's clustering error by
+each input channel's mean square, so columns that multiply large activations are kept
+closer, and rounds with error feedback on their Gram matrix (:mod:`.feedback`).
 The text is deliberately not the one the fidelity bench scores on.
 """
 
@@ -16,6 +17,8 @@ import numpy as np
 from anechat.engines.coreml.convert.palettize import weight_key
 from anechat.engines.coreml.convert.source import LlamaSpec
 
+#: tokens of the calibration text used (error feedback wants more tokens than channels it can)
+CALIBRATION_TOKENS = 1024
 CALIBRATION_TEXT = (
     "A lighthouse keeper kept a log of every ship that passed: its name, the hour, the weather and "
     "the colour of the sea. Over forty years the entries grew into a history of the coast. Storms "
@@ -23,7 +26,35 @@ CALIBRATION_TEXT = (
     "crossed twice a day until the bridge was built. Questions people asked him: How far can the light "
     "be seen? Why does the lamp turn? What happens when the power fails? He answered each one patiently, "
     "wrote the date, and added a short note in the margin. def count(words): return len(words.split()) "
-    "# 1, 2, 3 -- 12.5% of 2024 results; Paris, Tokyo, Nairobi, Lima."
+    "# 1, 2, 3 -- 12.5% of 2024 results; Paris, Tokyo, Nairobi, Lima.\n\n"
+    "User: Can you help me plan a three-day trip to Lisbon on a small budget?\n"
+    "Assistant: Of course. On the first day, walk through Alfama in the morning, when the streets are quiet, "
+    "and take tram 28 up to the castle. Lunch at a tasca costs about ten euros. On the second day, visit "
+    "Belem: the monastery, the tower and the famous custard tarts. On the third day, take the train to "
+    "Sintra, which leaves every twenty minutes from Rossio station.\n"
+    "User: What should I pack?\nAssistant: Comfortable shoes, a light jacket for the evening wind, and "
+    "sunscreen. Most museums are free on Sunday mornings for residents only, so check the rules first.\n\n"
+    "Recipe for a simple loaf: mix 500 g of flour, 350 ml of warm water, 10 g of salt and 7 g of dried "
+    "yeast. Knead for ten minutes, let it rise for an hour, shape it, rise again, then bake at 220 C for "
+    "35 minutes until the crust sounds hollow when tapped.\n\n"
+    "In 1905 Albert Einstein published four papers that changed physics: on the photoelectric effect, on "
+    "Brownian motion, on special relativity, and on the equivalence of mass and energy, E = mc^2. The "
+    "theory of general relativity followed ten years later and predicted that light bends around the sun, "
+    "which Eddington's expedition confirmed during the eclipse of 1919.\n\n"
+    "import json\nfrom pathlib import Path\n\ndef load_settings(path: Path) -> dict:\n"
+    "    \"\"\"Read the settings file, or return the defaults when it is missing.\"\"\"\n"
+    "    if not path.exists():\n        return {\"theme\": \"dark\", \"size\": 14}\n"
+    "    with path.open() as f:\n        return json.load(f)\n\n"
+    "The committee met on Tuesday to discuss the budget. Revenue rose by 4.2 percent compared with last "
+    "year, while costs for energy and transport fell slightly. Two members argued that the surplus should "
+    "be saved; the others preferred to invest it in the new library, which would open in the spring. "
+    "After a long debate they voted seven to four in favour of the library.\n\n"
+    "Why is the sky blue? Sunlight contains every colour, but the molecules of the air scatter short "
+    "wavelengths far more than long ones, so blue light reaches our eyes from every direction. At sunset "
+    "the light crosses much more air, the blue is scattered away, and the sky turns orange and red.\n\n"
+    "Once upon a time, a small fox lived at the edge of a forest. Every winter she crossed the frozen river "
+    "to visit her grandmother, carrying a basket of berries she had dried in the summer. One year the ice "
+    "cracked under her paws, and a heron, who had watched her for many seasons, showed her a safer path."
 )
 
 
@@ -38,8 +69,9 @@ def calibration_ids(src: Path, limit: int) -> list[int] | None:
     return ids[:limit] or None
 
 
-def input_importance(spec: LlamaSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:
-    """``weight_key(conv weight) -> mean square input (C_in,)`` for every projection and LM head part."""
+def layer_inputs(spec: LlamaSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:
+    """``weight_key(conv weight) -> inputs (tokens, C_in) float32`` for every projection and LM
+    head part (projections that read the same tensor share one array)."""
     import torch
 
     from anechat.engines.coreml.convert import ane_llama
@@ -49,14 +81,16 @@ def input_importance(spec: LlamaSpec, weights: dict, ids: list[int], ranges: lis
     t = len(ids)
 
     def watch(module: torch.nn.Module) -> list:
-        handles = []
+        handles, seen = [], {}
         for conv in module.modules():
             if isinstance(conv, torch.nn.Conv2d):
                 key = weight_key(conv.weight.detach().numpy())
 
                 def hook(_mod, inputs, key=key):
-                    x = inputs[0].detach().double()
-                    found[key] = (x**2).mean(dim=(0, 2, 3)).numpy()
+                    x = inputs[0].detach()
+                    if id(x) not in seen:  # (1, C, 1, T) -> (T, C)
+                        seen[id(x)] = (x, x.float().reshape(x.shape[1], -1).T.contiguous().numpy())
+                    found[key] = seen[id(x)][1]
 
                 handles.append(conv.register_forward_pre_hook(hook))
         return handles

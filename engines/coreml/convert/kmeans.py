@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 
-#: histogram bins per group; bins are assigned whole during the Lloyd steps
+#: histogram bins per group (fewer when a group holds fewer values: short rows palettized
+#: one per table); bins are assigned whole during the Lloyd steps
 BINS = 2048
 #: a share of uniform density mixed into the initial one, so sparse tails get centres too
 FLOOR = 0.3
@@ -46,25 +47,26 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
     n_rows, n = x.shape
     w = np.ones_like(x) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), x.shape)
     w = w + 1e-9 * w.mean(axis=1, keepdims=True) + 1e-300  # no weightless value
+    nb = min(BINS, max(4 * k, 2 * n))
     lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
-    width = np.where(hi > lo, (hi - lo) / BINS, 1.0)
-    bins = np.minimum(((x - lo) / width).astype(np.int64), BINS - 1)
-    flat = (bins + (np.arange(n_rows) * BINS)[:, None]).ravel()
-    mass = np.bincount(flat, weights=w.ravel(), minlength=n_rows * BINS).reshape(n_rows, BINS)
-    moment = np.bincount(flat, weights=(w * x).ravel(), minlength=n_rows * BINS).reshape(n_rows, BINS)
+    width = np.where(hi > lo, (hi - lo) / nb, 1.0)
+    bins = np.minimum(((x - lo) / width).astype(np.int64), nb - 1)
+    flat = (bins + (np.arange(n_rows) * nb)[:, None]).ravel()
+    mass = np.bincount(flat, weights=w.ravel(), minlength=n_rows * nb).reshape(n_rows, nb)
+    moment = np.bincount(flat, weights=(w * x).ravel(), minlength=n_rows * nb).reshape(n_rows, nb)
     zero = np.zeros((n_rows, 1))
     cw, cwx = np.concatenate([zero, np.cumsum(mass, axis=1)], axis=1), np.concatenate([zero, np.cumsum(moment, axis=1)], axis=1)
 
     root = np.cbrt(mass)
     density = np.cumsum(root + FLOOR * root.mean(axis=1, keepdims=True), axis=1)
     targets = density[:, -1:] * (np.arange(k) + 0.5) / k
-    first = np.minimum(_batched_searchsorted(density, targets), BINS - k)
+    first = np.minimum(_batched_searchsorted(density, targets), nb - k)
     steps = np.arange(k)
     first = np.maximum.accumulate(first - steps, axis=1) + steps  # k distinct bins
     centers = lo + (first + 0.5) * width
-    ends = np.full((n_rows, 1), BINS)
+    ends = np.full((n_rows, 1), nb)
     for _ in range(max_iter):
-        edges = np.clip(np.ceil(((centers[:, :-1] + centers[:, 1:]) / 2 - lo) / width - 0.5), 0, BINS).astype(np.int64)
+        edges = np.clip(np.ceil(((centers[:, :-1] + centers[:, 1:]) / 2 - lo) / width - 0.5), 0, nb).astype(np.int64)
         bounds = np.concatenate([np.zeros_like(ends), edges, ends], axis=1)
         count = np.take_along_axis(cw, bounds[:, 1:], axis=1) - np.take_along_axis(cw, bounds[:, :-1], axis=1)
         total = np.take_along_axis(cwx, bounds[:, 1:], axis=1) - np.take_along_axis(cwx, bounds[:, :-1], axis=1)

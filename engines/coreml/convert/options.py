@@ -14,9 +14,17 @@ from anechat.engines.coreml.convert.source import LlamaSpec
 CONVERTER_LUT_BITS = (4, 6, 8)
 #: what ``anechat convert --to coreml`` writes when no LUT flag is given: 6-bit tables with
 #: per-channel scales and calibrated k-means for the FFN, 8-bit for the LM head and the
-#: embeddings: about 43% of the fp16 size for SmolLM2-135M, and the 8-bit head is what
-#: lifts top-1 agreement most (0.867 -> 0.930 simulated, bench/coreml_recipes.py)
+#: embeddings: about 44% of the fp16 size for SmolLM2-135M; the LM head is the most
+#: sensitive part (alone at 6 bits it costs ~10% top-1, at 8 bits ~2%; bench/coreml_recipes.py)
 RECOMMENDED = {"lut_ffn": 6, "lut_lmhead": 8, "lut_embeddings": 8}
+#: output channels per LUT when no group size is given, by part: measured on SmolLM2-135M,
+#: four-channel groups lift the FFN at 6 bits (top-1 0.906 -> 0.938 alone) for ~6% more
+#: bytes, and one table per output (vocabulary row) lifts an LM head below 8 bits
+#: (0.898 -> 0.930, KL to fp32 0.0089 -> 0.0027) for ~30% more on the head; at 8 bits a
+#: per-row table would almost double the head, and groups of 16 already keep it close
+DEFAULT_GROUPS = {"ffn": 4, "embeddings": 16, "lm_head": 16}
+#: a per-row table is used (LM head below 8 bits) only when it costs at most this share of the row's indices
+ROW_TABLE_SHARE = 1 / 3
 #: no tensor dimension on the ANE may exceed this
 MAX_DIMENSION = 16384
 
@@ -29,11 +37,16 @@ class CoreMLConvertOptions:
     lut_ffn: int | None = None
     lut_lmhead: int | None = None
     lut_embeddings: int | None = None
-    group_size: int = 16
+    #: output channels per LUT, every part; None: :data:`DEFAULT_GROUPS` (see :meth:`group`)
+    group_size: int | None = None
     #: LUTs with one fp16 scale per output channel (iOS 18 ops)
     per_channel_scale: bool = True
     #: weigh k-means by input-channel importance measured on a calibration text
     calibrate: bool = True
+    #: with calibration: round each weight onto its table with error feedback (GPTQ-style,
+    #: :mod:`.feedback`) instead of to the nearest entry: less output error on the calibration
+    #: inputs, a slower conversion; its share of the top-1 gain is not yet measured alone
+    error_feedback: bool = True
     prefix: str = "llama"
     #: LM head outputs; None picks 8, or 16 (or more) when a part would exceed 16384
     split_lm_head: int | None = None
@@ -54,7 +67,7 @@ class CoreMLConvertOptions:
             value = getattr(self, name)
             if value is not None and value not in CONVERTER_LUT_BITS:
                 raise InvalidParameter(f"{name} must be one of {', '.join(map(str, CONVERTER_LUT_BITS))} or none, got {value!r}")
-        if not isinstance(self.group_size, int) or self.group_size < 1:
+        if self.group_size is not None and (not isinstance(self.group_size, int) or self.group_size < 1):
             raise InvalidParameter(f"group_size must be a positive integer, got {self.group_size!r}")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(self.prefix)):
             raise InvalidParameter(f"prefix must be letters and digits, got {self.prefix!r}")
@@ -65,6 +78,15 @@ class CoreMLConvertOptions:
                     f"split_lm_head {self.split_lm_head!r} leaves a part over {MAX_DIMENSION} outputs "
                     f"(vocabulary {spec.vocab_size})"
                 )
+
+    def group(self, part: str, bits: int | None, columns: int) -> int:
+        """Output channels per LUT of ``part`` ("ffn", "embeddings", "lm_head") at ``bits``,
+        for rows of ``columns`` values (the hidden size)."""
+        if self.group_size is not None:
+            return self.group_size
+        if part == "lm_head" and bits is not None and bits < 8 and (2 << bits) <= ROW_TABLE_SHARE * columns * bits / 8:
+            return 1
+        return DEFAULT_GROUPS[part]
 
     def lm_head_sizes(self, vocab: int) -> list[int]:
         if self.split_lm_head is not None:

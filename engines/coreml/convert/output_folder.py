@@ -24,8 +24,8 @@ def meta_for(spec: LlamaSpec, options: CoreMLConvertOptions, lm_head_sizes: list
     """The meta.yaml record of a folder converted from ``spec`` with ``options``."""
     o = options
 
-    def group(bits: int | None) -> int | None:
-        return o.group_size if bits else None
+    def group(part: str, bits: int | None) -> int | None:
+        return o.group(part, bits, spec.hidden_size) if bits else None
 
     return AnemllMeta(
         name=spec.name,
@@ -42,11 +42,11 @@ def meta_for(spec: LlamaSpec, options: CoreMLConvertOptions, lm_head_sizes: list
         num_chunks=o.num_chunks,
         model_prefix=o.prefix,
         lut_embeddings=o.lut_embeddings,
-        lut_embeddings_per_channel=group(o.lut_embeddings),
+        lut_embeddings_per_channel=group("embeddings", o.lut_embeddings),
         lut_ffn=o.lut_ffn,
-        lut_ffn_per_channel=group(o.lut_ffn),
+        lut_ffn_per_channel=group("ffn", o.lut_ffn),
         lut_lmhead=o.lut_lmhead,
-        lut_lmhead_per_channel=group(o.lut_lmhead),
+        lut_lmhead_per_channel=group("lm_head", o.lut_lmhead),
         split_lm_head=len(lm_head_sizes),
         lm_head_chunk_sizes=tuple(lm_head_sizes),
         vocab_size=int(sum(lm_head_sizes)),

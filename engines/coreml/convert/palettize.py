@@ -6,8 +6,10 @@ embedding table) becomes ``constexpr_lut_to_dense`` — one ``2**nbits`` table p
 ``constexpr_blockwise_shift_scale`` holding one fp16 scale per output channel (iOS 18
 ops). Values are normalised by
 their channel's largest magnitude before clustering, so one table serves channels of
-different ranges. ``importance`` (see :mod:`.calibration`) weighs each input channel's
-error. Weights of 2048 elements or fewer, and every other constant (norms, rotary
+different ranges. ``inputs`` (see :mod:`.calibration`: what each projection saw on a
+calibration text) weigh each input channel's error in the k-means, and then choose each
+value's table entry by error feedback (:mod:`.feedback`) instead of nearest rounding.
+Weights of 2048 elements or fewer, and every other constant (norms, rotary
 tables), stay fp16.
 
 Tables are memoised by weight content, so a chunk's ``infer`` and ``prefill`` functions
@@ -22,6 +24,7 @@ import math
 
 import numpy as np
 
+from anechat.engines.coreml.convert.feedback import Factor, round_with_feedback
 from anechat.engines.coreml.convert.kmeans import kmeans_rows
 
 #: weights with this many elements or fewer stay fp16 (coremltools' default threshold, as ANEMLL leaves it)
@@ -39,20 +42,50 @@ def weight_key(weight: np.ndarray) -> str:
 class LUTPalettizer:
     """Palettizes MIL programs; one instance per recipe, shared by the parts it applies to."""
 
-    def __init__(self, nbits: int, group_size: int, per_channel_scale: bool = True, importance: dict | None = None) -> None:
+    def __init__(
+        self, nbits: int, group_size: int, per_channel_scale: bool = True, inputs: dict | None = None, feedback: bool = True
+    ) -> None:
         self.nbits, self.group_size, self.per_channel_scale = nbits, group_size, per_channel_scale
-        self.importance = importance or {}
+        #: weight_key -> (tokens, in) inputs seen on the calibration text
+        self.inputs = inputs or {}
+        self.feedback = feedback
+        #: id(inputs array) -> (the array, mean square of each input channel, Factor or None)
+        self._stats: dict[int, tuple] = {}
         self._memo: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         self.computed = self.reused = 0
 
     def tables(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(indices uint8 shaped like ``weight``, lut (groups, 2**nbits) fp16, scales (out,) fp16 or None)."""
-        key = weight_key(weight)
-        hit = self._memo.get(key)
-        if hit is not None:
-            self.reused += 1
-            return hit
-        self.computed += 1
+        return self.tables_many([weight])[0]
+
+    def tables_many(self, weights: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """:meth:`tables` of each weight. Weights that read the same calibration inputs (q/k/v,
+        gate/up) are rounded with error feedback together, as one matrix of their stacked rows."""
+        keys = [weight_key(w) for w in weights]
+        todo: dict[str, dict] = {}
+        for key, weight in zip(keys, weights):
+            if key in self._memo or key in todo:
+                self.reused += 1
+            else:
+                self.computed += 1
+                todo[key] = self._cluster(key, weight)
+        shared: dict[int, list[dict]] = {}
+        for c in todo.values():
+            if c["factor"] is not None:
+                shared.setdefault(id(c["factor"]), []).append(c)
+        for batch in shared.values():
+            rows = np.concatenate([c["rows"] for c in batch])
+            per_row = np.concatenate([np.repeat(c["centers"].astype(np.float32), c["group"], axis=0) for c in batch])
+            index = round_with_feedback(rows, per_row, 1, batch[0]["factor"])
+            start = 0
+            for c in batch:
+                c["index"], start = index[start : start + len(c["rows"])], start + len(c["rows"])
+        for key, c in todo.items():
+            self._memo[key] = (c["index"].reshape(c["shape"]), c["centers"], c["scale"])
+        return [self._memo[key] for key in keys]
+
+    def _cluster(self, key: str, weight: np.ndarray) -> dict:
+        """Scales, the weighted k-means tables and nearest-entry indices of one weight."""
         out = weight.shape[0]
         rows = np.asarray(weight, dtype=np.float32).reshape(out, -1)
         scale = None
@@ -62,13 +95,22 @@ class LUTPalettizer:
             rows = rows / scale.astype(np.float32)[:, None]
         group = math.gcd(out, self.group_size)
         cols = rows.shape[1]
-        importance = self.importance.get(key)
-        w = None
-        if importance is not None and importance.shape == (cols,):
-            w = np.tile(importance.astype(np.float64), group)[None, :]
+        x = self.inputs.get(key)
+        importance = factor = None
+        if x is not None and x.shape[1] == cols:
+            _, importance, factor = self._input_stats(x)
+        w = None if importance is None else np.tile(importance, group)[None, :]
         centers, index = kmeans_rows(rows.reshape(out // group, group * cols), self.nbits, w)
-        hit = (index.reshape(weight.shape), centers.astype(np.float16), scale)
-        self._memo[key] = hit
+        return {"shape": weight.shape, "rows": rows, "scale": scale, "group": group, "centers": centers.astype(np.float16),
+                "index": index.reshape(out, cols), "factor": factor}
+
+    def _input_stats(self, x: np.ndarray) -> tuple:
+        """(x, each input channel's mean square, Factor when feedback is on), once per inputs array."""
+        hit = self._stats.get(id(x))
+        if hit is None:
+            x64 = np.asarray(x, dtype=np.float64)
+            gram = x64.T @ x64 / len(x64)
+            hit = self._stats[id(x)] = (x, np.diag(gram).copy(), Factor(gram) if self.feedback else None)
         return hit
 
     def apply(self, program, op_type: str) -> int:
@@ -77,28 +119,24 @@ class LUTPalettizer:
         from coremltools.converters.mil.frontend._utils import _construct_constexpr_lut_op
         from coremltools.converters.mil.mil.scope import ScopeInfo
 
-        done = 0
-        for function in program.functions.values():
+        found = [(function, op) for function in program.functions.values() for op in function.operations if self._eligible(op, op_type)]
+        tables = self.tables_many([op.outputs[0].val for _, op in found])
+        for (function, op), (index, lut, scale) in zip(found, tables):
+            weight = op.outputs[0].val
             with function:
-                for op in list(function.operations):
-                    if not self._eligible(op, op_type):
-                        continue
-                    weight = op.outputs[0].val
-                    index, lut, scale = self.tables(weight)
-                    groups = lut.shape[0]
-                    lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
-                    with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
-                        for source in function._essential_scope_sources:
-                            scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
-                        new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
-                        if scale is not None:
-                            new = mb.constexpr_blockwise_shift_scale(
-                                data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
-                            )
-                    op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
-                    op.enclosing_block.remove_ops([op])
-                    done += 1
-        return done
+                groups = lut.shape[0]
+                lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
+                with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
+                    for source in function._essential_scope_sources:
+                        scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
+                    new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
+                    if scale is not None:
+                        new = mb.constexpr_blockwise_shift_scale(
+                            data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
+                        )
+                op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
+                op.enclosing_block.remove_ops([op])
+        return len(found)
 
     @staticmethod
     def _eligible(op, op_type: str) -> bool:

@@ -95,20 +95,20 @@ def convert_to_coreml(
 
 
 def _palettizers(spec: LlamaSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
-    """One :class:`LUTPalettizer` per LUT size the options ask for, sharing the calibration."""
-    from anechat.engines.coreml.convert.calibration import calibration_ids, input_importance
+    """part -> its :class:`LUTPalettizer` (or None for fp16), all sharing the calibration."""
+    from anechat.engines.coreml.convert.calibration import CALIBRATION_TOKENS, calibration_ids, layer_inputs
     from anechat.engines.coreml.convert.palettize import LUTPalettizer
 
-    bits = {b for b in (o.lut_embeddings, o.lut_ffn, o.lut_lmhead) if b}
-    if not bits:
+    bits = {"embeddings": o.lut_embeddings, "ffn": o.lut_ffn, "lm_head": o.lut_lmhead}
+    if not any(bits.values()):
         return {}
-    importance = None
-    ids = calibration_ids(src, min(128, o.context_length)) if o.calibrate else None
+    inputs = None
+    ids = calibration_ids(src, CALIBRATION_TOKENS) if o.calibrate else None
     if ids:
-        steps(f"measuring input-channel importance on a {len(ids)}-token calibration text")
+        steps(f"recording each projection's inputs on a {len(ids)}-token calibration text")
         ranges = chunk_ranges(spec.num_layers, o.num_chunks)
-        importance = input_importance(spec, weights, ids, ranges, o.lm_head_sizes(spec.vocab_size))
-    return {b: LUTPalettizer(b, o.group_size, o.per_channel_scale, importance) for b in sorted(bits)}
+        inputs = layer_inputs(spec, weights, ids, ranges, o.lm_head_sizes(spec.vocab_size))
+    return {part: LUTPalettizer(b, o.group(part, b, spec.hidden_size), o.per_channel_scale, inputs, o.error_feedback) if b else None for part, b in bits.items()}
 
 
 def _palettize(mlmodel, palettizer, op_type: str, label: str, steps: _Steps):
@@ -138,7 +138,7 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
     steps("embeddings: tracing")
     traced = parts.trace_embeddings(module, batch)
     steps("embeddings: converting")
-    mlmodel = _palettize(parts.convert_embeddings(traced, batch), luts.get(o.lut_embeddings), "gather", "embeddings", steps)
+    mlmodel = _palettize(parts.convert_embeddings(traced, batch), luts.get("embeddings"), "gather", "embeddings", steps)
     steps("embeddings: saving")
     _save(mlmodel, bool(o.lut_embeddings), work / f"{embeddings_stem(o.prefix, o.lut_embeddings)}.mlpackage")
     del module, traced, mlmodel
@@ -154,7 +154,7 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
             traced = parts.trace_ffn(module, spec, function, batch, ctx)
             steps(f"{label}: converting {function}")
             mlmodel = parts.convert_ffn(traced, spec, function, batch, ctx)
-            functions[function] = _palettize(mlmodel, luts.get(o.lut_ffn), "conv", f"{label} {function}", steps)
+            functions[function] = _palettize(mlmodel, luts.get("ffn"), "conv", f"{label} {function}", steps)
             del traced, mlmodel
         steps(f"{label}: saving infer + prefill as one package")
         parts.save_multifunction(functions, work / f"{chunk_stem(ffn_stem(o.prefix, o.lut_ffn), index, len(ranges))}.mlpackage")
@@ -168,6 +168,6 @@ def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: 
     steps("LM head: tracing")
     traced = parts.trace_lm_head(module, spec)
     steps("LM head: converting")
-    mlmodel = _palettize(parts.convert_lm_head(traced, spec, len(sizes)), luts.get(o.lut_lmhead), "conv", "LM head", steps)
+    mlmodel = _palettize(parts.convert_lm_head(traced, spec, len(sizes)), luts.get("lm_head"), "conv", "LM head", steps)
     steps("LM head: saving")
     _save(mlmodel, bool(o.lut_lmhead), work / f"{lm_head_stem(o.prefix, o.lut_lmhead)}.mlpackage")

@@ -2,8 +2,10 @@
 
 It lives next to the package, in ``<folder>/.anechat-cache/<package stem>-<fingerprint>/``
 (``plan.json`` + ``arrays/<n>.npy``), so a second load reads no protobuf, imports no
-coremltools and dequantizes nothing: the weights come back as read-only memory maps of
-the fp32 values the first load computed. The fingerprint covers the package's contents
+coremltools and dequantizes nothing: the weights come back from memory-mapped files of
+the values the first load computed. fp32 arrays whose values are all fp16 numbers (every
+weight of an fp16 or LUT package) are stored in fp16, half the size, and widened once
+as they are read back; other arrays come back as read-only memory maps. The fingerprint covers the package's contents
 (the model spec's bytes in full; each weight file's size, modification time and sampled
 blocks), so a changed package misses the cache and replaces it. A cache that cannot be
 read or written (read-only folder, full disk, a damaged file) is a miss, never an error.
@@ -22,7 +24,7 @@ import numpy as np
 
 CACHE_DIR = ".anechat-cache"
 #: bump when the record format or what the kernels expect of it changes
-FORMAT = 1
+FORMAT = 2
 _SAMPLES = 16
 _SAMPLE_BYTES = 1 << 16
 
@@ -60,9 +62,11 @@ class PlanCache:
             plan = json.loads((self.dir / "plan.json").read_text(encoding="utf-8"))
             if plan.get("format") != FORMAT:
                 return None
-            arrays = [
-                np.load(self.dir / "arrays" / f"{i}.npy", mmap_mode="r", allow_pickle=False) for i in range(int(plan["arrays"]))
-            ]
+            narrow = set(plan["fp16"])
+            arrays = []
+            for i in range(int(plan["arrays"])):
+                a = np.load(self.dir / "arrays" / f"{i}.npy", mmap_mode="r", allow_pickle=False)
+                arrays.append(_widen(a) if i in narrow else a)
             return dict(plan["functions"]), arrays
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -74,9 +78,16 @@ class PlanCache:
             self.root.mkdir(exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{self.dir.name}.", dir=self.root))
             (tmp / "arrays").mkdir()
+            narrow = []
             for i, a in enumerate(arrays):
-                np.save(tmp / "arrays" / f"{i}.npy", np.ascontiguousarray(a), allow_pickle=False)
-            (tmp / "plan.json").write_text(json.dumps({"format": FORMAT, "arrays": len(arrays), "functions": records}), encoding="utf-8")
+                a = np.ascontiguousarray(a)
+                half = _narrowed(a)
+                if half is not None:
+                    a = half
+                    narrow.append(i)
+                np.save(tmp / "arrays" / f"{i}.npy", a, allow_pickle=False)
+            plan = {"format": FORMAT, "arrays": len(arrays), "fp16": narrow, "functions": records}
+            (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
             for old in self.root.glob(f"{self.package.stem}-*"):
                 if old.is_dir() and old.name.rsplit("-", 1)[0] == self.package.stem:
                     shutil.rmtree(old, ignore_errors=True)
@@ -86,6 +97,25 @@ class PlanCache:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
             return False
+
+
+#: arrays smaller than this stay as they are (not worth a conversion on every load)
+_NARROW_MIN_SIZE = 1024
+
+
+def _narrowed(a: np.ndarray) -> np.ndarray | None:
+    """``a`` in fp16 when it is a large fp32 array of fp16 numbers only, else None."""
+    if a.dtype != np.float32 or a.size < _NARROW_MIN_SIZE:
+        return None
+    with np.errstate(over="ignore"):
+        half = a.astype(np.float16)
+    return half if np.array_equal(half.astype(np.float32), a) else None
+
+
+def _widen(a: np.ndarray) -> np.ndarray:
+    out = a.astype(np.float32)
+    out.flags.writeable = False  # like the memory maps: shared by functions, never written
+    return out
 
 
 class ArrayStore:

@@ -1,0 +1,88 @@
+"""Error-feedback rounding of a weight onto its lookup tables (GPTQ with a LUT grid).
+
+Plain palettization sends every value to its nearest table entry, so each column's errors
+add up in the layer's output. With the inputs a layer saw on a calibration text (their
+Gram matrix ``H = X^T X / n``), the rounding can instead go column by column and push
+each column's error onto the columns not yet rounded, in the direction that cancels it
+in the output (Frantar et al., "GPTQ", 2022; the same update with a non-uniform grid is
+what GPTVQ and SqueezeLLM build on). The tables stay those of the weighted k-means; only
+which entry each value takes changes. Columns go in order of decreasing importance
+("act order"), in blocks whose updates reach the rest of the matrix as one product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: dampening added to the Gram matrix's diagonal, as a share of its mean (a short
+#: calibration text leaves it rank-deficient)
+DAMP = 0.05
+#: columns rounded between two updates of the rest of the matrix
+BLOCK = 32
+
+
+class _Nearest:
+    """The nearest entry of each row's table for one column of values, by one searchsorted."""
+
+    def __init__(self, tables: np.ndarray) -> None:
+        out, k = tables.shape
+        self.tables = tables
+        mids = (tables[:, :-1] + tables[:, 1:]) / 2
+        self.lo = float(tables.min())
+        span = float(tables.max()) - self.lo
+        self.margin = 0.25 * span + 1.0
+        self.stride = span + 4.0 * self.margin
+        self.offsets = np.arange(out, dtype=np.float64) * self.stride
+        self.flat = (mids - self.lo + self.offsets[:, None]).ravel()
+        self.base = np.arange(out) * (k - 1)
+        self.rows = np.arange(out)
+
+    def __call__(self, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v = np.clip(column.astype(np.float64), self.lo - self.margin, self.lo + self.stride - 3.0 * self.margin)
+        index = np.searchsorted(self.flat, v - self.lo + self.offsets) - self.base
+        return index, self.tables[self.rows, index]
+
+
+class Factor:
+    """What the rounding needs of one Gram matrix ``H`` (in, in): the column order (decreasing
+    importance) and the upper Cholesky factor of the dampened ``H^-1`` in that order. Weights
+    that read the same inputs (q/k/v; gate/up) share one."""
+
+    def __init__(self, gram: np.ndarray, damp: float = DAMP) -> None:
+        import torch
+
+        h = np.asarray(gram, dtype=np.float64).copy()
+        cols = h.shape[0]
+        diag = np.diag(h).copy()
+        dead = diag <= 0
+        h[dead, dead] = 1.0
+        h[np.diag_indices(cols)] += damp * float(np.mean(diag[~dead])) if (~dead).any() else 1.0
+        self.order = np.argsort(-np.diag(h), kind="stable")
+        h = torch.from_numpy(np.ascontiguousarray(h[self.order][:, self.order]))
+        inverse = torch.cholesky_inverse(torch.linalg.cholesky(h))
+        self.upper = torch.linalg.cholesky(inverse, upper=True).numpy().astype(np.float32)  # H^-1 = U^T U
+
+
+def round_with_feedback(rows: np.ndarray, tables: np.ndarray, group: int, factor: Factor) -> np.ndarray:
+    """Indices (out, in) uint8 of ``rows`` (out, in) into ``tables`` (out // group, k, sorted;
+    rows ``g * group ... (g + 1) * group - 1`` use table ``g``), minimising the output error
+    on the inputs ``factor`` was made from."""
+    out, cols = rows.shape
+    order, hinv = factor.order, factor.upper
+    w = np.asarray(rows, dtype=np.float32)[:, order].copy()
+    nearest = _Nearest(np.repeat(np.asarray(tables, dtype=np.float64), group, axis=0))
+    index = np.empty((out, cols), dtype=np.uint8)
+    for i1 in range(0, cols, BLOCK):
+        i2 = min(i1 + BLOCK, cols)
+        block, hb = w[:, i1:i2].copy(), hinv[i1:i2, i1:i2]
+        err = np.empty_like(block)
+        for j in range(i2 - i1):
+            idx, q = nearest(block[:, j])
+            index[:, i1 + j] = idx
+            e = (block[:, j] - q.astype(np.float32)) / hb[j, j]
+            block[:, j + 1 :] -= np.outer(e, hb[j, j + 1 :])
+            err[:, j] = e
+        w[:, i2:] -= err @ hinv[i1:i2, i2:]
+    result = np.empty_like(index)
+    result[:, order] = index
+    return result
