@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from anechat.engines.coreml.convert.palettize import weight_key
-from anechat.engines.coreml.convert.source import LlamaSpec
+from anechat.engines.modeling.spec import ModelSpec
 
 CALIBRATION_TEXT = (
     "A lighthouse keeper kept a log of every ship that passed: its name, the hour, the weather and "
@@ -38,7 +38,7 @@ def calibration_ids(src: Path, limit: int) -> list[int] | None:
     return ids[:limit] or None
 
 
-def input_importance(spec: LlamaSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:
+def input_importance(spec: ModelSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:
     """``weight_key(conv weight) -> mean square input (C_in,)`` for every projection and LM head part."""
     import torch
 
@@ -86,7 +86,7 @@ FP16_MAX = 65504.0
 FP16_WARN_SHARE = 0.25
 
 
-def activation_peaks(spec: LlamaSpec, weights: dict, ids: list[int]) -> list[float]:
+def activation_peaks(spec: ModelSpec, weights: dict, ids: list[int]) -> list[float]:
     """The largest |activation| inside each decoder layer (every submodule's output and the
     layer's own) over ``ids``, computed in float32: the fp16 preflight."""
     import torch

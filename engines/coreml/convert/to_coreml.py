@@ -17,7 +17,8 @@ from anechat.engines.coreml.anemll import write_meta
 from anechat.engines.coreml.anemll.names import chunk_stem, embeddings_stem, ffn_stem, lm_head_stem
 from anechat.engines.coreml.convert.output_folder import copy_tokenizer, meta_for
 from anechat.engines.coreml.convert.options import CoreMLConvertOptions
-from anechat.engines.coreml.convert.source import LlamaSpec, load_weights, read_spec, with_vocab_from_weights
+from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights
+from anechat.engines.modeling.spec import ModelSpec
 
 ProgressCallback = Callable[[str, "float | None"], None]
 
@@ -94,7 +95,7 @@ def convert_to_coreml(
     return out
 
 
-def _palettizers(spec: LlamaSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
+def _palettizers(spec: ModelSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
     """One :class:`LUTPalettizer` per LUT size the options ask for, sharing the calibration."""
     from anechat.engines.coreml.convert.calibration import calibration_ids, input_importance
     from anechat.engines.coreml.convert.palettize import LUTPalettizer
@@ -128,7 +129,7 @@ def _save(mlmodel, palettized: bool, path: Path) -> None:
         lean.save_program(mlmodel, str(path))
 
 
-def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: Path, steps: _Steps, luts: dict) -> None:
+def _write_parts(spec: ModelSpec, weights: dict, o: CoreMLConvertOptions, work: Path, steps: _Steps, luts: dict) -> None:
     from anechat.engines.coreml.convert import ane_llama, parts  # torch and coremltools: imported only when converting
 
     ctx, batch = o.context_length, o.batch_size
