@@ -1,0 +1,151 @@
+"""Qwen 2.5, Qwen 3 and Gemma 3 through both ANE converters: the tiny checkpoint of each family
+decodes the same greedy tokens in the MLX engine (mlx-lm), the Core ML engine (two FFN
+chunks, fp16, run by the MIL executor) and the Core AI engine (fp32)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("coremltools")
+pytest.importorskip("mlx")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from anechat.engines.base import SamplingParams  # noqa: E402
+from anechat.engines.errors import ModelFormatError  # noqa: E402
+
+FAMILIES = {"qwen2": "tiny_qwen2_dir", "qwen3": "tiny_qwen3_dir", "gemma3_text": "tiny_gemma3_dir"}
+#: longer than Gemma's window of 8, so the sliding layers really slide
+PROMPTS = ["The quick brown fox jumps over the lazy dog.", "What is the capital of France? Paris is", "def add(a, b):\n    return"]
+TOKENS = 24
+
+
+def greedy_ids(session, prompt_ids, n=TOKENS) -> list[int]:
+    events = list(session.generate_ids(prompt_ids, SamplingParams(max_tokens=n), ignore_eos=True))
+    return [t for e in events[:-1] for t in e.token_ids]
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def family(request):
+    """(family, source folder, Core ML folder, Core AI folder or None, MLX greedy tokens per prompt)."""
+    from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
+    from anechat.engines.mlx.engine import MLXEngine
+
+    src = request.getfixturevalue(FAMILIES[request.param])
+    work = request.getfixturevalue("tmp_path_factory").mktemp(request.param)
+    coreml = convert_to_coreml(src, work / "coreml", CoreMLConvertOptions(context_length=64, batch_size=16, num_chunks=2))
+    coreai = None
+    try:
+        from coreai_fixtures import convert_tiny
+
+        coreai = convert_tiny(src, work / "coreai", context_length=64)
+    except pytest.skip.Exception:
+        pass
+    engine = MLXEngine()
+    session = engine.load(src)
+    prompts = [session.tokenizer.encode(text) for text in PROMPTS]
+    expected = []
+    for ids in prompts:
+        session.reset()
+        expected.append(greedy_ids(session, ids))
+    engine.unload()
+    return request.param, src, coreml, coreai, prompts, expected
+
+
+def test_mlx_runs_each_family_and_its_answers_are_not_degenerate(family):
+    _, _, _, _, _, expected = family
+    assert all(len(tokens) == TOKENS for tokens in expected)
+    assert len({t for tokens in expected for t in tokens}) > 10  # the logits are spread: no constant answer
+
+
+def test_core_ml_fp16_two_chunks_decodes_the_mlx_tokens(family):
+    from anechat.engines.coreml.engine import CoreMLEngine
+
+    name, _, coreml, _, prompts, expected = family
+    session = CoreMLEngine().load(coreml)
+    for ids, tokens in zip(prompts, expected):
+        session.reset()
+        assert greedy_ids(session, ids) == tokens, name
+
+
+def test_core_ml_in_the_fp16_faithful_executor_decodes_the_mlx_tokens_for_gemma(family):
+    from anechat.engines.coreml.engine import CoreMLEngine
+
+    name, _, coreml, _, prompts, expected = family
+    if name != "gemma3_text":
+        pytest.skip("the fp16-faithful run is Gemma's (its activations are the ones that grow)")
+    session = CoreMLEngine(fp16_activations=True).load(coreml)
+    for ids, tokens in zip(prompts, expected):
+        session.reset()
+        assert greedy_ids(session, ids) == tokens
+
+
+def test_core_ai_fp32_decodes_the_mlx_tokens(family):
+    from anechat.engines.coreai.engine import CoreAIEngine
+
+    name, _, _, coreai, prompts, expected = family
+    if coreai is None:
+        pytest.skip("Core AI is not installed")
+    engine = CoreAIEngine()
+    session = engine.load(coreai)
+    try:
+        for ids, tokens in zip(prompts, expected):
+            session.reset()
+            assert greedy_ids(session, ids) == tokens, name
+    finally:
+        engine.unload()
+
+
+def test_the_converted_folders_name_their_family(family):
+    name, _, coreml, coreai, _, _ = family
+    import yaml
+
+    meta = yaml.safe_load((coreml / "meta.yaml").read_text())
+    assert json.dumps(meta).count(f'"{name}"') >= 1
+    if coreai is not None:
+        assert name in (coreai / "manifest.json").read_text()
+
+
+# --- the model description itself ---------------------------------------------------------
+
+
+def _logits(src: Path, **changes) -> np.ndarray:
+    from anechat.engines.coreml.convert.check import logits_of
+    from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights
+
+    spec = replace(with_vocab_from_weights(read_spec(src), src), **changes)
+    return logits_of(spec, load_weights(src), list(range(3, 40)))
+
+
+def test_gemma_sliding_layers_forget_what_lies_beyond_their_window(tiny_gemma3_dir):
+    windowed, unbounded = _logits(tiny_gemma3_dir), _logits(tiny_gemma3_dir, sliding_window=10**6)
+    assert np.allclose(windowed[:8], unbounded[:8], atol=1e-4)  # inside the window nothing differs
+    assert not np.allclose(windowed[8:], unbounded[8:], atol=1e-2)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_gemma3_dir", "tiny_model_dir"])
+def test_carrying_the_residual_stream_scaled_down_computes_the_same_logits(request, fixture):
+    src = request.getfixturevalue(fixture)
+    plain, scaled = _logits(src), _logits(src, residual_scale=2.0**-6)
+    assert np.abs(plain - scaled).max() < 1e-3 * np.abs(plain).max()
+
+
+def test_an_unsupported_architecture_is_refused_in_one_line_listing_the_supported_ones(tmp_path, tiny_model_dir):
+    from anechat.engines.coreml.convert.source import read_spec
+
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"):
+        (tmp_path / name).write_bytes((tiny_model_dir / name).read_bytes())
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "architectures": ["MistralForCausalLM"]}))
+    with pytest.raises(ModelFormatError) as err:
+        read_spec(tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and "MistralForCausalLM" in message
+    for arch in ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma3ForCausalLM"):
+        assert arch in message
