@@ -240,7 +240,11 @@ def build_tiny_family(
     def norm_weight(size: int) -> np.ndarray:
         return w(size, scale=0.05) if gemma else (1 + w(size, scale=0.05)).astype(np.float32)
 
-    tensors = {"model.embed_tokens.weight": w(vocab, h, scale=0.5)}
+    # tied: embeddings so small that a token's own row, still in the residual stream, does not
+    # outvote the layers (random tied models otherwise echo their last token), and a final
+    # norm large enough to spread the logits again (std about 3)
+    embed = 0.002 if tie else 0.5
+    tensors = {"model.embed_tokens.weight": w(vocab, h, scale=embed)}
     for layer in range(num_layers):
         p = f"model.layers.{layer}."
         norms = ["input_layernorm", "post_attention_layernorm"] + (["pre_feedforward_layernorm", "post_feedforward_layernorm"] if gemma else [])
@@ -257,7 +261,7 @@ def build_tiny_family(
         tensors[p + "mlp.gate_proj.weight"] = w(i, h)
         tensors[p + "mlp.up_proj.weight"] = w(i, h)
         tensors[p + "mlp.down_proj.weight"] = w(h, i)
-    tensors["model.norm.weight"] = norm_weight(h)
+    tensors["model.norm.weight"] = (norm_weight(h) + (3.0 / (embed * h**0.5) - 1.0) * tie).astype(np.float32)
     if not tie:
         tensors["lm_head.weight"] = w(vocab, h, scale=0.3)
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
