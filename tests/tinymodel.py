@@ -207,7 +207,7 @@ def _family_config(family: str, vocab: int, tok, *, layers: int, tie: bool, slid
 
 def build_tiny_family(
     folder: Path | str, family: str, *, num_layers: int = 2, tie_word_embeddings: bool | None = None,
-    sliding_window: int = 8, sliding_window_pattern: int = 2, seed: int = 0,
+    sliding_window: int = 8, sliding_window_pattern: int = 2, post_norm_gain: float = 0.0, seed: int = 0,
 ) -> Path:
     """Write a random-weight model of ``family`` (qwen2, qwen3 or gemma3_text) with the tiny
     llama's trained tokenizer and ChatML template, and return its path.
@@ -216,7 +216,8 @@ def build_tiny_family(
     hidden / heads). Gemma 3: (1 + weight) norms around 0, pre- and post-norms, one KV head,
     query_pre_attn_scalar 24, every ``sliding_window_pattern``-th layer global and the others
     seeing the last ``sliding_window`` positions. Logits spread over several units so greedy
-    ties are rare.
+    ties are rare. ``post_norm_gain`` (Gemma) is added to the post-norm weights: a large one
+    grows the residual stream past what fp16 holds, as real Gemma checkpoints do.
     """
     from safetensors.numpy import save_file
 
@@ -249,7 +250,7 @@ def build_tiny_family(
         p = f"model.layers.{layer}."
         norms = ["input_layernorm", "post_attention_layernorm"] + (["pre_feedforward_layernorm", "post_feedforward_layernorm"] if gemma else [])
         for name in norms:
-            tensors[p + name + ".weight"] = norm_weight(h)
+            tensors[p + name + ".weight"] = norm_weight(h) + (post_norm_gain if name.startswith("post_") and gemma else 0.0)
         for name, rows in (("q", heads * hd), ("k", kv * hd), ("v", kv * hd)):
             tensors[p + f"self_attn.{name}_proj.weight"] = w(rows, h)
             if family == "qwen2":

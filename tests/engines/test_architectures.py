@@ -149,3 +149,36 @@ def test_an_unsupported_architecture_is_refused_in_one_line_listing_the_supporte
     assert "\n" not in message and "MistralForCausalLM" in message
     for arch in ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma3ForCausalLM"):
         assert arch in message
+
+
+def test_a_gemma_whose_residual_stream_outgrows_fp16_is_carried_scaled_and_decodes_the_mlx_tokens(tmp_path_factory):
+    """Post-norm gains of 8000 push the float32 stream past fp16's 65504 (as real Gemma
+    checkpoints do); the conversion carries it scaled by a power of two, so the fp16-faithful
+    executor still decodes what mlx-lm does."""
+    from tinymodel import build_tiny_family
+
+    from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
+    from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights
+    from anechat.engines.coreml.engine import CoreMLEngine
+    from anechat.engines.mlx.engine import MLXEngine
+    from anechat.engines.modeling.fp16 import fp16_ready, residual_peak
+
+    work = tmp_path_factory.mktemp("gemma-loud")
+    src = build_tiny_family(work / "src", "gemma3_text", num_layers=4, post_norm_gain=8000.0)
+    spec, weights = with_vocab_from_weights(read_spec(src), src), load_weights(src)
+    ids = list(range(3, 40))
+    assert residual_peak(spec, weights, ids) > 65504
+    scaled = fp16_ready(spec, weights, ids)
+    assert scaled.residual_scale < 1 and residual_peak(scaled, weights, ids) < 65504 / 8
+    coreml = CoreMLEngine(fp16_activations=True).load(
+        convert_to_coreml(src, work / "coreml", CoreMLConvertOptions(context_length=64, batch_size=16, num_chunks=1))
+    )
+    engine = MLXEngine()
+    mlx = engine.load(src)
+    for text in PROMPTS[:2]:
+        prompt = mlx.tokenizer.encode(text)
+        mlx.reset()
+        expected = greedy_ids(mlx, prompt, 16)
+        coreml.reset()
+        assert greedy_ids(coreml, prompt, 16) == expected, text
+    engine.unload()

@@ -86,6 +86,7 @@ def convert_to_coreml(
     with atomic_folder(out) as work:  # a failed or interrupted conversion leaves nothing behind
         steps(f"loading weights from {src.name}")
         weights = load_weights(src)
+        spec = _fp16_ready(spec, weights, src, options)
         _write_parts(spec, weights, options, work, steps, _palettizers(spec, weights, src, options, steps))
         del weights
         steps("writing meta.yaml and tokenizer files")
@@ -93,6 +94,14 @@ def convert_to_coreml(
         copy_tokenizer(src, work)
     steps.finish(f"done: {out}")
     return out
+
+
+def _fp16_ready(spec: ModelSpec, weights: dict, src: Path, o: CoreMLConvertOptions) -> ModelSpec:
+    """The spec with the residual scale that keeps its stream inside fp16 on the calibration text."""
+    from anechat.engines.coreml.convert.calibration import calibration_ids
+    from anechat.engines.modeling.fp16 import fp16_ready
+
+    return fp16_ready(spec, weights, calibration_ids(src, min(128, o.context_length)))
 
 
 def _palettizers(spec: ModelSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
