@@ -151,10 +151,13 @@ def test_an_unsupported_architecture_is_refused_in_one_line_listing_the_supporte
         assert arch in message
 
 
-def test_a_gemma_whose_residual_stream_outgrows_fp16_is_carried_scaled_and_decodes_the_mlx_tokens(tmp_path_factory):
+def test_a_gemma_whose_residual_stream_outgrows_fp16_is_carried_scaled_and_keeps_the_mlx_top1(tmp_path_factory):
     """Post-norm gains of 8000 push the float32 stream past fp16's 65504 (as real Gemma
     checkpoints do); the conversion carries it scaled by a power of two, so the fp16-faithful
-    executor still decodes what mlx-lm does."""
+    executor still picks mlx-lm's next token (teacher-forced: 64 positions; unscaled, every
+    logit would be NaN)."""
+    import mlx.core as mx
+
     from tinymodel import build_tiny_family
 
     from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
@@ -166,7 +169,7 @@ def test_a_gemma_whose_residual_stream_outgrows_fp16_is_carried_scaled_and_decod
     work = tmp_path_factory.mktemp("gemma-loud")
     src = build_tiny_family(work / "src", "gemma3_text", num_layers=4, post_norm_gain=8000.0)
     spec, weights = with_vocab_from_weights(read_spec(src), src), load_weights(src)
-    ids = list(range(3, 40))
+    ids = list(range(3, 67))
     assert residual_peak(spec, weights, ids) > 65504
     scaled = fp16_ready(spec, weights, ids)
     assert scaled.residual_scale < 1 and residual_peak(scaled, weights, ids) < 65504 / 8
@@ -174,11 +177,9 @@ def test_a_gemma_whose_residual_stream_outgrows_fp16_is_carried_scaled_and_decod
         convert_to_coreml(src, work / "coreml", CoreMLConvertOptions(context_length=64, batch_size=16, num_chunks=1))
     )
     engine = MLXEngine()
-    mlx = engine.load(src)
-    for text in PROMPTS[:2]:
-        prompt = mlx.tokenizer.encode(text)
-        mlx.reset()
-        expected = greedy_ids(mlx, prompt, 16)
-        coreml.reset()
-        assert greedy_ids(coreml, prompt, 16) == expected, text
+    reference = np.array(engine.load(src).model(mx.array([ids[:64]]))[0].astype(mx.float32))
     engine.unload()
+    coreml.forward.reset()
+    ours = np.stack([np.asarray(coreml.forward.infer(token, pos)).reshape(-1) for pos, token in enumerate(ids[:64])])
+    assert np.isfinite(ours).all()
+    assert np.mean(ours.argmax(-1) == reference.argmax(-1)) >= 0.9
