@@ -151,7 +151,7 @@ def spec_from_config(cfg: dict, name: str) -> ModelSpec:
     activation = {"silu": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_tanh": "gelu_tanh"}.get(act)
     if activation is None or (family == "gemma3_text") != (activation == "gelu_tanh"):
         raise ModelFormatError(f"hidden_act {act!r} is not supported for {family}")
-    for key in ("final_logit_softcapping", "attn_logit_softcapping"):
+    for key in ("final_logit_softcapping", "attn_logit_softcapping", "use_bidirectional_attention"):
         if cfg.get(key):
             raise ModelFormatError(f"{key} is not supported by the converters")
     hidden, layers, heads = _int(cfg, "hidden_size"), _int(cfg, "num_hidden_layers"), _int(cfg, "num_attention_heads")

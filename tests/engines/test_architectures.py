@@ -183,3 +183,25 @@ def test_a_gemma_whose_residual_stream_outgrows_fp16_is_carried_scaled_and_keeps
     ours = np.stack([np.asarray(coreml.forward.infer(token, pos)).reshape(-1) for pos, token in enumerate(ids[:64])])
     assert np.isfinite(ours).all()
     assert np.mean(ours.argmax(-1) == reference.argmax(-1)) >= 0.9
+
+
+def test_gemma_3_270m_config_reads_as_five_sliding_layers_then_one_global_with_their_own_rope_bases():
+    from anechat.engines.modeling.rope import inverse_frequencies
+    from anechat.engines.modeling.spec import FULL, SLIDING, spec_from_config
+
+    config = {  # google/gemma-3-270m's config.json (transformers 4 keys), abridged
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": 640, "intermediate_size": 2048,
+        "num_hidden_layers": 18, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256, "vocab_size": 262144,
+        "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "rope_scaling": None,
+        "query_pre_attn_scalar": 256, "sliding_window": 512, "_sliding_window_pattern": 6, "hidden_activation": "gelu_pytorch_tanh",
+        "final_logit_softcapping": None, "attn_logit_softcapping": None, "tie_word_embeddings": True,
+    }
+    spec = spec_from_config(config, "gemma-3-270m")
+    assert spec.layer_types == ((SLIDING,) * 5 + (FULL,)) * 3 and spec.sliding_window == 512
+    assert spec.attention_scale == 256**-0.5 and spec.embed_scale == 25.25  # √640 in bfloat16, as mlx-lm applies it
+    assert spec.norm_offset == 1.0 and spec.sandwich_norms and spec.qk_norm and spec.activation == "gelu_tanh"
+    local, full = inverse_frequencies(spec, SLIDING), inverse_frequencies(spec, FULL)
+    assert np.isclose(local[1], 10000 ** (-2 / 256)) and np.isclose(full[1], 1e6 ** (-2 / 256))
+    for refused in ({"final_logit_softcapping": 30.0}, {"use_bidirectional_attention": True}):
+        with pytest.raises(ModelFormatError):
+            spec_from_config({**config, **refused}, "variant")
