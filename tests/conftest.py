@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tinymodel import build_tiny_llama  # noqa: E402
+from tinymodel import build_tiny_family, build_tiny_llama  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +24,24 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tiny_stop_model_dir(tmp_path_factory) -> Path:
     """A tiny llama that always answers its stop token first."""
     return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-stop", always_stop=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory) -> Path:
+    """A random-weight Qwen 2.5 (2 layers, q/k/v biases, tied embeddings)."""
+    return build_tiny_family(tmp_path_factory.mktemp("models") / "tiny-qwen2", "qwen2")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dir(tmp_path_factory) -> Path:
+    """A random-weight Qwen 3 (2 layers, per-head q/k norms, head_dim 32, untied embeddings)."""
+    return build_tiny_family(tmp_path_factory.mktemp("models") / "tiny-qwen3", "qwen3")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3_dir(tmp_path_factory) -> Path:
+    """A random-weight Gemma 3 (4 layers: sliding window 8 / global alternating, one KV head)."""
+    return build_tiny_family(tmp_path_factory.mktemp("models") / "tiny-gemma3", "gemma3_text", num_layers=4)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,4 +1,4 @@
-"""Builds tiny random-weight llama models in the Hugging Face layout, for tests and benches.
+"""Builds tiny random-weight models (llama, Qwen 2.5, Qwen 3, Gemma 3) in the Hugging Face layout, for tests and benches.
 
 The tokenizer is a byte-level BPE trained here with ``tokenizers`` on a small
 corpus, with ChatML special tokens and a ChatML chat template, so the folder
@@ -167,6 +167,120 @@ def build_tiny_llama(
                 "added_tokens_decoder": {
                     str(tok.token_to_id(t)): {"content": t, "special": True} for t in SPECIAL_TOKENS
                 },
+            },
+            indent=2,
+        )
+    )
+    return folder
+
+
+#: the families :func:`build_tiny_family` writes, with their ``config.json`` architecture
+FAMILIES = {"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"}
+
+
+def _family_config(family: str, vocab: int, tok, *, layers: int, tie: bool, sliding_window: int, pattern: int) -> dict:
+    """config.json of a tiny model of ``family``, written by transformers' config class, plus the
+    top-level keys mlx-lm reads (``rope_theta``, Gemma's ``rope_local_base_freq`` and
+    ``sliding_window_pattern``), as real checkpoints carry them."""
+    from transformers import Gemma3TextConfig, Qwen2Config, Qwen3Config
+
+    common = dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=layers, num_attention_heads=4, vocab_size=vocab,
+        max_position_embeddings=512, rms_norm_eps=1e-6, tie_word_embeddings=tie,
+        bos_token_id=tok.token_to_id("<|im_start|>"), eos_token_id=tok.token_to_id("<|im_end|>"), pad_token_id=tok.token_to_id("<|im_end|>"),
+    )
+    if family == "qwen2":
+        config = Qwen2Config(num_key_value_heads=2, rope_parameters=dict(rope_type="default", rope_theta=1e6), **common).to_dict()
+        extra = {"rope_theta": 1000000.0}
+    elif family == "qwen3":
+        config = Qwen3Config(num_key_value_heads=2, head_dim=32, rope_parameters=dict(rope_type="default", rope_theta=1e6), **common).to_dict()
+        extra = {"rope_theta": 1000000.0}
+    else:
+        types = ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
+        config = Gemma3TextConfig(
+            num_key_value_heads=1, head_dim=32, query_pre_attn_scalar=24, sliding_window=sliding_window, layer_types=types, **common
+        ).to_dict()
+        extra = {"rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "sliding_window_pattern": pattern}
+    config.update(extra, architectures=[FAMILIES[family]], torch_dtype="float32")
+    return config
+
+
+def build_tiny_family(
+    folder: Path | str, family: str, *, num_layers: int = 2, tie_word_embeddings: bool | None = None,
+    sliding_window: int = 8, sliding_window_pattern: int = 2, post_norm_gain: float = 0.0, seed: int = 0,
+) -> Path:
+    """Write a random-weight model of ``family`` (qwen2, qwen3 or gemma3_text) with the tiny
+    llama's trained tokenizer and ChatML template, and return its path.
+
+    Qwen 2.5: q/k/v biases, tied embeddings. Qwen 3: per-head q/k norms, head_dim 32 (not
+    hidden / heads). Gemma 3: (1 + weight) norms around 0, pre- and post-norms, one KV head,
+    query_pre_attn_scalar 24, every ``sliding_window_pattern``-th layer global and the others
+    seeing the last ``sliding_window`` positions. Logits spread over several units so greedy
+    ties are rare. ``post_norm_gain`` (Gemma) is added to the post-norm weights: a large one
+    grows the residual stream past what fp16 holds, as real Gemma checkpoints do.
+    """
+    from safetensors.numpy import save_file
+
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; pick one of {', '.join(FAMILIES)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = train_tokenizer()
+    vocab = (tok.get_vocab_size(with_added_tokens=True) + 63) // 64 * 64
+    tok.save(str(folder / "tokenizer.json"))
+    gemma = family == "gemma3_text"
+    tie = (gemma or family == "qwen2") if tie_word_embeddings is None else tie_word_embeddings
+    config = _family_config(family, vocab, tok, layers=num_layers, tie=tie, sliding_window=sliding_window, pattern=sliding_window_pattern)
+    h, i, hd = config["hidden_size"], config["intermediate_size"], config.get("head_dim") or 16
+    heads, kv = config["num_attention_heads"], config["num_key_value_heads"]
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int, scale: float = 0.08) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    def norm_weight(size: int) -> np.ndarray:
+        return w(size, scale=0.05) if gemma else (1 + w(size, scale=0.05)).astype(np.float32)
+
+    # tied: embeddings so small that a token's own row, still in the residual stream, does not
+    # outvote the layers (random tied models otherwise echo their last token), and a final
+    # norm large enough to spread the logits again (std about 3)
+    embed = 0.002 if tie else 0.5
+    tensors = {"model.embed_tokens.weight": w(vocab, h, scale=embed)}
+    for layer in range(num_layers):
+        p = f"model.layers.{layer}."
+        norms = ["input_layernorm", "post_attention_layernorm"] + (["pre_feedforward_layernorm", "post_feedforward_layernorm"] if gemma else [])
+        for name in norms:
+            tensors[p + name + ".weight"] = norm_weight(h) + (post_norm_gain if name.startswith("post_") and gemma else 0.0)
+        for name, rows in (("q", heads * hd), ("k", kv * hd), ("v", kv * hd)):
+            tensors[p + f"self_attn.{name}_proj.weight"] = w(rows, h)
+            if family == "qwen2":
+                tensors[p + f"self_attn.{name}_proj.bias"] = w(rows, scale=0.2)
+        tensors[p + "self_attn.o_proj.weight"] = w(h, heads * hd)
+        if family != "qwen2":
+            tensors[p + "self_attn.q_norm.weight"] = norm_weight(hd)
+            tensors[p + "self_attn.k_norm.weight"] = norm_weight(hd)
+        tensors[p + "mlp.gate_proj.weight"] = w(i, h)
+        tensors[p + "mlp.up_proj.weight"] = w(i, h)
+        tensors[p + "mlp.down_proj.weight"] = w(h, i)
+    tensors["model.norm.weight"] = (norm_weight(h) + (3.0 / (embed * h**0.5) - 1.0) * tie).astype(np.float32)
+    if not tie:
+        tensors["lm_head.weight"] = w(vocab, h, scale=0.3)
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+    im_end = tok.token_to_id("<|im_end|>")
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [im_end, 0]}, indent=2))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": None,
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|im_end|>",
+                "unk_token": None,
+                "model_max_length": 512,
+                "chat_template": CHATML_TEMPLATE,
+                "added_tokens_decoder": {str(tok.token_to_id(t)): {"content": t, "special": True} for t in SPECIAL_TOKENS},
             },
             indent=2,
         )

@@ -23,7 +23,7 @@ from anechat.catalog.weights import WeightsError, read_safetensors_header, summa
 CONTEXT_KEYS = ("max_position_embeddings", "max_seq_len", "seq_length", "n_positions", "max_sequence_length", "n_ctx")
 PYTORCH_WEIGHTS = ("*.bin", "*.pth", "*.pt", "*.ckpt")
 #: config.json architectures the Core ML converter rebuilds (engines/coreml/convert/source.py)
-COREML_CONVERTIBLE = ("LlamaForCausalLM",)
+COREML_CONVERTIBLE = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma3ForCausalLM")
 
 __all__ = ["Detection", "detect", "gguf_files", "context_length_of"]
 

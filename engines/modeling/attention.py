@@ -1,4 +1,4 @@
-"""Grouped-query attention over a KV cache, the one implementation both converters trace."""
+"""Grouped-query attention over a KV cache and its masks, the one implementation both converters trace."""
 
 from __future__ import annotations
 
@@ -21,3 +21,11 @@ def grouped_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     folded = q.reshape(1, kv_heads, (heads // kv_heads) * seq, head_dim)
     probs = torch.softmax(torch.matmul(folded, keys.transpose(2, 3)) + folded_mask, dim=-1)
     return torch.matmul(probs, values).reshape(1, heads, seq, head_dim)
+
+
+def sliding_mask(causal: torch.Tensor, positions: torch.Tensor, key_index: torch.Tensor, window: int, masked: float) -> torch.Tensor:
+    """The causal mask (1, 1, S, ctx) of a sliding-window layer: a query at position ``p`` also
+    stops seeing the keys at ``p - window`` and before (it sees ``window`` positions, itself
+    included). The KV cache still holds the whole context; only the mask slides."""
+    far = key_index.reshape(1, -1) <= (positions.reshape(-1, 1) - window)  # (S, ctx)
+    return torch.where(far.reshape(causal.shape), masked, causal)

@@ -14,7 +14,7 @@ from anechat.engines.coreml.convert.options import lm_head_split  # noqa: E402
 from anechat.engines.coreml.convert.kmeans import kmeans_lut, kmeans_rows  # noqa: E402
 from anechat.engines.coreml.convert.palettize import LUTPalettizer  # noqa: E402
 from anechat.engines.coreml.convert.to_coreml import chunk_ranges  # noqa: E402
-from anechat.engines.coreml.convert.rope import inverse_frequencies, rope_tables  # noqa: E402
+from anechat.engines.modeling.rope import inverse_frequencies, rope_tables  # noqa: E402
 from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights  # noqa: E402
 
 # --- a plain float32 llama, written from the paper's equations, no caches and no tricks ---
@@ -154,11 +154,11 @@ def test_llama3_rope_scaling_matches_transformers():
     transformers = pytest.importorskip("transformers")
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
-    from anechat.engines.coreml.convert.source import LlamaSpec
+    from anechat.engines.modeling.spec import ModelSpec
 
     scaling = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                "original_max_position_embeddings": 8192}
-    spec = LlamaSpec(name="llama-3.2-1b-shape", hidden_size=2048, intermediate_size=8192, num_layers=16,
+    spec = ModelSpec(name="llama-3.2-1b-shape", hidden_size=2048, intermediate_size=8192, num_layers=16,
                      num_heads=32, num_kv_heads=8, head_dim=64, vocab_size=128256, rms_norm_eps=1e-5,
                      rope_theta=500000.0, rope_scaling=scaling, tie_word_embeddings=True)
     config = transformers.LlamaConfig(hidden_size=2048, num_attention_heads=32, head_dim=64, rope_theta=500000.0,
@@ -166,7 +166,7 @@ def test_llama3_rope_scaling_matches_transformers():
     expected, _ = ROPE_INIT_FUNCTIONS["llama3"](config, "cpu")
     ours = inverse_frequencies(spec)
     np.testing.assert_allclose(ours, expected.numpy(), rtol=1e-6)
-    plain = inverse_frequencies(LlamaSpec(**{**spec.__dict__, "rope_scaling": None}))
+    plain = inverse_frequencies(ModelSpec(**{**spec.__dict__, "rope_scaling": None}))
     # high frequencies untouched, the lowest divided by the factor, a blend between
     assert ours[0] == plain[0] and ours[-1] == pytest.approx(plain[-1] / 32.0, rel=1e-6)
     assert ((ours < plain) & (ours > plain / 32.0)).any()

@@ -1,4 +1,4 @@
-"""``convert_to_coreai``: a llama source folder in, a Core AI model folder out.
+"""``convert_to_coreai``: a source folder of a supported family in, a Core AI model folder out.
 
 One stateful asset with two entrypoints sharing the weights (``prefill``: a batch of
 tokens; ``infer``: one token -> logits), compressed through coreai-opt if asked, its
@@ -46,7 +46,7 @@ def _require_toolchain() -> None:
 
 
 def convert_to_coreai(src: Path, out: Path, options: CoreAIConvertOptions | None = None, progress: ProgressCallback | None = None) -> Path:
-    """Convert the float llama model in ``src`` into the Core AI model folder ``out``; returns ``out``."""
+    """Convert the float model in ``src`` into the Core AI model folder ``out``; returns ``out``."""
     options = (options or CoreAIConvertOptions()).check()
     src, out = Path(src).expanduser(), Path(out).expanduser()
     spec = with_vocab_from_weights(read_spec(src), src)
@@ -96,7 +96,7 @@ def convert_to_coreai(src: Path, out: Path, options: CoreAIConvertOptions | None
         copy_tokenizer(src, work)
         CoreAIManifest(
             name=spec.name,
-            architecture="llama",
+            architecture=spec.family,
             context_length=options.context_length,
             batch_size=options.batch_size,
             dtype=options.dtype,

@@ -1,4 +1,4 @@
-"""Core ML converter: a float llama-family model folder -> an ANEMLL-layout folder of
+"""Core ML converter: a float model folder (Llama, Qwen 2.5, Qwen 3, Gemma 3) -> an ANEMLL-layout folder of
 ``.mlpackage`` parts (embeddings, FFN chunks with ``infer`` + ``prefill``, split LM head)."""
 
 from anechat.engines.coreml.convert.options import CoreMLConvertOptions

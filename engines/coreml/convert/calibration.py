@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from anechat.engines.coreml.convert.palettize import weight_key
-from anechat.engines.coreml.convert.source import LlamaSpec
+from anechat.engines.modeling.spec import ModelSpec
 
 #: tokens of the calibration text used (error feedback wants more tokens than channels it can)
 CALIBRATION_TOKENS = 1024
@@ -69,7 +69,7 @@ def calibration_ids(src: Path, limit: int) -> list[int] | None:
     return ids[:limit] or None
 
 
-def layer_inputs(spec: LlamaSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:
+def layer_inputs(spec: ModelSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:
     """``weight_key(conv weight) -> inputs (tokens, C_in) float32`` for every projection and LM
     head part (projections that read the same tensor share one array)."""
     import torch
@@ -120,7 +120,7 @@ FP16_MAX = 65504.0
 FP16_WARN_SHARE = 0.25
 
 
-def activation_peaks(spec: LlamaSpec, weights: dict, ids: list[int]) -> list[float]:
+def activation_peaks(spec: ModelSpec, weights: dict, ids: list[int]) -> list[float]:
     """The largest |activation| inside each decoder layer (every submodule's output and the
     layer's own) over ``ids``, computed in float32: the fp16 preflight."""
     import torch

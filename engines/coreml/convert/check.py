@@ -118,7 +118,10 @@ def check_conversion(folder: Path, src: Path, progress: Callable[[str, "float | 
     spec, weights = with_vocab_from_weights(read_spec(src), src), load_weights(src)
     reference = logits_of(spec, weights, ids)
     say("checking: fp16 preflight (largest activation per layer on the calibration text)", 0.9)
-    peaks = activation_peaks(spec, weights, calibration_ids(src, POSITIONS) or ids)
+    from anechat.engines.modeling.fp16 import fp16_ready
+
+    calibration = calibration_ids(src, POSITIONS) or ids
+    peaks = activation_peaks(fp16_ready(spec, weights, calibration), weights, calibration)  # as the conversion carries them
     size, fp16 = folder_bytes(folder), fp16_bytes(src)
     figures = {
         "positions": len(ids),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from anechat.engines.errors import InvalidParameter
 
-from anechat.engines.coreml.convert.source import LlamaSpec
+from anechat.engines.modeling.spec import ModelSpec
 
 #: LUT sizes the converter writes: the ones ANEMLL uses, of the sizes a folder may hold
 #: (:data:`anechat.engines.coreml.anemll.LUT_BITS`)
@@ -51,7 +51,7 @@ class CoreMLConvertOptions:
     #: LM head outputs; None picks 8, or 16 (or more) when a part would exceed 16384
     split_lm_head: int | None = None
 
-    def check(self, spec: LlamaSpec) -> None:
+    def check(self, spec: ModelSpec) -> None:
         """Raise InvalidParameter naming the first bad option."""
         if not isinstance(self.context_length, int) or self.context_length < 2:
             raise InvalidParameter(f"context_length must be an integer >= 2, got {self.context_length!r}")

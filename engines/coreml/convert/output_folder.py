@@ -10,7 +10,8 @@ from pathlib import Path
 from anechat.engines.coreml.anemll import LAYOUT_VERSION, AnemllMeta
 from anechat.engines.coreml.anemll.names import embeddings_stem, ffn_stem, lm_head_stem
 from anechat.engines.coreml.convert.options import CoreMLConvertOptions
-from anechat.engines.coreml.convert.source import TOKENIZER_FILES_OPTIONAL, TOKENIZER_FILES_REQUIRED, LlamaSpec
+from anechat.engines.coreml.convert.source import TOKENIZER_FILES_OPTIONAL, TOKENIZER_FILES_REQUIRED
+from anechat.engines.modeling.spec import ModelSpec
 
 
 def converter_version() -> str:
@@ -20,7 +21,7 @@ def converter_version() -> str:
         return "unknown"
 
 
-def meta_for(spec: LlamaSpec, options: CoreMLConvertOptions, lm_head_sizes: list[int]) -> AnemllMeta:
+def meta_for(spec: ModelSpec, options: CoreMLConvertOptions, lm_head_sizes: list[int]) -> AnemllMeta:
     """The meta.yaml record of a folder converted from ``spec`` with ``options``."""
     o = options
 
@@ -34,7 +35,7 @@ def meta_for(spec: LlamaSpec, options: CoreMLConvertOptions, lm_head_sizes: list
         f"(context {o.context_length}, batch {o.batch_size}, {o.num_chunks} chunk(s))",
         license=spec.license or "see the source model",
         framework="Core ML",
-        architecture="llama",
+        architecture=spec.family,
         converter=f"anechat {converter_version()}",
         context_length=o.context_length,
         state_length=o.context_length,

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from anechat.engines.coreml.convert.ane_llama import STATE_NAME, Embeddings, FFNChunk, LMHead, state_shape
-from anechat.engines.coreml.convert.source import LlamaSpec
+from anechat.engines.modeling.spec import ModelSpec
 
 FFN_FUNCTIONS = ("infer", "prefill")
 
@@ -89,7 +89,7 @@ def convert_embeddings(traced, batch_size: int):
     return _convert(traced, inputs=[ids], outputs=[ct.TensorType(name="hidden_states", dtype=np.float16)])
 
 
-def ffn_example(spec: LlamaSpec, function: str, batch_size: int, state_length: int, dtype=TRACE_DTYPE) -> tuple:
+def ffn_example(spec: ModelSpec, function: str, batch_size: int, state_length: int, dtype=TRACE_DTYPE) -> tuple:
     seq = 1 if function == "infer" else batch_size
     return (
         torch.zeros((1, seq, spec.hidden_size), dtype=dtype),
@@ -99,7 +99,7 @@ def ffn_example(spec: LlamaSpec, function: str, batch_size: int, state_length: i
     )
 
 
-def trace_ffn(module: FFNChunk, spec: LlamaSpec, function: str, batch_size: int, state_length: int):
+def trace_ffn(module: FFNChunk, spec: ModelSpec, function: str, batch_size: int, state_length: int):
     module.mode = function
     try:
         return _trace(module, ffn_example(spec, function, batch_size, state_length, module.kv_cache.dtype))
@@ -107,7 +107,7 @@ def trace_ffn(module: FFNChunk, spec: LlamaSpec, function: str, batch_size: int,
         module.kv_cache.zero_()  # tracing ran the graph once and wrote into the buffer
 
 
-def convert_ffn(traced, spec: LlamaSpec, function: str, batch_size: int, state_length: int):
+def convert_ffn(traced, spec: ModelSpec, function: str, batch_size: int, state_length: int):
     ct = _ct()
     seq = 1 if function == "infer" else batch_size
     inputs = [
@@ -123,12 +123,12 @@ def convert_ffn(traced, spec: LlamaSpec, function: str, batch_size: int, state_l
     return _convert(traced, inputs=inputs, outputs=outputs, states=[state])
 
 
-def trace_lm_head(module: LMHead, spec: LlamaSpec):
+def trace_lm_head(module: LMHead, spec: ModelSpec):
     dtype = module.heads[0].weight.dtype
     return _trace(module, (torch.zeros((1, 1, spec.hidden_size), dtype=dtype),))
 
 
-def convert_lm_head(traced, spec: LlamaSpec, parts: int):
+def convert_lm_head(traced, spec: ModelSpec, parts: int):
     ct = _ct()
     inputs = [ct.TensorType(name="hidden_states", shape=(1, 1, spec.hidden_size), dtype=np.float16)]
     outputs = [ct.TensorType(name=f"logits{i + 1}", dtype=np.float16) for i in range(parts)]

@@ -17,7 +17,8 @@ from anechat.engines.coreml.anemll import write_meta
 from anechat.engines.coreml.anemll.names import chunk_stem, embeddings_stem, ffn_stem, lm_head_stem
 from anechat.engines.coreml.convert.output_folder import copy_tokenizer, meta_for
 from anechat.engines.coreml.convert.options import CoreMLConvertOptions
-from anechat.engines.coreml.convert.source import LlamaSpec, load_weights, read_spec, with_vocab_from_weights
+from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights
+from anechat.engines.modeling.spec import ModelSpec
 
 ProgressCallback = Callable[[str, "float | None"], None]
 
@@ -85,6 +86,7 @@ def convert_to_coreml(
     with atomic_folder(out) as work:  # a failed or interrupted conversion leaves nothing behind
         steps(f"loading weights from {src.name}")
         weights = load_weights(src)
+        spec = _fp16_ready(spec, weights, src, options)
         _write_parts(spec, weights, options, work, steps, _palettizers(spec, weights, src, options, steps))
         del weights
         steps("writing meta.yaml and tokenizer files")
@@ -94,7 +96,15 @@ def convert_to_coreml(
     return out
 
 
-def _palettizers(spec: LlamaSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
+def _fp16_ready(spec: ModelSpec, weights: dict, src: Path, o: CoreMLConvertOptions) -> ModelSpec:
+    """The spec with the residual scale that keeps its stream inside fp16 on the calibration text."""
+    from anechat.engines.coreml.convert.calibration import calibration_ids
+    from anechat.engines.modeling.fp16 import fp16_ready
+
+    return fp16_ready(spec, weights, calibration_ids(src, min(128, o.context_length)))
+
+
+def _palettizers(spec: ModelSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
     """part -> its :class:`LUTPalettizer` (or None for fp16), all sharing the calibration."""
     from anechat.engines.coreml.convert.calibration import CALIBRATION_TOKENS, calibration_ids, layer_inputs
     from anechat.engines.coreml.convert.palettize import LUTPalettizer
@@ -128,7 +138,7 @@ def _save(mlmodel, palettized: bool, path: Path) -> None:
         lean.save_program(mlmodel, str(path))
 
 
-def _write_parts(spec: LlamaSpec, weights: dict, o: CoreMLConvertOptions, work: Path, steps: _Steps, luts: dict) -> None:
+def _write_parts(spec: ModelSpec, weights: dict, o: CoreMLConvertOptions, work: Path, steps: _Steps, luts: dict) -> None:
     from anechat.engines.coreml.convert import ane_llama, parts  # torch and coremltools: imported only when converting
 
     ctx, batch = o.context_length, o.batch_size
