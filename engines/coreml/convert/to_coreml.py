@@ -1,4 +1,4 @@
-"""``convert_to_coreml``: a llama source folder in, an ANEMLL-layout Core ML folder out.
+"""``convert_to_coreml``: a source folder (llama, qwen2, qwen3, gemma3_text) in, an ANEMLL-layout Core ML folder out.
 
 Everything is written into a hidden temp folder next to ``out`` and renamed at the end, so
 a failed or interrupted conversion never leaves a folder that looks like a model.
@@ -74,7 +74,7 @@ def convert_to_coreml(
     options: CoreMLConvertOptions | None = None,
     progress: ProgressCallback | None = None,
 ) -> Path:
-    """Convert the float llama model in ``src`` to Core ML parts in ``out``; returns ``out``."""
+    """Convert the float model (any family in engines.modeling.spec) in ``src`` to Core ML parts in ``out``; returns ``out``."""
     options = options or CoreMLConvertOptions()
     src, out = Path(src).expanduser(), Path(out).expanduser()
     spec = with_vocab_from_weights(read_spec(src), src)
