@@ -92,7 +92,7 @@ class CoreAIRuntime:
         except KeyError as exc:
             self.close()
             raise ModelFormatError(f"{self.folder / ASSET} lacks a function: {exc}", hint="convert the model again") from None
-        dtype = _state_dtype(manifest.dtype)
+        dtype = _state_dtype(manifest.state_dtype)
         self._arrays = {name: np.zeros(manifest.state_shape, dtype=dtype) for name in manifest.state_names}
         self.state = {name: NDArray(array) for name, array in self._arrays.items()}
         _LIVE.add(self)

@@ -19,6 +19,8 @@ graph to export: ``infer`` (one token -> logits) or ``prefill`` (a batch -> last
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -31,6 +33,28 @@ from anechat.engines.modeling.attention import fold_mask, grouped_attention
 
 #: masked attention scores: finite, so fp16 / bf16 stay free of NaNs
 MASKED = -30000.0
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The dtype policy: ``weights`` for the stored matmul / embedding weights, ``compute``
+    for the numerically sensitive path (residual stream, RMSNorm, rope, attention scores and
+    softmax, the KV cache, logits). bf16 keeps the weights in bf16 and computes in fp32:
+    the MLX engine runs the default model in fp32, and an all-bf16 graph drifts from it."""
+
+    weights: torch.dtype
+    compute: torch.dtype
+
+    @classmethod
+    def of(cls, dtype: torch.dtype) -> "Precision":
+        return cls(dtype, torch.float32 if dtype == torch.bfloat16 else dtype)
+
+    def store_weights(self, model: nn.Module) -> None:
+        """Cast the linear and embedding weights of a model built in ``compute`` to ``weights``."""
+        for m in model.modules():
+            if isinstance(m, (Linear, nn.Embedding)):
+                for p in m.parameters():
+                    p.data = p.data.to(self.weights)
 
 
 def state_names(num_layers: int) -> list[str]:
@@ -50,7 +74,7 @@ class Linear(nn.Module):
         self.weight_t = nn.Parameter(_tensor(np.asarray(weight).T, dtype), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(x, self.weight_t)
+        return torch.matmul(x, self.weight_t.to(x.dtype))  # bf16 weights: upcast, the matmul in fp32
 
 
 class Attention(nn.Module):
@@ -120,6 +144,7 @@ class CoreAILlama(nn.Module):
 
     def __init__(self, spec: LlamaSpec, weights: dict, context: int, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
+        precision, dtype = Precision.of(dtype), Precision.of(dtype).compute
         self.mode = "infer"
         self.context, self.head_dim = context, spec.head_dim
         self.group = spec.num_heads // spec.num_kv_heads
@@ -139,6 +164,7 @@ class CoreAILlama(nn.Module):
         self.register_buffer("rope_sin", _tensor(sin, dtype), persistent=False)
         self.register_buffer("key_index", torch.arange(context, dtype=torch.int32), persistent=False)
         self.dtype = dtype
+        precision.store_weights(self)
 
     def forward(self, input_ids: torch.Tensor, current_pos: torch.Tensor) -> torch.Tensor:
         seq = input_ids.shape[1]
@@ -147,7 +173,7 @@ class CoreAILlama(nn.Module):
         sin = torch.index_select(self.rope_sin, 0, positions).reshape(1, 1, seq, self.head_dim)
         visible = self.key_index.reshape(1, -1) <= positions.reshape(-1, 1)  # (S, ctx)
         mask = fold_mask(torch.where(visible, 0.0, MASKED).to(self.dtype).reshape(1, 1, seq, self.context), self.group)
-        x = self.embed_tokens(input_ids)
+        x = self.embed_tokens(input_ids).to(self.dtype)
         for layer in self.layers:
             x = layer(x, cos, sin, mask, positions)
         if self.mode == "prefill":
