@@ -132,9 +132,10 @@ class CoreAIRuntime:
         """Logits (vocab,) float32 for ``token`` at position ``pos``; writes its KV."""
         return np.array(self._call("infer", np.array([[token]], dtype=np.int32), pos), dtype=np.float32).reshape(-1)
 
-    def prefill(self, ids: list[int], pos: int) -> None:
-        """Write the KV of exactly ``batch_size`` tokens starting at ``pos``."""
-        self._call("prefill", np.asarray([ids], dtype=np.int32), pos)
+    def prefill(self, ids: list[int], pos: int) -> np.ndarray:
+        """Write the KV of exactly ``batch_size`` tokens starting at ``pos``; their logits (batch, vocab)."""
+        out = self._call("prefill", np.asarray([ids], dtype=np.int32), pos)
+        return np.asarray(out, dtype=np.float32).reshape(len(ids), -1)
 
     def state_bytes(self) -> int:
         return sum(a.nbytes for a in getattr(self, "_arrays", {}).values())

@@ -13,8 +13,9 @@ What differs is dictated by the runtime (facts measured on its Linux build):
 - int32 inputs only (``input_ids``, ``current_pos``); the causal mask is computed in the
   graph from ``current_pos``; logits come out as float32 whatever the weights' dtype.
 
-The buffers ``k_cache_{i}`` / ``v_cache_{i}`` become the asset's states; ``mode`` picks the
-graph to export: ``infer`` (one token -> logits) or ``prefill`` (a batch -> last hidden state).
+The buffers ``k_cache_{i}`` / ``v_cache_{i}`` become the asset's states. The converter exports
+the module twice: ``infer`` (one token) and ``prefill`` (a batch); both return the logits of
+every position they were given (``prefill``'s let a bench score a text in batches).
 """
 
 from __future__ import annotations
@@ -145,7 +146,6 @@ class CoreAILlama(nn.Module):
     def __init__(self, spec: LlamaSpec, weights: dict, context: int, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         precision, dtype = Precision.of(dtype), Precision.of(dtype).compute
-        self.mode = "infer"
         self.context, self.head_dim = context, spec.head_dim
         self.group = spec.num_heads // spec.num_kv_heads
         table = weights.get("model.embed_tokens.weight")
@@ -176,6 +176,4 @@ class CoreAILlama(nn.Module):
         x = self.embed_tokens(input_ids).to(self.dtype)
         for layer in self.layers:
             x = layer(x, cos, sin, mask, positions)
-        if self.mode == "prefill":
-            return x[:, seq - 1 :, :].to(torch.float32)
-        return self.lm_head(self.norm(x)).to(torch.float32)
+        return self.lm_head(self.norm(x)).to(torch.float32)  # prefill too: teacher-forced scoring in batches

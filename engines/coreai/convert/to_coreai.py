@@ -132,14 +132,13 @@ def _convert(module, names: list[str], options: CoreAIConvertOptions, step):
 
     converter = TorchConverter(mode=TorchConverter.Mode.RELEASE)
     pos = torch.zeros(1, dtype=torch.int32)
-    for mode, seq, output in (("prefill", options.batch_size, "hidden"), ("infer", 1, "logits")):
+    for mode, seq in (("prefill", options.batch_size), ("infer", 1)):
         step(f"exporting {mode} ({seq} token{'s' if seq > 1 else ''} per call)")
-        module.mode = mode
         with _quiet():
             program = torch.export.export(module, (torch.zeros(1, seq, dtype=torch.int32), pos))
             program = program.run_decompositions(get_decomp_table())
             converter.add_exported_program(
-                program, input_names=["input_ids", "current_pos"], output_names=[output], state_names=names, entrypoint_name=mode
+                program, input_names=["input_ids", "current_pos"], output_names=["logits"], state_names=names, entrypoint_name=mode
             )
     with _quiet():
         return converter.to_coreai()
