@@ -1,11 +1,10 @@
 """``convert_to_coreai``: a llama source folder in, a Core AI model folder out.
 
 One stateful asset with two entrypoints sharing the weights (``prefill``: a batch of
-tokens; ``infer``: one token -> logits), palettized (LUT, :mod:`.palettized`) or quantized
-(int, coreai-opt) if asked, its
-compiled cache, the tokenizer files and the manifest. Everything is written into a hidden
-temp folder beside ``out`` and renamed at the end: a failed or interrupted conversion
-never leaves a folder that looks like a model.
+tokens; ``infer``: one token), palettized (LUT, :mod:`.palettized`) or quantized (int,
+coreai-opt) if asked, its compiled cache, the tokenizer files and the manifest. Everything
+is written into a hidden temp folder beside ``out`` and renamed at the end: a failed or
+interrupted conversion never leaves a folder that looks like a model.
 """
 
 from __future__ import annotations
