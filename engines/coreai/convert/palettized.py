@@ -37,18 +37,20 @@ def _lut_to_dense(indices: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
 
 
 class PalettizedLinear(nn.Module):
-    """``(x @ lut_to_dense(indices, lut)) * scale`` with the weight stored transposed, (in, out)."""
+    """``(x @ lut_to_dense(indices, lut)) * scale (+ bias)``, the weight stored transposed, (in, out)."""
 
-    def __init__(self, weight: np.ndarray, palettizer: LUTPalettizer, dtype: torch.dtype) -> None:
+    def __init__(self, weight: np.ndarray, palettizer: LUTPalettizer, dtype: torch.dtype, bias: torch.Tensor | None = None) -> None:
         super().__init__()
         index, lut, scale = palettizer.tables(weight)  # weight (out, in): groups of output channels
         self.register_buffer("indices", torch.from_numpy(np.ascontiguousarray(index.T)))
         self.register_buffer("lut", torch.from_numpy(lut.astype(np.float32)).reshape(1, lut.shape[0], lut.shape[1], 1).to(dtype))
         self.register_buffer("scale", torch.from_numpy(scale.astype(np.float32)).to(dtype))
+        self.bias = bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight_t = _lut_to_dense(self.indices, self.lut)
-        return (torch.matmul(x.to(weight_t.dtype), weight_t) * self.scale).to(x.dtype)
+        y = torch.matmul(x, weight_t.to(x.dtype)) * self.scale.to(x.dtype)  # as module.Linear: in x's (compute) dtype
+        return y if self.bias is None else y + self.bias
 
 
 class PalettizedEmbedding(nn.Module):
@@ -75,7 +77,7 @@ def palettize_module(model: nn.Module, bits: int, group_size: int) -> int:
     for name, child in model.named_modules():
         if isinstance(child, Linear) and child.weight_t.numel() >= WEIGHT_THRESHOLD:
             weight = child.weight_t.detach().float().numpy().T
-            swaps.append((name, PalettizedLinear(weight, palettizer, child.weight_t.dtype)))
+            swaps.append((name, PalettizedLinear(weight, palettizer, child.weight_t.dtype, getattr(child, "bias", None))))
         elif isinstance(child, nn.Embedding) and child.weight.numel() >= WEIGHT_THRESHOLD:
             swaps.append((name, PalettizedEmbedding(child.weight.detach().float().numpy(), palettizer, child.weight.dtype)))
     for name, replacement in swaps:
