@@ -31,7 +31,9 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 
 from coreai_models import VARIANTS, coreai_variant, folder_bytes, source_model  # noqa: E402
-from coreml_fidelity import POSITIONS, PROMPTS, TEXT, greedy, prefix_match  # noqa: E402
+from coreml_fidelity import PROMPTS, greedy, prefix_match  # noqa: E402
+
+from anechat.engines.coreml.convert.check import POSITIONS, eval_ids  # noqa: E402
 
 DTYPES = ("fp32", "bf16")
 COMPRESSED = ("lut8", "lut6", "int8")
@@ -78,9 +80,7 @@ def main() -> None:
 
     mlx = MLXEngine().load(source)
     match, full = {}, {}
-    text_ids = mlx.tokenizer.encode(TEXT)[:POSITIONS]
-    if len(text_ids) < POSITIONS:
-        text_ids = (text_ids * (POSITIONS // len(text_ids) + 1))[:POSITIONS]
+    text_ids = eval_ids(mlx.tokenizer)  # the fixed English text Core ML's --check scores
     for dtype in sorted(set(dtypes) | {"fp32"}, key=list(VARIANTS).index):
         engine = CoreAIEngine()
         session = engine.load(folders[dtype])
