@@ -1,14 +1,14 @@
 """Decode speed of the Core AI engine ÷ decode speed of the MLX engine, same model.
 
 The default model (SmolLM2-135M-Instruct) runs on the MLX engine, and its fp32 Core AI
-conversion (cached under the models dir) runs on the Core AI engine — off macOS that is
+conversion (or ``--variant``'s; cached under the models dir) runs on the Core AI engine — off macOS that is
 Apple's Core AI runtime on the CPU. Same random prompt, same number of tokens, stop
 tokens ignored, both timed from this script's clock: decode tok/s =
 (n - 1) / (t_last - t_first). A warm-up of each, then ``--runs`` alternating pairs (the
 order flips every pair, so drift on a shared machine hits both); medians. Loading is
 timed ``--loads`` times from the folder's compiled cache (median).
 
-    python bench/coreai_decode.py [--model PATH] [--prompt-tokens 128] [--gen-tokens 64] [--runs 5]
+    python bench/coreai_decode.py [--model PATH] [--prompt-tokens 128] [--gen-tokens 64] [--runs 5] [--variant fp32]
 
 Ends with one JSON line: {"ratio": ..., "coreai_decode_tps": ..., "mlx_decode_tps": ...,
 "coreai_load_s": ..., "conversion_s": ..., ...}.
@@ -38,6 +38,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--runs", type=int, default=5, help="alternating pairs after the warm-up")
     ap.add_argument("--loads", type=int, default=5, help="timed loads from the compiled cache")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variant", default="fp32", help="the Core AI conversion to time (fp32, bf16, lut8, ...)")
     return ap.parse_args()
 
 
@@ -49,8 +50,8 @@ def main() -> None:
     from anechat.engines.mlx.engine import MLXEngine
 
     source = source_model(args.model)
-    coreai_dir, conversion_s, fresh = coreai_variant(source, "fp32")
-    print(f"fp32 conversion {conversion_s:.0f} s{'' if fresh else ' (cached)'}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    coreai_dir, conversion_s, fresh = coreai_variant(source, args.variant)
+    print(f"{args.variant} conversion {conversion_s:.0f} s{'' if fresh else ' (cached)'}; load average {os.getloadavg()[0]:.1f}", flush=True)
     coreai_engine, mlx_engine = CoreAIEngine(), MLXEngine()
     loads = []
     for _ in range(args.loads):
@@ -91,6 +92,7 @@ def main() -> None:
                 "coreai_prefill_tps": round(pre["coreai"], 2),
                 "mlx_prefill_tps": round(pre["mlx"], 2),
                 "coreai_runtime": runtime,
+                "variant": args.variant,
                 "coreai_load_s": round(statistics.median(loads), 3),
                 "conversion_s": round(conversion_s, 1),
                 "load_average": round(statistics.median(load_avg), 2),

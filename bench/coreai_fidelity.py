@@ -31,20 +31,30 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 
 from coreai_models import VARIANTS, coreai_variant, folder_bytes, source_model  # noqa: E402
-from coreml_fidelity import POSITIONS, PROMPTS, TEXT, greedy, prefix_match  # noqa: E402
+from coreml_fidelity import PROMPTS, greedy, prefix_match  # noqa: E402
+
+from anechat.engines.coreml.convert.check import POSITIONS, eval_ids  # noqa: E402
 
 DTYPES = ("fp32", "bf16")
 COMPRESSED = ("lut8", "lut6", "int8")
 
 
 def teacher_forced_logits(session, ids: list[int]):
-    """(len(ids), vocab) logits, one ``infer`` per position from an empty cache."""
+    """(len(ids), vocab) logits from an empty cache, whole batches through ``prefill`` (which
+    returns every position's logits; a compressed model expands its weights once per call,
+    not once per token), the rest one ``infer`` per position."""
     import numpy as np
 
     session.reset()
-    logits = np.stack([session.runtime.infer(token, pos) for pos, token in enumerate(ids)])
+    batch, rows = session.batch_size, []
+    while len(rows) < len(ids):
+        pos = len(rows)
+        if len(ids) - pos >= batch:
+            rows.extend(session.runtime.prefill(ids[pos : pos + batch], pos))
+        else:
+            rows.append(session.runtime.infer(ids[pos], pos))
     session.reset()
-    return logits
+    return np.stack(rows)
 
 
 def main() -> None:
@@ -65,13 +75,12 @@ def main() -> None:
     folders, seconds = {}, {}
     for variant in ["fp32", *(d for d in dtypes if d != "fp32"), *compressed]:
         folders[variant], seconds[variant], fresh = coreai_variant(source, variant)
-        print(f"{variant}: {folders[variant].name} ({folder_bytes(folders[variant]) / 1e6:.0f} MB, conversion {seconds[variant]:.0f} s{'' if fresh else ', cached'})", flush=True)
+        load = __import__("os").getloadavg()[0]
+        print(f"{variant}: {folders[variant].name} ({folder_bytes(folders[variant]) / 1e6:.0f} MB, conversion {seconds[variant]:.0f} s{'' if fresh else ', cached'}; load {load:.1f})", flush=True)
 
     mlx = MLXEngine().load(source)
     match, full = {}, {}
-    text_ids = mlx.tokenizer.encode(TEXT)[:POSITIONS]
-    if len(text_ids) < POSITIONS:
-        text_ids = (text_ids * (POSITIONS // len(text_ids) + 1))[:POSITIONS]
+    text_ids = eval_ids(mlx.tokenizer)  # the fixed English text Core ML's --check scores
     for dtype in sorted(set(dtypes) | {"fp32"}, key=list(VARIANTS).index):
         engine = CoreAIEngine()
         session = engine.load(folders[dtype])
@@ -112,6 +121,7 @@ def main() -> None:
                 "conversion_s": {k: round(v, 1) for k, v in seconds.items()},
                 "folder_bytes": {k: folder_bytes(v) for k, v in folders.items()},
                 "source_bytes": folder_bytes(source),
+                "load_average": [round(x, 2) for x in __import__("os").getloadavg()],
                 "model": source.name,
             }
         )

@@ -36,7 +36,11 @@ def coreai_variant(source: Path, variant: str, log=print) -> tuple[Path, float, 
         return out, float(json.loads(sidecar.read_text())["seconds"]), False
     log(f"converting {source.name} to Core AI ({variant}) -> {out} (cached for later runs)")
     start = time.perf_counter()
-    convert_to_coreai(source, out, CoreAIConvertOptions(**VARIANTS[variant]))
+
+    def progress(message: str, _fraction) -> None:  # each step with its start time: the profile of a conversion
+        log(f"  {time.perf_counter() - start:6.1f} s  {message}")
+
+    convert_to_coreai(source, out, CoreAIConvertOptions(**VARIANTS[variant]), progress)
     seconds = time.perf_counter() - start
     sidecar.write_text(json.dumps({"seconds": seconds, "options": VARIANTS[variant]}))
     return out, seconds, True

@@ -49,6 +49,12 @@ class CoreAIManifest:
         return (1, self.num_kv_heads, self.context_length, self.head_dim)
 
     @property
+    def state_dtype(self) -> str:
+        """The KV cache's dtype as the converter wrote it (fp32 beside bf16 weights); else the weights'."""
+        value = self.extra.get("state_dtype")
+        return value if value in ("fp32", "fp16", "bf16") else self.dtype
+
+    @property
     def quantization(self) -> str:
         """What the catalog and the UI show: the weights' dtype, and the compression if any."""
         return self.dtype if self.compression == "none" else f"{self.compression.upper()} ({self.dtype})"

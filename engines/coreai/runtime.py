@@ -92,7 +92,7 @@ class CoreAIRuntime:
         except KeyError as exc:
             self.close()
             raise ModelFormatError(f"{self.folder / ASSET} lacks a function: {exc}", hint="convert the model again") from None
-        dtype = _state_dtype(manifest.dtype)
+        dtype = _state_dtype(manifest.state_dtype)
         self._arrays = {name: np.zeros(manifest.state_shape, dtype=dtype) for name in manifest.state_names}
         self.state = {name: NDArray(array) for name, array in self._arrays.items()}
         _LIVE.add(self)
@@ -132,9 +132,10 @@ class CoreAIRuntime:
         """Logits (vocab,) float32 for ``token`` at position ``pos``; writes its KV."""
         return np.array(self._call("infer", np.array([[token]], dtype=np.int32), pos), dtype=np.float32).reshape(-1)
 
-    def prefill(self, ids: list[int], pos: int) -> None:
-        """Write the KV of exactly ``batch_size`` tokens starting at ``pos``."""
-        self._call("prefill", np.asarray([ids], dtype=np.int32), pos)
+    def prefill(self, ids: list[int], pos: int) -> np.ndarray:
+        """Write the KV of exactly ``batch_size`` tokens starting at ``pos``; their logits (batch, vocab)."""
+        out = self._call("prefill", np.asarray([ids], dtype=np.int32), pos)
+        return np.asarray(out, dtype=np.float32).reshape(len(ids), -1)
 
     def state_bytes(self) -> int:
         return sum(a.nbytes for a in getattr(self, "_arrays", {}).values())

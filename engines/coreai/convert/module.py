@@ -14,16 +14,20 @@ its Linux build):
   are computed in the graph from ``current_pos``; logits come out as float32 whatever the
   weights' dtype.
 
-The buffers ``k_cache_{i}`` / ``v_cache_{i}`` become the asset's states; ``mode`` picks the
-graph to export: ``infer`` (one token -> logits) or ``prefill`` (a batch -> last hidden state).
+The buffers ``k_cache_{i}`` / ``v_cache_{i}`` become the asset's states. The converter exports
+the module twice: ``infer`` (one token) and ``prefill`` (a batch); both return the logits of
+every position they were given (``prefill``'s let a bench score a text in batches).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from anechat.engines.errors import ModelFormatError
 from anechat.engines.modeling.attention import fold_mask, sliding_mask
 from anechat.engines.modeling.decoder import DecoderLayer, Step, embedding_table, final_norm, input_scale, lm_head_weight
 from anechat.engines.modeling.decoder import tensor as _tensor
@@ -32,6 +36,29 @@ from anechat.engines.modeling.spec import SLIDING, ModelSpec
 
 #: masked attention scores: finite, so fp16 / bf16 stay free of NaNs
 MASKED = -30000.0
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The dtype policy: ``weights`` for the stored matmul / embedding weights, ``compute``
+    for the numerically sensitive path (residual stream, RMSNorm, rope, attention scores and
+    softmax, the KV cache, logits). bf16 keeps the weights in bf16 and computes in fp32:
+    the MLX engine runs the default model in fp32, and an all-bf16 graph drifts from it."""
+
+    weights: torch.dtype
+    compute: torch.dtype
+
+    @classmethod
+    def of(cls, dtype: torch.dtype) -> "Precision":
+        return cls(dtype, torch.float32 if dtype == torch.bfloat16 else dtype)
+
+    def store_weights(self, model: nn.Module) -> None:
+        """Cast the linear and embedding weights of a model built in ``compute`` to ``weights``."""
+        for m in model.modules():
+            if isinstance(m, Linear):
+                m.weight_t.data = m.weight_t.data.to(self.weights)  # a bias stays in the compute dtype
+            elif isinstance(m, nn.Embedding):
+                m.weight.data = m.weight.data.to(self.weights)
 
 
 def state_names(num_layers: int) -> list[str]:
@@ -48,7 +75,7 @@ class Linear(nn.Module):
         self.bias = None if bias is None else nn.Parameter(_tensor(bias, dtype), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.matmul(x, self.weight_t)
+        y = torch.matmul(x, self.weight_t.to(x.dtype))  # bf16 weights: upcast, the matmul in fp32
         return y if self.bias is None else y + self.bias
 
 
@@ -57,7 +84,7 @@ class CoreAILlama(nn.Module):
 
     def __init__(self, spec: ModelSpec, weights: dict, context: int, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.mode = "infer"
+        precision, dtype = Precision.of(dtype), Precision.of(dtype).compute
         self.spec = spec
         self.context, self.head_dim = context, spec.head_dim
         self.group = spec.num_heads // spec.num_kv_heads
@@ -81,6 +108,7 @@ class CoreAILlama(nn.Module):
             self.register_buffer(f"rope_sin_{kind}", _tensor(sin, dtype), persistent=False)
         self.register_buffer("key_index", torch.arange(context, dtype=torch.int32), persistent=False)
         self.dtype = dtype
+        precision.store_weights(self)
 
     def _store(self, positions: torch.Tensor):
         index = positions if torch.compiler.is_exporting() else positions.long()  # eager torch wants int64
@@ -107,11 +135,9 @@ class CoreAILlama(nn.Module):
                 mask = sliding_mask(causal, positions, self.key_index, self.spec.sliding_window, MASKED)
             masks[kind] = fold_mask(mask, self.group)
         step = Step(cos, sin, masks, self._store(positions))
-        x = self.embed_tokens(input_ids)
+        x = self.embed_tokens(input_ids).to(self.dtype)
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
         for layer in self.layers:
             x = layer(x, step)
-        if self.mode == "prefill":
-            return x[:, seq - 1 :, :].to(torch.float32)
-        return self.lm_head(self.norm(x)).to(torch.float32)
+        return self.lm_head(self.norm(x)).to(torch.float32)  # prefill too: teacher-forced scoring in batches

@@ -15,7 +15,7 @@ COMPRESSIONS = ("none", "lut8", "lut6", "lut4", "int8", "int4")
 class CoreAIConvertOptions:
     context_length: int = 512
     batch_size: int = 64
-    dtype: str = "fp32"  # fp32 is the fast one on the Linux runtime; fp16 runs ~70x slower there
+    dtype: str = "fp32"  # of the weights; fp32 is the fast one on the Linux runtime (bf16 ~3.5x slower: upcast per call; fp16 ~70x)
     compress: str = "none"
     group_size: int = 32  # LUT: channels per table; int4/int8: block size along the input axis
 
@@ -35,7 +35,19 @@ class CoreAIConvertOptions:
         return self
 
     @property
-    def torch_dtype(self):
-        import torch
+    def state_dtype(self) -> str:
+        """The KV cache's dtype: the compute dtype of module.Precision for these weights (bf16 -> fp32)."""
+        from anechat.engines.coreai.convert.module import Precision
 
-        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.dtype]
+        compute = Precision.of(self.torch_dtype).compute
+        return next(name for name, dtype in _torch_dtypes().items() if dtype == compute)
+
+    @property
+    def torch_dtype(self):
+        return _torch_dtypes()[self.dtype]
+
+
+def _torch_dtypes() -> dict:
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

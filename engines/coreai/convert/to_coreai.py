@@ -1,10 +1,10 @@
 """``convert_to_coreai``: a source folder of a supported family in, a Core AI model folder out.
 
 One stateful asset with two entrypoints sharing the weights (``prefill``: a batch of
-tokens; ``infer``: one token -> logits), compressed through coreai-opt if asked, its
-compiled cache, the tokenizer files and the manifest. Everything is written into a hidden
-temp folder beside ``out`` and renamed at the end: a failed or interrupted conversion
-never leaves a folder that looks like a model.
+tokens; ``infer``: one token), palettized (LUT, :mod:`.palettized`) or quantized (int,
+coreai-opt) if asked, its compiled cache, the tokenizer files and the manifest. Everything
+is written into a hidden temp folder beside ``out`` and renamed at the end: a failed or
+interrupted conversion never leaves a folder that looks like a model.
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ def convert_to_coreai(src: Path, out: Path, options: CoreAIConvertOptions | None
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidParameter(f"{out} already exists", hint="choose a new folder or delete the old one first")
     _require_toolchain()
-    if options.compress != "none":
+    if options.compress.startswith("int"):
         try:
             import coreai_opt  # noqa: F401
         except ImportError:
-            raise BackendUnavailable("compression needs coreai-opt", hint='pip install "anechat[coreai]"') from None
+            raise BackendUnavailable("int quantization needs coreai-opt", hint='pip install "anechat[coreai]"') from None
     done = 0
 
     def step(message: str) -> None:
@@ -75,17 +75,22 @@ def convert_to_coreai(src: Path, out: Path, options: CoreAIConvertOptions | None
 
         module = CoreAILlama(spec, weights, options.context_length, options.torch_dtype).eval()
         del weights
+        if options.compress.startswith("lut"):  # palettized in torch: our k-means, lowered by coreai-torch
+            step(f"palettizing the weights ({options.compress}, group {options.group_size})")
+            from anechat.engines.coreai.convert.palettized import palettize_module
+
+            palettize_module(module, int(options.compress[3:]), options.group_size)
         names = state_names(spec.num_layers)
         program = _convert(module, names, options, step)
         del module
         gc.collect()
-        if options.compress != "none":
-            step(f"compressing the weights ({options.compress}, group {options.group_size})")
+        if options.compress.startswith("int"):
+            step(f"quantizing the weights ({options.compress}, group {options.group_size})")
             from anechat.engines.coreai.convert.compress import compress_program
 
             with _quiet():
                 program = compress_program(program, options.compress, options.group_size)
-        else:
+        elif options.compress == "none":
             step("no compression")
         step("saving the asset and compiling it (the compiled cache makes loading fast)")
         program.save_asset(work / ASSET)
@@ -108,7 +113,11 @@ def convert_to_coreai(src: Path, out: Path, options: CoreAIConvertOptions | None
             entrypoints=ENTRYPOINTS,
             state_names=tuple(names),
             converter=converter_version(),
-            extra={"group_size": options.group_size if options.compress != "none" else None, "license": spec.license},
+            extra={
+                "group_size": options.group_size if options.compress != "none" else None,
+                "state_dtype": options.state_dtype,
+                "license": spec.license,
+            },
         ).write(work)
     if progress is not None:
         progress(f"done: {out}", 1.0)
@@ -122,14 +131,13 @@ def _convert(module, names: list[str], options: CoreAIConvertOptions, step):
 
     converter = TorchConverter(mode=TorchConverter.Mode.RELEASE)
     pos = torch.zeros(1, dtype=torch.int32)
-    for mode, seq, output in (("prefill", options.batch_size, "hidden"), ("infer", 1, "logits")):
+    for mode, seq in (("prefill", options.batch_size), ("infer", 1)):
         step(f"exporting {mode} ({seq} token{'s' if seq > 1 else ''} per call)")
-        module.mode = mode
         with _quiet():
             program = torch.export.export(module, (torch.zeros(1, seq, dtype=torch.int32), pos))
             program = program.run_decompositions(get_decomp_table())
             converter.add_exported_program(
-                program, input_names=["input_ids", "current_pos"], output_names=[output], state_names=names, entrypoint_name=mode
+                program, input_names=["input_ids", "current_pos"], output_names=["logits"], state_names=names, entrypoint_name=mode
             )
     with _quiet():
         return converter.to_coreai()
