@@ -4,6 +4,7 @@ model, and refusing a split the model's shape does not allow — each in one lin
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -130,6 +131,23 @@ def test_a_pipeline_rank_other_than_0_drops_the_embedding_table_norm_and_head_be
     assert "embed_tokens" not in other.model and "norm" not in other.model and not scores_tokens(other)
     assert (len(first.layers), len(other.layers)) == (1, 3)  # the table outweighs a layer here
     assert _nbytes(first) + _nbytes(other) == _nbytes(whole)
+
+
+def test_a_killed_rank_0s_folder_is_removed_by_the_next_start_and_a_living_ones_is_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from anechat.engines.mlx.distributed.launch import remove_stale_folders
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"anechat-ranks-{int(ended.stdout)}-abc"
+    living = tmp_path / f"anechat-ranks-{os.getpid()}-def"
+    other = tmp_path / "anechat-ranks-notes"
+    for folder in (stale, living, other):
+        folder.mkdir()
+        (folder / "ranks.log").write_text("...")
+    assert remove_stale_folders(tmp_path) == [stale]
+    assert not stale.exists() and living.exists() and other.exists()
 
 
 def test_with_real_hosts_the_ring_uses_mlx_launch_ports_and_never_gives_them_loopback_for_this_machine():
