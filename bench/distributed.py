@@ -1,16 +1,18 @@
 """One process vs two local ranks (pipeline) on the default model, in one run: the MLX
-engine alone, then as rank 0 of a two-rank session over the ring backend on 127.0.0.1.
+engine alone, then as rank 0 of a two-rank (``--ranks``) session over the ring backend
+on 127.0.0.1.
 
 - greedy tokens identical (the same prompt, stop tokens ignored);
-- per-rank memory ÷ one process: the weights each rank holds (target <= 0.6) and
-  its MLX peak during the timed answers;
+- per-rank memory ÷ one process: the weights each rank holds (target <= 0.6), its
+  MLX active memory after the answers (the weights it really holds) and its MLX peak
+  during the timed answers;
 - decode tok/s, ranks ÷ one process (on one machine with 2 cores this measures the
   overhead of the collectives per token, not a speed-up).
 
 Each side runs in a process of its own (``mx.distributed`` joins one ring per process;
 fresh peaks). Warm-up first, then ``--runs`` timed answers; medians.
 
-    python bench/distributed.py [--model PATH] [--gen-tokens 64] [--runs 3] [--shard pipeline]
+    python bench/distributed.py [--model PATH] [--gen-tokens 64] [--runs 3] [--shard pipeline] [--ranks 2]
 
 Ends with one JSON line; its headline ``ratio`` is the largest rank's weights ÷ the
 single process's weights.
@@ -39,6 +41,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--shard", default="pipeline", choices=("pipeline", "tensor"))
+    ap.add_argument("--ranks", type=int, default=2, help="local ranks (default 2)")
     ap.add_argument("--side", choices=("single", "ranks"), help=argparse.SUPPRESS)
     return ap.parse_args()
 
@@ -52,7 +55,7 @@ def measure(args) -> dict:
         from anechat.engines.mlx.distributed.engine import DistributedMLXEngine
         from anechat.engines.mlx.distributed.hosts import plan_from
 
-        engine = DistributedMLXEngine(plan_from("127.0.0.1,127.0.0.1", None, args.shard))
+        engine = DistributedMLXEngine(plan_from(",".join(["127.0.0.1"] * args.ranks), None, args.shard))
     else:
         engine = MLXEngine()
     started = time.perf_counter()
@@ -82,6 +85,7 @@ def measure(args) -> dict:
         "tokens": tokens,
         "decode_tps": statistics.median(decode),
         "weights": [r["weights"] for r in ranks],
+        "active": [r["active"] for r in ranks],  # after the last answer: weights + KV cache + MLX's buffers
         "peak": [max(p[i] for p in peaks) for i in range(len(ranks))],
         "load_s": load_s,
         "runtime": engine.available().runtime,
@@ -92,7 +96,7 @@ def measure(args) -> dict:
 
 
 def side(args, name: str) -> dict:
-    command = [sys.executable, __file__, "--side", name, "--model", args.model, "--gen-tokens", str(args.gen_tokens), "--runs", str(args.runs), "--shard", args.shard]
+    command = [sys.executable, __file__, "--side", name, "--model", args.model, "--gen-tokens", str(args.gen_tokens), "--runs", str(args.runs), "--shard", args.shard, "--ranks", str(args.ranks)]
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
     if done.returncode != 0:
         raise SystemExit(f"the {name} side failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
@@ -117,14 +121,15 @@ def main() -> None:
     print(f"model            {os.path.basename(args.model.rstrip('/'))} · {args.gen_tokens} tokens · {args.runs} runs · {args.shard}")
     print(f"greedy tokens    {same}/{len(single['tokens'])} identical")
     print(f"weights / rank   {', '.join(f'{w / 2**20:.1f} MiB' for w in ranks['weights'])} vs {single['weights'][0] / 2**20:.1f} MiB alone (ratio {weights_ratio:.3f}, target <= 0.6)")
+    print(f"active / rank    {', '.join(f'{a / 2**20:.1f} MiB' for a in ranks['active'])} vs {single['active'][0] / 2**20:.1f} MiB alone")
     print(f"peak / rank      {', '.join(f'{p / 2**20:.1f} MiB' for p in ranks['peak'])} vs {single['peak'][0] / 2**20:.1f} MiB alone (ratio {peak_ratio:.3f})")
-    print(f"decode tok/s     {ranks['decode_tps']:.1f} on 2 ranks vs {single['decode_tps']:.1f} alone (ratio {decode_ratio:.3f})")
-    print(f"load             {ranks['load_s']:.1f} s on 2 ranks vs {single['load_s']:.1f} s alone")
+    print(f"decode tok/s     {ranks['decode_tps']:.1f} on {args.ranks} ranks vs {single['decode_tps']:.1f} alone (ratio {decode_ratio:.3f})")
+    print(f"load             {ranks['load_s']:.1f} s on {args.ranks} ranks vs {single['load_s']:.1f} s alone")
     record = {
         "bench": "distributed",
         "model": os.path.basename(args.model.rstrip("/")),
         "shard": args.shard,
-        "ranks": 2,
+        "ranks": args.ranks,
         "ratio": round(weights_ratio, 4),
         "tokens_identical": same == len(single["tokens"]) == len(ranks["tokens"]),
         "token_agreement": same / max(len(single["tokens"]), 1),
@@ -133,6 +138,7 @@ def main() -> None:
         "decode_ratio": round(decode_ratio, 4),
         "decode_tps": {"single": round(single["decode_tps"], 2), "ranks": round(ranks["decode_tps"], 2)},
         "weights_bytes": {"single": single["weights"][0], "ranks": ranks["weights"]},
+        "active_bytes": {"single": single["active"][0], "ranks": ranks["active"]},
         "peak_bytes": {"single": single["peak"][0], "ranks": ranks["peak"]},
         "load_s": {"single": round(single["load_s"], 2), "ranks": round(ranks["load_s"], 2)},
         "load_average": os.getloadavg(),

@@ -35,12 +35,20 @@ def drive(scenario: str, model: Path, hosts: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def held_once(ranks: list[dict], single_weights: int) -> bool:
+    """The ranks' weights add up to the single process's (each rank reports whole KiB)."""
+    total = sum(r["weights"] for r in ranks)
+    return single_weights - 1024 * len(ranks) < total <= single_weights
+
+
 @pytest.fixture(scope="module")
 def three_way_model(tmp_path_factory) -> Path:
-    """A tiny llama that splits three ways both ways: 3 layers, 6 heads, 3 KV heads."""
+    """A tiny llama that splits three ways both ways: 3 layers, 6 heads, 3 KV heads; its
+    embedding table is its LM head too (tied, like SmolLM2)."""
     return build_tiny_llama(
-        tmp_path_factory.mktemp("models") / "tiny-three", hidden_size=48, num_heads=6, num_kv_heads=3, num_layers=3, intermediate_size=96
-    )
+        tmp_path_factory.mktemp("models") / "tiny-three",
+        hidden_size=48, num_heads=6, num_kv_heads=3, num_layers=3, intermediate_size=96, tie_word_embeddings=True,
+    )  # fmt: skip
 
 
 def test_two_ranks_answer_token_for_token_like_one_process_and_keep_the_conversation(tiny_model_dir):
@@ -55,6 +63,7 @@ def test_two_ranks_answer_token_for_token_like_one_process_and_keep_the_conversa
     assert ranks["runtime"].startswith("2 ranks (pipeline)") and out["tensor"]["runtime"].startswith("2 ranks (tensor)")
     assert [r["host"] for r in ranks["ranks"]] == ["127.0.0.1", "127.0.0.1"]
     assert all(0 < r["weights"] < out["single_weights"] for r in ranks["ranks"])  # each rank holds a part
+    assert held_once(ranks["ranks"], out["single_weights"])  # and no tensor is held twice
     assert all(r["active"] > 0 and r["kv_cache"] > 0 for r in ranks["ranks"])
     assert out["left_after_shutdown"] == []
 
@@ -64,6 +73,8 @@ def test_three_ranks_split_by_pipeline_and_by_tensor_answer_like_one_process(thr
     expected = out["single"]["first"]
     assert out["pipeline"]["first"] == expected and out["tensor"]["first"] == expected
     assert len(out["pipeline"]["ranks"]) == len(out["tensor"]["ranks"]) == 3
+    # only rank 0 holds the tied embedding table / LM head; the others hold layers alone
+    assert held_once(out["pipeline"]["ranks"], out["single_weights"])
     assert out["left_after_shutdown"] == []
 
 

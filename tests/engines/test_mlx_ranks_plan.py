@@ -4,6 +4,7 @@ model, and refusing a split the model's shape does not allow — each in one lin
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -76,14 +77,15 @@ def test_a_probe_says_python_anechat_and_mlx_versions():
 class _Group:
     """A stand-in for an mx.distributed group of ``n`` ranks: split only asks its size and rank."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, rank: int = 0) -> None:
         self.n = n
+        self.r = rank
 
     def size(self) -> int:
         return self.n
 
     def rank(self) -> int:
-        return 0
+        return self.r
 
 
 def test_a_split_the_model_shape_does_not_allow_is_refused_naming_the_other_split(tiny_model_dir):
@@ -97,6 +99,55 @@ def test_a_split_the_model_shape_does_not_allow_is_refused_naming_the_other_spli
         split(model, _Group(3), "tensor")
     with pytest.raises(ModelFormatError, match="it has 2 layers for 3 ranks — try --shard tensor"):
         split(model, _Group(3), "pipeline")
+
+
+def test_layers_go_to_the_ranks_by_bytes_with_rank_0_holding_the_embedding_table_too():
+    from anechat.engines.mlx.distributed.shard import balanced_split
+
+    # SmolLM2-135M's shape: 30 layers of ~14 MB, a 113 MB tied table on rank 0
+    assert balanced_split([14] * 30, 2, rank_0_extra=113) == [11, 19]
+    assert balanced_split([14] * 30, 3, rank_0_extra=113) == [4, 13, 13]
+    assert balanced_split([14] * 30, 2) == [15, 15]
+    assert balanced_split([5, 1, 1, 1, 1, 1], 2) == [5, 1]  # the last rank runs the first layers
+    assert balanced_split([1] * 4, 2, rank_0_extra=100) == [1, 3]  # every rank runs a layer
+
+
+def test_a_pipeline_rank_other_than_0_drops_the_embedding_table_norm_and_head_before_reading_them(tmp_path):
+    pytest.importorskip("mlx_lm")
+    from mlx_lm.utils import load_model
+
+    from anechat.engines.mlx.distributed.shard import _nbytes, scores_tokens, split
+    from tinymodel import build_tiny_llama
+
+    folder = build_tiny_llama(tmp_path / "tied", num_layers=4, intermediate_size=16, tie_word_embeddings=True)
+    whole, _ = load_model(folder, lazy=True)
+    parts = []
+    for rank in (0, 1):
+        model, _ = load_model(folder, lazy=True)
+        split(model, _Group(2, rank), "pipeline")
+        parts.append(model)
+    first, other = parts
+    assert "embed_tokens" in first.model and "norm" in first.model and scores_tokens(first)
+    assert "embed_tokens" not in other.model and "norm" not in other.model and not scores_tokens(other)
+    assert (len(first.layers), len(other.layers)) == (1, 3)  # the table outweighs a layer here
+    assert _nbytes(first) + _nbytes(other) == _nbytes(whole)
+
+
+def test_a_killed_rank_0s_folder_is_removed_by_the_next_start_and_a_living_ones_is_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from anechat.engines.mlx.distributed.launch import remove_stale_folders
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"anechat-ranks-{int(ended.stdout)}-abc"
+    living = tmp_path / f"anechat-ranks-{os.getpid()}-def"
+    other = tmp_path / "anechat-ranks-notes"
+    for folder in (stale, living, other):
+        folder.mkdir()
+        (folder / "ranks.log").write_text("...")
+    assert remove_stale_folders(tmp_path) == [stale]
+    assert not stale.exists() and living.exists() and other.exists()
 
 
 def test_with_real_hosts_the_ring_uses_mlx_launch_ports_and_never_gives_them_loopback_for_this_machine():

@@ -5,7 +5,9 @@ starts ranks 1.. from a host file listing only them — ssh on real hosts, local
 processes for ``127.0.0.1`` — each running :mod:`.follower`, which takes its place
 in the full ring (``ANECHAT_RING``: every rank's address; its mlx.launch rank + 1).
 mlx.launch's output (the followers' too) goes to a log file, whose last lines
-explain a rank that failed. mlx.launch stops every rank when one of them fails;
+explain a rank that failed. That file and the host file live in a temporary folder
+named after rank 0's process id; a rank 0 that was killed before it could remove
+its folder has it removed by the next one (:func:`remove_stale_folders`). mlx.launch stops every rank when one of them fails;
 :meth:`Followers.stop` ends whatever is left, local process group and ssh sessions.
 """
 
@@ -22,12 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from anechat.engines.files import pid_alive
 from anechat.engines.mlx.distributed.hosts import RankPlan
 
 _LAUNCH = "from mlx._distributed_utils.launch import main; main()"
 FOLLOWER_MODULE = "anechat.engines.mlx.distributed.follower"
 #: what a follower prints just before it joins the ring
 JOINING = "anechat rank joining"
+_FOLDER_PREFIX = "anechat-ranks-"
 _NODE_EXIT = re.compile(r"Node with rank (\d+) (exited with code (-?\d+)|was killed)")
 
 
@@ -36,7 +40,8 @@ class Followers:
 
     def __init__(self, plan: RankPlan, ring: list[list[str]]) -> None:
         self.plan = plan
-        self.folder = Path(tempfile.mkdtemp(prefix="anechat-ranks-"))
+        remove_stale_folders()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-"))
         self.log_path = self.folder / "ranks.log"
         hostfile = self.folder / "hostfile.json"
         hostfile.write_text(json.dumps(plan.hostfile()))
@@ -115,3 +120,14 @@ class Followers:
             os.killpg(self.process.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def remove_stale_folders(parent: str | Path | None = None) -> list[Path]:
+    """Remove the ranks' folders whose rank 0 process is gone; returns what was removed."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(_FOLDER_PREFIX + "*"):
+        owner = folder.name[len(_FOLDER_PREFIX) :].split("-", 1)[0]
+        if folder.is_dir() and owner.isdigit() and not pid_alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

@@ -7,8 +7,10 @@ first broadcasts the turn (the whole context's token ids, how much of the cache
 to keep, the sampling parameters with a seed every rank uses) and then runs
 mlx-lm's ``generate_step`` in lockstep with the other ranks, saying after every
 token whether they go on. A follower's session (:meth:`RankSession.follow`)
-runs the very same steps on what it received, so every rank samples the same
-token from the same logits and every KV cache holds the same tokens.
+runs the very same steps on what it received, so every KV cache holds the same
+tokens: with tensor sharding every rank samples the same token from the same
+logits; in a pipeline only rank 0 holds the LM head and samples, and the other
+ranks' forward passes take the hidden states rank 0 sends (:mod:`.shard`).
 """
 
 from __future__ import annotations
@@ -55,11 +57,16 @@ class RankSession(MLXSession):
         """Run one turn rank 0 announced, token for token, until it says stop."""
         import mlx.core as mx
 
+        from anechat.engines.mlx.distributed.shard import scores_tokens
+
         context = list(message.payload)
         if self._cache_length() > message.start:
             self._trim_cache(message.start)
         mx.reset_peak_memory()
-        tokens = self._steps(context[message.start :], context, message.params)
+        params = message.params
+        if not scores_tokens(self.model):  # no logits here: nothing to sample or penalise
+            params = SamplingParams(seed=params.seed if params is not None else None)
+        tokens = self._steps(context[message.start :], context, params)
         try:
             for _ in tokens:
                 if not self.link.decide(None):
