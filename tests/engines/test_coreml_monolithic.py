@@ -29,8 +29,9 @@ CONTEXT, BATCH = 64, 16
 PROMPTS = ["The quick brown fox jumps over the lazy dog.", "def add(a, b):"]
 
 
-def _monolithic_package(src, destination, sizes: list[int]) -> None:
-    """``llama_monolithic_full.mlpackage``: embeddings + all layers + split LM head, infer + prefill."""
+def _monolithic_package(src, destination, sizes: list[int], argmax: bool = False) -> None:
+    """``llama_monolithic_full.mlpackage``: embeddings + all layers + split LM head, infer + prefill.
+    ``argmax``: infer returns ANEMLL's ``argmax_idx`` / ``argmax_val`` (per LM head chunk) instead."""
     import coremltools as ct
     import torch
 
@@ -48,7 +49,11 @@ def _monolithic_package(src, destination, sizes: list[int]) -> None:
 
         def forward(self, input_ids, position_ids, causal_mask, current_pos):
             hidden = super().forward(self.embed(input_ids), position_ids, causal_mask, current_pos)
-            return self.head(hidden)
+            logits = self.head(hidden)
+            if not (argmax and self.mode == "infer"):
+                return logits
+            best = [torch.max(part.reshape(1, -1), dim=-1) for part in logits]
+            return (torch.cat([b.indices.to(torch.int32) for b in best]), torch.cat([b.values for b in best]))
 
     module = Monolithic().eval()
     functions = {}
@@ -69,7 +74,11 @@ def _monolithic_package(src, destination, sizes: list[int]) -> None:
                     ct.TensorType(name="causal_mask", shape=(1, 1, seq, CONTEXT), dtype=np.float16),
                     ct.TensorType(name="current_pos", shape=(1,), dtype=np.int32),
                 ],
-                outputs=[ct.TensorType(name=f"logits{i + 1}", dtype=np.float16) for i in range(len(sizes))],
+                outputs=(
+                    [ct.TensorType(name="argmax_idx", dtype=np.int32), ct.TensorType(name="argmax_val", dtype=np.float16)]
+                    if argmax and function == "infer"
+                    else [ct.TensorType(name=f"logits{i + 1}", dtype=np.float16) for i in range(len(sizes))]
+                ),
                 states=[ct.StateType(wrapped_type=ct.TensorType(shape=tuple(module.kv_cache.shape), dtype=np.float16),
                                      name=ane_llama.STATE_NAME)],
                 convert_to="mlprogram",
@@ -80,18 +89,27 @@ def _monolithic_package(src, destination, sizes: list[int]) -> None:
     parts.save_multifunction(functions, destination)
 
 
-@pytest.fixture(scope="module")
-def monolithic_folder(tiny_model_dir, tiny_coreml_dir, tmp_path_factory):
+def _monolithic_folder(tiny_model_dir, tiny_coreml_dir, folder, argmax: bool = False):
     """The tiny llama as ANEMLL's monolithic conversion lays it out (meta.yaml names the
     .mlmodelc a compile step would make; only the .mlpackage is here, as off macOS)."""
-    folder = tmp_path_factory.mktemp("coreml") / "tiny-monolithic"
     folder.mkdir()
     chunked = yaml.safe_load((tiny_coreml_dir / "meta.yaml").read_text())["model_info"]["parameters"]
     sizes = list(chunked["lm_head_chunk_sizes"])
-    _monolithic_package(tiny_model_dir, folder / "llama_monolithic_full.mlpackage", sizes)
+    _monolithic_package(tiny_model_dir, folder / "llama_monolithic_full.mlpackage", sizes, argmax)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "config.json"):
         if (tiny_model_dir / name).is_file():
             shutil.copy(tiny_model_dir / name, folder / name)
+    params = {
+        "context_length": CONTEXT,
+        "batch_size": BATCH,
+        "lut_bits": "none",
+        "model_prefix": "llama",
+        "monolithic_model": "llama_monolithic_full.mlmodelc",
+        "split_lm_head": len(sizes),
+    }
+    if argmax:
+        params["argmax_in_model"] = True
+    params.update({"vocab_size": sum(sizes), "lm_head_chunk_sizes": sizes, "functions": ["infer", "prefill"]})
     meta = {
         "model_info": {
             "name": "anemll-tiny-llama-ctx64-monolithic",
@@ -100,21 +118,16 @@ def monolithic_folder(tiny_model_dir, tiny_coreml_dir, tmp_path_factory):
             "framework": "Core ML",
             "architecture": "llama",
             "model_type": "monolithic",
-            "parameters": {
-                "context_length": CONTEXT,
-                "batch_size": BATCH,
-                "lut_bits": "none",
-                "model_prefix": "llama",
-                "monolithic_model": "llama_monolithic_full.mlmodelc",
-                "split_lm_head": len(sizes),
-                "vocab_size": sum(sizes),
-                "lm_head_chunk_sizes": sizes,
-                "functions": ["infer", "prefill"],
-            },
+            "parameters": params,
         }
     }
     (folder / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return folder
+
+
+@pytest.fixture(scope="module")
+def monolithic_folder(tiny_model_dir, tiny_coreml_dir, tmp_path_factory):
+    return _monolithic_folder(tiny_model_dir, tiny_coreml_dir, tmp_path_factory.mktemp("coreml") / "tiny-monolithic")
 
 
 def greedy_ids(folder, text: str, n: int = 16) -> list[int]:
@@ -147,6 +160,18 @@ def test_a_monolithic_model_decodes_the_same_greedy_tokens_as_mlx(monolithic_fol
         engine.unload()
 
 
+def test_a_monolithic_model_with_argmax_in_model_picks_the_same_tokens(monolithic_folder, tiny_model_dir, tiny_coreml_dir, tmp_path):
+    folder = _monolithic_folder(tiny_model_dir, tiny_coreml_dir, tmp_path / "tiny-monolithic-argmax", argmax=True)
+    engine = CoreMLEngine()
+    session = engine.load(folder)
+    try:  # the package answers with the winner itself, not logits
+        assert isinstance(session.forward.infer(session.tokenizer.encode(PROMPTS[0])[0], 0), int)
+    finally:
+        engine.unload()
+    for text in PROMPTS:
+        assert greedy_ids(folder, text) == greedy_ids(monolithic_folder, text), text
+
+
 def test_a_long_prompt_is_prefilled_in_batches_by_the_prefill_function_and_matches_token_by_token(monolithic_folder):
     engine = CoreMLEngine()
     session = engine.load(monolithic_folder)
@@ -170,11 +195,11 @@ def test_the_model_info_and_the_catalog_show_a_monolithic_model_as_core_ml(monol
 
     det = detect(monolithic_folder)
     assert det.format == "coreml" and det.engines == ("coreml",) and not det.reason
-    assert det.quantization == "float16" and det.context_length == CONTEXT
+    assert det.quantization == "float16" and det.context_length == CONTEXT and det.details["monolithic"]
     engine = CoreMLEngine()
     session = engine.load(monolithic_folder)
     try:
-        assert session.info.extra["parts"] == ["llama_monolithic_full.mlpackage"]
+        assert session.info.extra["parts"] == ["llama_monolithic_full.mlpackage"] and session.info.extra["monolithic"]
         assert session.info.context_length == CONTEXT
     finally:
         engine.unload()
