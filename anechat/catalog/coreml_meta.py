@@ -54,6 +54,7 @@ def detect_coreml(folder: Path) -> Detection:
         details={
             "luts": dict(layout.luts),
             "num_chunks": len(layout.chunks),
+            "monolithic": layout.monolithic,
             "batch_size": meta.batch_size,
             "state_length": meta.state_length,
             "converter": meta.converter or None,

@@ -176,6 +176,7 @@ class CoreMLEngine(Engine):
                 "runtime": runtime.label,
                 "batch_size": forward.batch_size,
                 "chunks": len(layout.chunks),
+                "monolithic": layout.monolithic,
                 "state_length": forward.mask_length,
                 "model_context_length": forward.context_length,
                 "argmax_in_model": forward.argmax_in_model,

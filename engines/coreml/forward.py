@@ -1,4 +1,5 @@
-"""Token ids in, logits out: embeddings -> FFN chunks (shared KV state) -> LM head.
+"""Token ids in, logits out: embeddings -> FFN chunks (shared KV state) -> LM head; or, for a
+monolithic model, the one package's ``infer`` / ``prefill`` on the token ids themselves.
 
 Runtime-agnostic: it builds the inputs ANEMLL parts expect (``input_ids``,
 ``position_ids``, ``causal_mask``, ``current_pos``, and ``update_mask`` where a
@@ -28,18 +29,20 @@ class ForwardPass:
         layout = runtime.layout
         meta = layout.meta
         self.meta = meta
+        #: one package takes token ids and returns logits (no embeddings or LM head part)
+        self.monolithic = layout.monolithic
+        self._first_input = "input_ids" if self.monolithic else "hidden_states"
         first = runtime.chunks[0]
         infer_info = first.infer.info(first.infer_function)
         self.mask_length = meta.state_length or meta.context_length
-        self.hidden_size = 0
         if infer_info is not None:
-            if "causal_mask" not in infer_info.inputs or "hidden_states" not in infer_info.inputs:
+            if "causal_mask" not in infer_info.inputs or self._first_input not in infer_info.inputs:
+                what = "the monolithic infer function" if self.monolithic else "the FFN infer function"
                 raise ModelFormatError(
-                    f"{first.infer.files.any_path.name}: the FFN infer function takes {sorted(infer_info.inputs)}, "
-                    "not hidden_states / causal_mask as ANEMLL parts do"
+                    f"{first.infer.files.any_path.name}: {what} takes {sorted(infer_info.inputs)}, "
+                    f"not {self._first_input} / causal_mask as ANEMLL parts do"
                 )
             self.mask_length = infer_info.inputs["causal_mask"].shape[-1]
-            self.hidden_size = infer_info.inputs["hidden_states"].shape[-1]
         self.context_length = min(meta.context_length, self.mask_length)
         if meta.sliding_window and meta.sliding_window < self.context_length:
             self.context_length = meta.sliding_window  # no rotate functions here: stay inside the window
@@ -47,9 +50,9 @@ class ForwardPass:
         self.batch_size = meta.batch_size
         if self.has_prefill:
             pinfo = first.prefill.info(first.prefill_function)  # type: ignore[union-attr]
-            if pinfo is not None and "hidden_states" in pinfo.inputs:
-                self.batch_size = pinfo.inputs["hidden_states"].shape[1]
-        emb = runtime.embeddings.info(None)
+            if pinfo is not None and self._first_input in pinfo.inputs:
+                self.batch_size = pinfo.inputs[self._first_input].shape[1]
+        emb = runtime.embeddings.info(None) if runtime.embeddings is not None else None
         shapes = emb.inputs["input_ids"].shapes if emb is not None and "input_ids" in emb.inputs else None
         self.embed_batched = shapes is None or (1, self.batch_size) in shapes or any(-1 in s for s in shapes)
         self.argmax_in_model = meta.argmax_in_model
@@ -74,14 +77,17 @@ class ForwardPass:
         return np.where(k <= q, np.float32(0), NEG_INF).astype(np.float32).reshape(1, 1, rows, self.mask_length)
 
     def _embed(self, ids: Sequence[int]) -> np.ndarray:
+        """What the first chunk takes: hidden states, or (monolithic) the token ids themselves."""
         arr = np.asarray(ids, dtype=np.int32).reshape(1, -1)
+        if self.monolithic:
+            return arr
         if arr.shape[1] == 1 or self.embed_batched:
             return self.runtime.embeddings.predict({"input_ids": arr})["hidden_states"]
         return np.concatenate([self.runtime.embeddings.predict({"input_ids": arr[:, i : i + 1]})["hidden_states"] for i in range(arr.shape[1])], axis=1)
 
     def _chunk_inputs(self, info, hidden: np.ndarray, start: int, rows: int) -> dict[str, np.ndarray]:
         inputs = {
-            "hidden_states": hidden,
+            self._first_input: hidden,
             "position_ids": np.arange(start, start + rows, dtype=np.int32),
             "causal_mask": self._mask(start, rows),
             "current_pos": np.array([start], dtype=np.int32),
@@ -96,16 +102,18 @@ class ForwardPass:
                 inputs["update_mask"] = um
             unknown = set(info.inputs) - set(inputs)
             if unknown:
-                raise ModelFormatError(f"FFN part takes inputs anechat does not know how to fill: {sorted(unknown)}")
+                raise ModelFormatError(f"{'monolithic' if self.monolithic else 'FFN'} part takes inputs anechat does not know how to fill: {sorted(unknown)}")
             inputs = {k: v for k, v in inputs.items() if k in info.inputs}
         return inputs
 
-    def _run_chunks(self, hidden: np.ndarray, start: int, rows: int, prefill: bool) -> np.ndarray:
+    def _run_chunks(self, hidden: np.ndarray, start: int, rows: int, prefill: bool) -> dict[str, np.ndarray]:
+        """Every chunk in turn, each on the last one's hidden states; the last chunk's outputs."""
+        out: dict[str, np.ndarray] = {}
         for c in self.runtime.chunks:
             part, fn = (c.prefill, c.prefill_function) if prefill else (c.infer, c.infer_function)
             out = part.predict(self._chunk_inputs(part.info(fn), hidden, start, rows), self.state, fn)  # type: ignore[union-attr]
-            hidden = out["output_hidden_states"]
-        return hidden
+            hidden = out.get("output_hidden_states")  # type: ignore[assignment]
+        return out
 
     # -- what the session calls ----------------------------------------------------------
     def prefill(self, ids: Sequence[int], start: int, on_progress=None) -> int:
@@ -130,9 +138,12 @@ class ForwardPass:
 
     def infer(self, token: int, pos: int) -> np.ndarray | int:
         """Run one token at ``pos``: its logits over the vocabulary (or the token id, for argmax parts)."""
-        hidden = self._run_chunks(self._embed([token]), pos, 1, prefill=False)
-        out = self.runtime.lm_head.predict({"hidden_states": hidden})
-        return read_lm_head(out, self.meta, self.runtime.layout.lm_head.any_path.name)
+        out = self._run_chunks(self._embed([token]), pos, 1, prefill=False)
+        head = self.runtime.lm_head
+        if head is None:  # monolithic: the one package returns the logits itself
+            return read_lm_head(out, self.meta, self.runtime.chunks[0].infer.files.any_path.name)
+        out = head.predict({"hidden_states": out["output_hidden_states"]})
+        return read_lm_head(out, self.meta, head.files.any_path.name)
 
 
 def read_lm_head(out: dict[str, Any], meta: AnemllMeta, part: str = "LM head") -> np.ndarray | int:

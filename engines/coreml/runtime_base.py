@@ -4,6 +4,8 @@ Two runtimes implement it: :mod:`.runtime_macos` (Core ML itself, on the Neural
 Engine) and :mod:`.runtime_mil` (the MIL executor, numpy on the CPU, anywhere).
 A runtime loads the parts of a :class:`~.anemll.CoreMLLayout`, makes ONE
 state shared by every FFN chunk, and runs a part's function on a dict of inputs.
+A monolithic layout has no embeddings or LM head part: ``embeddings`` and ``lm_head`` are
+None and the one chunk's package holds the whole model.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class CoreMLRuntime(ABC):
                 done += 1
             return parts[files.stem]
 
-        self.embeddings = load(layout.embeddings, (None,))
+        self.embeddings = load(layout.embeddings, (None,)) if layout.embeddings is not None else None
         self.chunks: list[ChunkRunners] = []
         for c in layout.chunks:
             same = c.prefill is not None and c.prefill.stem == c.infer.stem
@@ -75,8 +77,13 @@ class CoreMLRuntime(ABC):
             infer = load(c.infer, fns)
             prefill = None if c.prefill is None else load(c.prefill, fns if same else (c.prefill_function,))
             self.chunks.append(ChunkRunners(c.index, infer, c.infer_function, prefill, c.prefill_function))
-        self.lm_head = load(layout.lm_head, (None,))
+        self.lm_head = load(layout.lm_head, (None,)) if layout.lm_head is not None else None
         self._report("model loaded", 1.0)
+
+    def parts(self) -> list[PartRunner]:
+        """Every loaded part once (a package serving infer and prefill is one part)."""
+        found = [self.embeddings, *[c.infer for c in self.chunks], *[c.prefill for c in self.chunks], self.lm_head]
+        return list({id(p): p for p in found if p is not None}.values())
 
     def _report(self, message: str, fraction: float | None) -> None:
         if self._progress is not None:

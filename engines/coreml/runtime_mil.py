@@ -64,8 +64,7 @@ class MILRuntime(CoreMLRuntime):
 
     def load_report(self) -> dict[str, str]:
         """How each part was loaded: "hit" (from its load cache), "written", or "off: <why>"."""
-        parts = {id(p): p for p in [self.embeddings, *[c.infer for c in self.chunks], *[c.prefill for c in self.chunks if c.prefill], self.lm_head]}
-        return {p.files.any_path.name: p.model.cache_status for p in parts.values()}  # type: ignore[attr-defined]
+        return {p.files.any_path.name: p.model.cache_status for p in self.parts()}  # type: ignore[attr-defined]
 
     def make_state(self) -> dict[str, StateSlot]:
         shapes: dict[str, tuple[int, ...]] = {}
@@ -87,7 +86,7 @@ class MILRuntime(CoreMLRuntime):
     def weight_bytes(self) -> int:
         seen: set[int] = set()
         total = 0
-        for part in {id(p): p for p in [self.embeddings, self.lm_head, *[c.infer for c in self.chunks], *[c.prefill for c in self.chunks if c.prefill]]}.values():
+        for part in self.parts():
             for v in part.model.constant_arrays():  # type: ignore[attr-defined]
                 if id(v) not in seen:
                     seen.add(id(v))

@@ -139,10 +139,23 @@ def test_missing_parts_and_chunks_are_named(tmp_path):
         read_layout(anemll_folder(tmp_path / "c", CHUNKED, num_chunks=3))
 
 
-def test_monolithic_models_are_refused_clearly(tmp_path):
-    folder = anemll_folder(tmp_path, ["llama_monolithic_full_lut6.mlmodelc"], monolithic_model="llama_monolithic_full_lut6.mlmodelc")
-    with pytest.raises(ModelFormatError, match="monolithic"):
-        read_layout(folder)
+def test_a_monolithic_folder_is_one_package_serving_infer_and_prefill(tmp_path):
+    folder = anemll_folder(
+        tmp_path, ["qwen_monolithic_full_lut4.mlpackage"], model_type="monolithic", lut_ffn=..., lut_lmhead=...,
+        lut_embeddings=..., lut_bits=4, model_prefix="qwen", monolithic_model="qwen_monolithic_full_lut4.mlmodelc",
+    )
+    layout = read_layout(folder)
+    assert layout.monolithic and layout.embeddings is None and layout.lm_head is None
+    (chunk,) = layout.chunks
+    assert chunk.infer is chunk.prefill and (chunk.infer_function, chunk.prefill_function) == ("infer", "prefill")
+    assert [p.pick(".mlmodelc").name for p in layout.all_parts] == ["qwen_monolithic_full_lut4.mlpackage"]
+    assert layout.luts == {"embeddings": 4, "ffn": 4, "lm_head": 4}
+
+
+def test_a_monolithic_model_not_yet_combined_uses_its_infer_and_prefill_packages(tmp_path):
+    parts = ["llama_monolithic.mlpackage", "llama_monolithic_prefill.mlpackage"]
+    (chunk,) = read_layout(anemll_folder(tmp_path, parts, model_type="monolithic", lut_ffn=...)).chunks
+    assert (chunk.infer.stem, chunk.prefill.stem, chunk.infer_function) == ("llama_monolithic", "llama_monolithic_prefill", None)
 
 
 def test_lm_head_outputs_are_concatenated_in_numeric_order(tmp_path):

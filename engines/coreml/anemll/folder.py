@@ -1,4 +1,5 @@
-"""Finds the parts of an ANEMLL-layout folder: embeddings, FFN chunks, LM head.
+"""Finds the parts of an ANEMLL-layout folder: embeddings, FFN chunks, LM head — or the one
+monolithic package (``model_type: monolithic``) that holds all three.
 
 Handles what real ANEMLL folders do: ``meta.yaml`` names parts ``.mlmodelc`` where
 only the ``.mlpackage`` exists (or the other way round); ``ffn`` carries no chunk
@@ -9,6 +10,11 @@ suffix (``llama_FFN_PF_lut6`` -> ``llama_FFN_PF_lut6_chunk_01of01``); single-fun
 When its compile step is skipped, ANEMLL's converter names ``X.mlmodelc`` (and LUT none)
 for a part it saved as ``X_lutN.mlpackage``: that part is used, its LUT read from the
 name, and the layout carries a warning saying so.
+
+A monolithic folder (ANEMLL 0.3.5 ``--monolithic``) is read as a layout without separate
+embeddings and LM head: one "chunk" whose ``infer`` / ``prefill`` functions take token ids and
+return logits (``{prefix}_monolithic_full[_lutN]``; or, before ANEMLL's combine step, the
+single-function ``{prefix}_monolithic[_lutN]`` and ``{prefix}_monolithic_prefill[_lutN]``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 from anechat.engines.coreml.anemll.meta import AnemllMeta, LayoutError, read_meta
 from anechat.engines.coreml.anemll.names import (
     CHUNK_RE, LUT_RE, PART_SUFFIXES, chunk_stem, embeddings_stem, ffn_stem, lm_head_stem, lut_of, lut_suffix,
-    strip_chunk, strip_part_suffix,
+    monolithic_stem, strip_chunk, strip_part_suffix,
 )
 
 _MISSING = "download the missing files again or re-convert the model"
@@ -46,7 +52,8 @@ class PartFiles:
 
 @dataclass(frozen=True)
 class FFNChunk:
-    """One chunk of decoder layers: ``infer`` (one token) and, when present, ``prefill`` (a batch)."""
+    """One chunk of decoder layers: ``infer`` (one token) and, when present, ``prefill`` (a batch).
+    In a monolithic layout the one chunk is the whole model: token ids in, logits out."""
 
     index: int  # from 1
     count: int
@@ -61,19 +68,25 @@ class FFNChunk:
 class CoreMLLayout:
     folder: Path
     meta: AnemllMeta
-    embeddings: PartFiles
+    #: None in a monolithic layout (the one chunk embeds and projects itself)
+    embeddings: PartFiles | None
     chunks: tuple[FFNChunk, ...]
-    lm_head: PartFiles
+    lm_head: PartFiles | None
     #: LUT bits of each part ("embeddings", "ffn", "lm_head") as found: meta.yaml's, or the file name's
     luts: dict[str, int | None] = field(default_factory=dict)
     #: what was odd but usable, one line each (the engine passes them on; nothing here prints)
     warnings: tuple[str, ...] = ()
 
     @property
+    def monolithic(self) -> bool:
+        """One package holds embeddings, layers and LM head (its functions take ids, return logits)."""
+        return self.embeddings is None
+
+    @property
     def all_parts(self) -> list[PartFiles]:
         seen, out = set(), []
         for part in [self.embeddings, *[c.infer for c in self.chunks], *[c.prefill for c in self.chunks if c.prefill], self.lm_head]:
-            if part.stem not in seen:
+            if part is not None and part.stem not in seen:
                 seen.add(part.stem)
                 out.append(part)
         return out
@@ -198,6 +211,27 @@ class _Finder:
             hint=_MISSING,
         )
 
+    def monolithic(self, prefix: str) -> tuple[FFNChunk, ...]:
+        """The combined ``infer`` + ``prefill`` package, or the two single-function ones."""
+        meta, lut = self.meta, self.meta.lut_ffn
+        named = [strip_part_suffix(meta.monolithic_model)] if meta.monolithic_model else []
+        for stem in dict.fromkeys(named + [monolithic_stem(prefix, lut), monolithic_stem(prefix, None)]):
+            part = find_part(self.folder, stem, "monolithic model")
+            if part is not None:
+                return (FFNChunk(1, 1, part, part, "infer", "prefill"),)
+        for lut_bits in dict.fromkeys((lut, None)):
+            infer = find_part(self.folder, monolithic_stem(prefix, lut_bits, "infer"), "monolithic model")
+            if infer is not None:
+                prefill = find_part(self.folder, monolithic_stem(prefix, lut_bits, "prefill"), "monolithic prefill")
+                return (FFNChunk(1, 1, infer, prefill, None, None),)
+        first = named[0] if named else monolithic_stem(prefix, lut)
+        raise LayoutError(
+            self.folder,
+            f"missing Core ML part {first} (.mlpackage or .mlmodelc): the monolithic model"
+            + (f" that model_info.parameters.monolithic_model names ({meta.monolithic_model})" if meta.monolithic_model else ""),
+            hint=_MISSING,
+        )
+
     def _separate_infer_and_prefill(self, prefix: str, named: list[str]) -> tuple[FFNChunk, ...] | None:
         """Older releases: a single-function FFN (infer) per chunk, and a separate prefill package."""
         meta, lut = self.meta, lut_suffix(self.meta.lut_ffn)
@@ -225,7 +259,7 @@ class _Finder:
 def _prefix(folder: Path, meta: AnemllMeta) -> str:
     if meta.model_prefix:
         return meta.model_prefix
-    for value in (meta.embeddings, meta.lm_head, meta.ffn):
+    for value in (meta.embeddings, meta.lm_head, meta.ffn, meta.monolithic_model):
         if value and "_" in value:
             return strip_part_suffix(value).split("_")[0]
     found = sorted(p.name.split("_embeddings")[0] for p in folder.glob("*_embeddings*") if p.suffix in PART_SUFFIXES)
@@ -235,14 +269,10 @@ def _prefix(folder: Path, meta: AnemllMeta) -> str:
 def locate_parts(folder: Path | str, meta: AnemllMeta) -> CoreMLLayout:
     """Find every part ``meta`` describes in ``folder`` (LayoutError naming what is missing)."""
     folder = Path(folder)
-    if meta.model_type == "monolithic" or (meta.monolithic_model and not meta.ffn):
-        raise LayoutError(
-            meta.path or folder,
-            f"model_info.model_type monolithic (one {meta.monolithic_model or 'monolithic'} part) is not supported",
-            hint="use the chunked release of this model (embeddings + FFN + LM head parts)",
-        )
     prefix = _prefix(folder, meta)
     finder = _Finder(folder, meta)
+    if meta.model_type == "monolithic" or (meta.monolithic_model and not meta.ffn):
+        return CoreMLLayout(folder, meta, None, finder.monolithic(prefix), None, finder.luts, tuple(finder.warnings))
     named = [strip_part_suffix(meta.embeddings)] if meta.embeddings else []
     embeddings = finder.single("embeddings", named + [embeddings_stem(prefix, meta.lut_embeddings), embeddings_stem(prefix, None)], "embeddings")
     named = [strip_part_suffix(meta.lm_head)] if meta.lm_head else []

@@ -7,6 +7,9 @@ A part is a folder named ``{stem}.mlpackage`` (saved program) or ``{stem}.mlmode
 - FFN chunks: ``{prefix}_FFN_PF[_lutN]_chunk_01of02`` (infer + prefill in one package);
   older releases: ``{prefix}_FFN[_lutN]_chunk_..`` and ``{prefix}_prefill[_lutN]_chunk_..``
 - LM head: ``{prefix}_lm_head[_lutN]``
+- monolithic (ANEMLL 0.3.5 ``--monolithic``: embeddings + layers + LM head in one package,
+  functions ``infer`` and ``prefill``): ``{prefix}_monolithic_full[_lutN]``; before they are
+  combined, ``{prefix}_monolithic[_lutN]`` (infer) and ``{prefix}_monolithic_prefill[_lutN]``
 
 ``meta.yaml`` may name a part with either suffix and the FFN without its chunk suffix.
 """
@@ -32,6 +35,12 @@ def embeddings_stem(prefix: str, lut: int | None) -> str:
 def ffn_stem(prefix: str, lut: int | None) -> str:
     """The FFN without a chunk suffix, as ``meta.yaml`` names it."""
     return f"{prefix}_FFN_PF{lut_suffix(lut)}"
+
+
+def monolithic_stem(prefix: str, lut: int | None, function: str | None = None) -> str:
+    """The combined package (``function`` None), or the single-function one before combining."""
+    kind = {None: "_monolithic_full", "infer": "_monolithic", "prefill": "_monolithic_prefill"}[function]
+    return f"{prefix}{kind}{lut_suffix(lut)}"
 
 
 def chunk_stem(base: str, index: int, count: int) -> str:
