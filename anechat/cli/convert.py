@@ -48,7 +48,7 @@ def convert(
     lut_lmhead: str = typer.Option(DEFAULT, "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
     lut_embeddings: str = typer.Option(DEFAULT, "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
     dtype: str = typer.Option("fp32", "--dtype", help="coreai: weight dtype (fp32, bf16, fp16; fp32 is the fast one on Linux)."),
-    compress: str = typer.Option("none", "--compress", help="coreai: none, lut8, lut6, lut4, int8 or int4 (coreai-opt)."),
+    compress: str = typer.Option("none", "--compress", help="coreai: none, lut8, lut6, lut4 (palettized by anechat, expanded by Core AI), int8 or int4 (coreai-opt)."),
     check: bool = typer.Option(False, "--check", help="coreml: measure what was written against the source (top-1 agreement, perplexity, size)."),
 ) -> None:
     """Convert a model: `--to mlx` (mlx-lm, optionally quantized), `--to coreml` (ANEMLL layout for the Neural Engine) or `--to coreai` (a Core AI `.aimodel`)."""
