@@ -50,7 +50,7 @@ def _count_steps(o: CoreMLConvertOptions) -> int:
         return 4 + (1 if lut else 0)
 
     calibration = 1 if o.calibrate and (o.lut_embeddings or o.lut_ffn or o.lut_lmhead) else 0
-    return 2 + calibration + part(o.lut_embeddings) + o.num_chunks * part(o.lut_ffn) + part(o.lut_lmhead) + 1
+    return 3 + calibration + part(o.lut_embeddings) + o.num_chunks * part(o.lut_ffn) + part(o.lut_lmhead) + 1
 
 
 def _require_toolchain() -> None:
@@ -86,6 +86,7 @@ def convert_to_coreml(
     with atomic_folder(out) as work:  # a failed or interrupted conversion leaves nothing behind
         steps(f"loading weights from {src.name}")
         weights = load_weights(src)
+        steps("measuring the residual stream's fp16 headroom on the calibration text")
         spec = _fp16_ready(spec, weights, src, options)
         _write_parts(spec, weights, options, work, steps, _palettizers(spec, weights, src, options, steps))
         del weights
