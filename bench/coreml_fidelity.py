@@ -17,7 +17,10 @@ Off macOS the Core ML side runs in the MIL executor. Ends with one JSON line hol
 row of issue 15's table: {"ratio": <lut6_top1>, "lut6_top1", "lut4_top1", "default_top1",
 "default_size_vs_fp16", "fp16_conversion_s", "lut6_conversion_s", "cold_run_s", ...}.
 
-    python bench/coreml_fidelity.py [--model PATH]
+    python bench/coreml_fidelity.py [--model PATH] [--variants fp16,lut6,lut4,default]
+
+``--variants`` limits the run to those variants (fp16 is always measured: sizes are relative
+to it); rows of variants left out are null in the JSON line.
 """
 
 from __future__ import annotations
@@ -77,14 +80,19 @@ def cold_run_seconds(folder) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="source model folder (default: the built-in default model)")
+    ap.add_argument("--variants", default="fp16,lut6,lut4,default", help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = ap.parse_args()
+    variants = ["fp16", *(v for v in dict.fromkeys(args.variants.split(",")) if v != "fp16")]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
     from anechat.engines.coreml.convert.check import check_conversion
     from anechat.engines.coreml.engine import CoreMLEngine
     from anechat.engines.mlx.engine import MLXEngine
 
     source = source_model(args.model)
     folders, seconds = {}, {}
-    for variant in VARIANTS:
+    for variant in variants:
         folders[variant], seconds[variant], fresh = coreml_variant(source, variant)
         print(f"{variant}: {folders[variant].name} ({folder_bytes(folders[variant]) / 1e6:.0f} MB, conversion {seconds[variant]:.0f} s{'' if fresh else ', cached'})")
 
@@ -104,25 +112,31 @@ def main() -> None:
     del fp16, mlx
 
     figures = {}
-    for variant in VARIANTS:
+    for variant in variants:
         figures[variant] = check_conversion(folders[variant], source)
         f = figures[variant]
         print(f"{variant}: top-1 {f['top1_agreement']:.3f}, perplexity {f['perplexity']:.2f} (fp32 {f['perplexity_source_fp32']:.2f}), "
               f"{f['size_vs_fp16']:.0%} of fp16")
-    cold = cold_run_seconds(folders["default"])
-    print(f"cold `anechat run -e coreml` of the default recipe (cache warm): {cold:.1f} s")
+    cold_variant = "default" if "default" in folders else "fp16"
+    cold = cold_run_seconds(folders[cold_variant])
+    print(f"cold `anechat run -e coreml` of {cold_variant} (cache warm): {cold:.1f} s")
+
+    def top1(variant):
+        return figures[variant]["top1_agreement"] if variant in figures else None
+
     print(
         json.dumps(
             {
-                "ratio": figures["lut6"]["top1_agreement"],
-                "lut6_top1": figures["lut6"]["top1_agreement"],
-                "lut4_top1": figures["lut4"]["top1_agreement"],
+                "ratio": top1("lut6"),
+                "lut6_top1": top1("lut6"),
+                "lut4_top1": top1("lut4"),
                 "default_recipe": VARIANTS["default"],
-                "default_top1": figures["default"]["top1_agreement"],
-                "default_size_vs_fp16": figures["default"]["size_vs_fp16"],
+                "default_top1": top1("default"),
+                "default_size_vs_fp16": figures["default"]["size_vs_fp16"] if "default" in figures else None,
                 "fp16_conversion_s": round(seconds["fp16"], 1),
-                "lut6_conversion_s": round(seconds["lut6"], 1),
+                "lut6_conversion_s": round(seconds["lut6"], 1) if "lut6" in seconds else None,
                 "cold_run_s": round(cold, 2),
+                "cold_run_variant": cold_variant,
                 "fp16_match": round(fp16_match, 4),
                 "fp16_full_matches": f"{full}/{len(PROMPTS)}",
                 "perplexity": {k: f["perplexity"] for k, f in figures.items()},

@@ -16,6 +16,7 @@ from anechat.engines.coreml.convert.options import RECOMMENDED
 VARIANTS = {
     "fp16": {},
     "lut6": {"lut_ffn": 6, "lut_lmhead": 6},
+    "lut6-nofb": {"lut_ffn": 6, "lut_lmhead": 6, "error_feedback": False},  # what error feedback costs and gives
     "lut4": {"lut_ffn": 4, "lut_lmhead": 4},
     "default": dict(RECOMMENDED),
 }

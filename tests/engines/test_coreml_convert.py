@@ -93,8 +93,8 @@ def test_progress_reports_every_step_in_order(tiny_coreml_lut6_dir):
     fractions = [f for _, f in events]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     for step in ("embeddings: building", "embeddings: tracing", "embeddings: converting",
-                 "embeddings: palettizing (LUT6)", "embeddings: saving", "FFN chunk 1/1: tracing prefill",
-                 "FFN chunk 1/1 infer: palettizing (LUT6)", "FFN chunk 1/1: saving infer + prefill as one package",
+                 "embeddings: palettizing (LUT6)", "embeddings: saving", "FFN chunk 1/1: tracing",
+                 "FFN chunk 1/1: palettizing (LUT6)", "FFN chunk 1/1: saving infer + prefill as one package",
                  "LM head: palettizing (LUT6)", "writing meta.yaml and tokenizer files"):
         assert step in messages
 
@@ -148,7 +148,7 @@ def test_infer_and_prefill_store_their_weights_once(tiny_coreml_dir, tiny_model_
 
     spec = read_spec(tiny_model_dir)
     chunk = ane_llama.FFNChunk(spec, load_weights(tiny_model_dir), 0, 1, 64, parts.TRACE_DTYPE)
-    single = parts.convert_ffn(parts.trace_ffn(chunk, spec, "infer", 16, 64), spec, "infer", 16, 64)
+    single = parts.convert_ffn(parts.trace_ffn(chunk, spec, 16, 64), spec, 16, 64)  # the one program both come from
     single.save(str(tmp_path / "infer_only.mlpackage"))
     both = weights_bytes(tiny_coreml_dir / "llama_FFN_PF_chunk_01of02.mlpackage")
     alone = weights_bytes(tmp_path / "infer_only.mlpackage")
@@ -284,7 +284,7 @@ def test_a_conversion_stopped_midway_leaves_no_folder(tiny_model_dir, tmp_path):
 
     def progress(message, fraction):
         seen.append(message)
-        if message == "FFN chunk 1/2: converting prefill":
+        if message == "FFN chunk 1/2: saving infer + prefill as one package":
             raise Stop  # as a cancelled CLI or a crash would
 
     with pytest.raises(Stop):

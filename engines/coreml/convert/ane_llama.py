@@ -68,8 +68,11 @@ def state_shape(spec: ModelSpec, state_length: int) -> tuple[int, int, int, int]
 class FFNChunk(nn.Module):
     """Decoder layers ``[start, end)``; the last chunk also owns the final norm.
 
-    ``mode`` is "infer" (one token) or "prefill" (a batch); the last chunk's infer applies the
-    final RMSNorm, its prefill returns only the first position (its output is not used).
+    ``mode`` is "infer" or "prefill". Both take any number of positions; the last chunk applies
+    the final RMSNorm, in "prefill" to the first position only: for one token that is the
+    same as "infer", so one traced "prefill" program serves both Core ML functions (the
+    runtime ignores the last chunk's prefill output), while "infer" on many positions gives
+    every position's normed state (the torch references of calibration and ``--check``).
     """
 
     def __init__(self, spec: ModelSpec, weights: dict, start: int, end: int, state_length: int, dtype: torch.dtype = torch.float16) -> None:
@@ -119,9 +122,7 @@ class FFNChunk(nn.Module):
         for layer in self.layers:
             x = layer(x, step)
         if self.is_last:
-            if self.mode == "prefill":
-                return x[:, 0:1, :]
-            return self.norm(x)
+            return self.norm(x[:, 0:1, :] if self.mode == "prefill" else x)
         return x
 
 

@@ -4,9 +4,11 @@ Measured on the default model's FFN chunk (``ct.convert`` of ``infer``, profiled
 a third of the time went to ``Program.validate()`` after each of the ~110 graph passes,
 and several seconds to printing the whole program for debug log lines nobody reads.
 :func:`lean_pipeline` validates the program once after the pipeline instead, and prints
-it as a stub. :func:`save_multifunction` builds the ``infer`` + ``prefill`` package from
-the converted programs in memory, instead of coremltools' route (save each function,
-read each back from protobuf, merge, save again).
+it as a stub. :func:`save_materialized` turns one program converted with a flexible
+sequence length into the fixed-shape ``infer`` + ``prefill`` functions of one package, in
+memory: one trace and one ``ct.convert`` per FFN chunk instead of two, and only the few
+passes fixed shapes need afterwards (coremltools' ``materialize_dynamic_shape_mlmodel``
+reruns its whole default pipeline on every function).
 """
 
 from __future__ import annotations
@@ -41,68 +43,33 @@ def lean_pipeline():
         Program.validate, Program.__str__ = original_validate, original_str
 
 
-def save_multifunction(models: dict, destination: str) -> None:
-    """Save converted single-function models (name -> MLModel, each with its MIL program)
-    as one package whose functions share identical weights; the first is the default."""
-    import coremltools as ct
-    from coremltools import proto
-    from coremltools.converters.mil import mil
-    from coremltools.converters.mil.converter import mil_convert
+#: after fixing the shapes: fold what they made constant (shape arithmetic), drop what is left unused
+MATERIALIZE_PASSES = ["common::materialize_symbolic_shape_program", "common::const_elimination",
+                      "common::noop_elimination", "common::dead_code_elimination"]
 
-    program = mil.Program()
-    descriptions = []
-    spec_version = ct._SPECIFICATION_VERSION_IOS_18  # multifunction packages need iOS 18
-    for name, model in models.items():
-        spec = model.get_spec()
-        spec_version = max(spec_version, spec.specificationVersion)
-        program.add_function(name, model._mil_program.functions["main"])
-        d = spec.description
-        descriptions.append(
-            proto.Model_pb2.FunctionDescription(
-                name=name, input=d.input, output=d.output, state=d.state,
-                predictedFeatureName=d.predictedFeatureName, predictedProbabilitiesName=d.predictedProbabilitiesName,
-            )
-        )
-    _share_weights(program)
-    default = next(iter(models))
-    program.default_function_name = default
+
+def save_materialized(model, functions: dict, destination: str) -> None:
+    """Save a converted model whose ``main`` function has symbolic sizes as one package of
+    fixed-shape functions (name -> {input name: shape}); the first is the default. Their
+    constants are copied with one shared ``weight_id``, so the package stores them once."""
+    import coremltools as ct
+    from coremltools.converters.mil.converter import mil_convert
+    from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipeline, PassPipelineManager
+
+    program = model._mil_program
+    pipeline = PassPipeline(MATERIALIZE_PASSES, "materialize")
+    pipeline.set_options("common::materialize_symbolic_shape_program", {"function_name_to_materialization_map": functions})
+    with lean_pipeline():
+        PassPipelineManager.apply_pipeline(program, pipeline)
+    del program.functions["main"]
+    program.default_function_name = next(iter(functions))
     program.skip_all_passes = True
     program.export_as_multifunction = True
+    spec_version = max(ct._SPECIFICATION_VERSION_IOS_18, model.get_spec().specificationVersion)  # multifunction: iOS 18
     with lean_pipeline():
-        mlmodel = mil_convert(
-            program,
-            convert_to="mlprogram",
-            convert_from="milinternal",
-            specification_version=spec_version,
-            compute_units=ct.ComputeUnit.CPU_ONLY,
-            model_description=proto.Model_pb2.ModelDescription(functions=descriptions, defaultFunctionName=default),
-            skip_model_load=True,
-        )
+        mlmodel = mil_convert(program, convert_to="mlprogram", convert_from="milinternal", specification_version=spec_version,
+                              compute_units=ct.ComputeUnit.CPU_ONLY, skip_model_load=True)
     mlmodel.save(destination)
-
-
-def _share_weights(program) -> None:
-    """Give constants with identical bytes, in any function, one ``weight_id`` so the package
-    stores them once (coremltools' cross-function deduplication compares with ``allclose``;
-    exact bytes through a hash do the same job for weights copied from one tensor)."""
-    import hashlib
-
-    import numpy as np
-
-    groups: dict[tuple, list] = {}
-    for function in program.functions.values():
-        for op in function.operations:
-            if op.op_type != "const":
-                continue
-            value = op.outputs[0].val
-            if not isinstance(value, np.ndarray) or value.dtype == object:
-                continue
-            data = np.ascontiguousarray(value)
-            key = (data.dtype.str, data.shape, hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).digest())
-            groups.setdefault(key, []).append(op)
-    for i, ops in enumerate(g for g in groups.values() if len(g) > 1):
-        for op in ops:
-            op.weight_id = str(i)
 
 
 def save_program(model, destination: str) -> None:

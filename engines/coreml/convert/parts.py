@@ -89,8 +89,7 @@ def convert_embeddings(traced, batch_size: int):
     return _convert(traced, inputs=[ids], outputs=[ct.TensorType(name="hidden_states", dtype=np.float16)])
 
 
-def ffn_example(spec: ModelSpec, function: str, batch_size: int, state_length: int, dtype=TRACE_DTYPE) -> tuple:
-    seq = 1 if function == "infer" else batch_size
+def ffn_example(spec: ModelSpec, seq: int, state_length: int, dtype=TRACE_DTYPE) -> tuple:
     return (
         torch.zeros((1, seq, spec.hidden_size), dtype=dtype),
         torch.arange(seq, dtype=torch.int32),
@@ -99,23 +98,31 @@ def ffn_example(spec: ModelSpec, function: str, batch_size: int, state_length: i
     )
 
 
-def trace_ffn(module: FFNChunk, spec: ModelSpec, function: str, batch_size: int, state_length: int):
-    module.mode = function
+def trace_ffn(module: FFNChunk, spec: ModelSpec, batch_size: int, state_length: int):
+    """One trace for both functions: "prefill" mode on a batch (sizes stay symbolic in the trace)."""
+    module.mode = "prefill"
     try:
-        return _trace(module, ffn_example(spec, function, batch_size, state_length, module.kv_cache.dtype))
+        return _trace(module, ffn_example(spec, batch_size, state_length, module.kv_cache.dtype))
     finally:
         module.kv_cache.zero_()  # tracing ran the graph once and wrote into the buffer
 
 
-def convert_ffn(traced, spec: ModelSpec, function: str, batch_size: int, state_length: int):
+def ffn_shapes(spec: ModelSpec, seq, state_length: int) -> dict:
+    """Input name -> shape of an FFN chunk function taking ``seq`` positions."""
+    return {
+        "hidden_states": (1, seq, spec.hidden_size),
+        "position_ids": (seq,),
+        "causal_mask": (1, 1, seq, state_length),
+        "current_pos": (1,),
+    }
+
+
+def convert_ffn(traced, spec: ModelSpec, batch_size: int, state_length: int):
+    """One program for 1 to ``batch_size`` positions; :func:`save_ffn` fixes it into ``infer`` and ``prefill``."""
     ct = _ct()
-    seq = 1 if function == "infer" else batch_size
-    inputs = [
-        ct.TensorType(name="hidden_states", shape=(1, seq, spec.hidden_size), dtype=np.float16),
-        ct.TensorType(name="position_ids", shape=(seq,), dtype=np.int32),
-        ct.TensorType(name="causal_mask", shape=(1, 1, seq, state_length), dtype=np.float16),
-        ct.TensorType(name="current_pos", shape=(1,), dtype=np.int32),
-    ]
+    seq = ct.RangeDim(lower_bound=1, upper_bound=batch_size, default=1, symbol="seq") if batch_size > 1 else 1
+    dtypes = {"hidden_states": np.float16, "position_ids": np.int32, "causal_mask": np.float16, "current_pos": np.int32}
+    inputs = [ct.TensorType(name=name, shape=shape, dtype=dtypes[name]) for name, shape in ffn_shapes(spec, seq, state_length).items()]
     state = ct.StateType(
         wrapped_type=ct.TensorType(shape=state_shape(spec, state_length), dtype=np.float16), name=STATE_NAME
     )
@@ -135,9 +142,11 @@ def convert_lm_head(traced, spec: ModelSpec, parts: int):
     return _convert(traced, inputs=inputs, outputs=outputs)
 
 
-def save_multifunction(models: dict, destination) -> None:
-    """Save converted functions (name -> MLModel) as one package; identical weights are stored once."""
-    from anechat.engines.coreml.convert.lean import save_multifunction as save
+def save_ffn(mlmodel, spec: ModelSpec, batch_size: int, state_length: int, destination) -> None:
+    """Save a :func:`convert_ffn` program as one package of ``infer`` (one position) and
+    ``prefill`` (``batch_size``) functions, their weights stored once."""
+    from anechat.engines.coreml.convert.lean import save_materialized
 
+    functions = {name: ffn_shapes(spec, seq, state_length) for name, seq in zip(FFN_FUNCTIONS, (1, batch_size))}
     with quiet():
-        save(models, str(destination))
+        save_materialized(mlmodel, functions, str(destination))

@@ -46,11 +46,11 @@ def chunk_ranges(num_layers: int, num_chunks: int) -> list[tuple[int, int]]:
 
 
 def _count_steps(o: CoreMLConvertOptions) -> int:
-    def part(lut, functions=1):  # build + (trace, convert, [palettize]) per function + save
-        return 1 + functions * (2 + (1 if lut else 0)) + 1
+    def part(lut):  # build, trace, convert, [palettize], save
+        return 4 + (1 if lut else 0)
 
     calibration = 1 if o.calibrate and (o.lut_embeddings or o.lut_ffn or o.lut_lmhead) else 0
-    return 2 + calibration + part(o.lut_embeddings) + o.num_chunks * part(o.lut_ffn, 2) + part(o.lut_lmhead) + 1
+    return 3 + calibration + part(o.lut_embeddings) + o.num_chunks * part(o.lut_ffn) + part(o.lut_lmhead) + 1
 
 
 def _require_toolchain() -> None:
@@ -86,6 +86,7 @@ def convert_to_coreml(
     with atomic_folder(out) as work:  # a failed or interrupted conversion leaves nothing behind
         steps(f"loading weights from {src.name}")
         weights = load_weights(src)
+        steps("measuring the residual stream's fp16 headroom on the calibration text")
         spec = _fp16_ready(spec, weights, src, options)
         _write_parts(spec, weights, options, work, steps, _palettizers(spec, weights, src, options, steps))
         del weights
@@ -158,18 +159,13 @@ def _write_parts(spec: ModelSpec, weights: dict, o: CoreMLConvertOptions, work: 
         label = f"FFN chunk {index}/{len(ranges)}"
         steps(f"{label}: building layers {start}-{end - 1}")
         module = ane_llama.FFNChunk(spec, weights, start, end, ctx, parts.TRACE_DTYPE)
-        functions = {}
-        for function in parts.FFN_FUNCTIONS:
-            steps(f"{label}: tracing {function}")
-            traced = parts.trace_ffn(module, spec, function, batch, ctx)
-            steps(f"{label}: converting {function}")
-            mlmodel = parts.convert_ffn(traced, spec, function, batch, ctx)
-            functions[function] = _palettize(mlmodel, luts.get("ffn"), "conv", f"{label} {function}", steps)
-            del traced, mlmodel
+        steps(f"{label}: tracing")
+        traced = parts.trace_ffn(module, spec, batch, ctx)
+        steps(f"{label}: converting (1 to {batch} positions)")
+        mlmodel = _palettize(parts.convert_ffn(traced, spec, batch, ctx), luts.get("ffn"), "conv", label, steps)
         steps(f"{label}: saving infer + prefill as one package")
-        parts.save_multifunction(functions, work / f"{chunk_stem(ffn_stem(o.prefix, o.lut_ffn), index, len(ranges))}.mlpackage")
-        del functions
-        del module
+        parts.save_ffn(mlmodel, spec, batch, ctx, work / f"{chunk_stem(ffn_stem(o.prefix, o.lut_ffn), index, len(ranges))}.mlpackage")
+        del traced, mlmodel, module
         gc.collect()
 
     sizes = o.lm_head_sizes(spec.vocab_size)
