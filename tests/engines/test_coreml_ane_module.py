@@ -262,3 +262,11 @@ def test_palettizer_with_calibration_inputs_keeps_the_layer_output_closer():
     plain = output_error(LUTPalettizer(4, group_size=4))
     calibrated = output_error(LUTPalettizer(4, group_size=4, inputs={weight_key(weight): x}))
     assert calibrated < 0.8 * plain
+
+
+def test_a_group_with_no_more_values_than_table_entries_is_palettized_exactly():
+    from anechat.engines.coreml.convert.kmeans import kmeans_rows
+
+    values = np.random.default_rng(3).normal(size=(4, 200))  # 8 bits: 256 entries for 200 values
+    centers, index = kmeans_rows(values, 8)
+    assert np.array_equal(np.take_along_axis(centers, index.astype(np.int64), axis=1), values)

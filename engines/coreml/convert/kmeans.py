@@ -45,6 +45,10 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
     k = 1 << nbits
     x = np.asarray(values, dtype=np.float64)
     n_rows, n = x.shape
+    if n <= k:  # a table entry for every value: exact (small groups of short rows, e.g. 8 bits)
+        ordered = np.sort(x, axis=1)
+        centers = np.concatenate([ordered, np.repeat(ordered[:, -1:], k - n, axis=1)], axis=1)
+        return centers, np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1).astype(np.uint8)
     w = np.ones_like(x) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), x.shape)
     w = w + 1e-9 * w.mean(axis=1, keepdims=True) + 1e-300  # no weightless value
     nb = min(BINS, max(4 * k, 2 * n))
