@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from anechat.engines.errors import ModelFormatError
-from anechat.engines.modeling.attention import grouped_attention
-from anechat.engines.modeling.spec import ModelSpec
+from anechat.engines.modeling.attention import fold_mask, grouped_attention, sliding_mask
+from anechat.engines.modeling.spec import SLIDING, ModelSpec
 
 Linear = Callable[[np.ndarray, "np.ndarray | None", torch.dtype], nn.Module]
 
@@ -98,6 +98,22 @@ class Step:
     sin: dict[str, torch.Tensor]
     mask: dict[str, torch.Tensor]
     store: Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+    @classmethod
+    def build(cls, owner: nn.Module, positions: torch.Tensor, causal: torch.Tensor, masked: float, store) -> "Step":
+        """The step of one call of ``owner`` (a converter's module holding ``spec``, ``kinds``,
+        ``head_dim``, ``group``, ``key_index`` and ``rope_cos_{kind}`` / ``rope_sin_{kind}``
+        tables) at ``positions`` (S,), from its causal mask (1, 1, S, ctx)."""
+        seq = positions.shape[0]
+        cos, sin, masks = {}, {}, {}
+        for kind in owner.kinds:
+            cos[kind] = torch.index_select(getattr(owner, f"rope_cos_{kind}"), 0, positions).reshape(1, 1, seq, owner.head_dim)
+            sin[kind] = torch.index_select(getattr(owner, f"rope_sin_{kind}"), 0, positions).reshape(1, 1, seq, owner.head_dim)
+            mask = causal
+            if kind == SLIDING:
+                mask = sliding_mask(causal, positions, owner.key_index, owner.spec.sliding_window, masked)
+            masks[kind] = fold_mask(mask, owner.group)
+        return cls(cos, sin, masks, store)
 
 
 def _bias(spec_has: bool, weights: dict, name: str, size: int) -> np.ndarray | None:

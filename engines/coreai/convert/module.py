@@ -28,11 +28,10 @@ import torch
 from torch import nn
 
 from anechat.engines.errors import ModelFormatError
-from anechat.engines.modeling.attention import fold_mask, sliding_mask
 from anechat.engines.modeling.decoder import DecoderLayer, Step, embedding_table, final_norm, input_scale, lm_head_weight
 from anechat.engines.modeling.decoder import tensor as _tensor
 from anechat.engines.modeling.rope import rope_tables
-from anechat.engines.modeling.spec import SLIDING, ModelSpec
+from anechat.engines.modeling.spec import ModelSpec
 
 #: masked attention scores: finite, so fp16 / bf16 stay free of NaNs
 MASKED = -30000.0
@@ -126,15 +125,7 @@ class CoreAILlama(nn.Module):
         positions = current_pos + torch.arange(seq, dtype=torch.int32)  # (S,)
         visible = self.key_index.reshape(1, -1) <= positions.reshape(-1, 1)  # (S, ctx)
         causal = torch.where(visible, 0.0, MASKED).to(self.dtype).reshape(1, 1, seq, self.context)
-        cos, sin, masks = {}, {}, {}
-        for kind in self.kinds:
-            cos[kind] = torch.index_select(getattr(self, f"rope_cos_{kind}"), 0, positions).reshape(1, 1, seq, self.head_dim)
-            sin[kind] = torch.index_select(getattr(self, f"rope_sin_{kind}"), 0, positions).reshape(1, 1, seq, self.head_dim)
-            mask = causal
-            if kind == SLIDING:
-                mask = sliding_mask(causal, positions, self.key_index, self.spec.sliding_window, MASKED)
-            masks[kind] = fold_mask(mask, self.group)
-        step = Step(cos, sin, masks, self._store(positions))
+        step = Step.build(self, positions, causal, MASKED, self._store(positions))
         x = self.embed_tokens(input_ids).to(self.dtype)
         if self.embed_scale != 1.0:
             x = x * self.embed_scale

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from anechat.engines.errors import ModelFormatError
-from anechat.engines.modeling.attention import fold_mask, sliding_mask
 from anechat.engines.modeling.decoder import DecoderLayer, Step, embedding_table, final_norm, input_scale, lm_head_weight, tensor
 from anechat.engines.modeling.rope import rope_tables
 from anechat.engines.modeling.spec import SLIDING, ModelSpec
@@ -109,15 +108,7 @@ class FFNChunk(nn.Module):
             cache[values_at + layer : values_at + layer + 1, :, pos : pos + seq, :] = v
             return cache[layer : layer + 1], cache[values_at + layer : values_at + layer + 1]
 
-        cos, sin, masks = {}, {}, {}
-        for kind in self.kinds:
-            cos[kind] = torch.index_select(getattr(self, f"rope_cos_{kind}"), 0, position_ids).reshape(1, 1, seq, self.head_dim)
-            sin[kind] = torch.index_select(getattr(self, f"rope_sin_{kind}"), 0, position_ids).reshape(1, 1, seq, self.head_dim)
-            mask = causal_mask
-            if kind == SLIDING:
-                mask = sliding_mask(causal_mask, position_ids, self.key_index, self.spec.sliding_window, MASKED)
-            masks[kind] = fold_mask(mask, self.group)
-        step = Step(cos, sin, masks, store)
+        step = Step.build(self, position_ids, causal_mask, MASKED, store)
         x = hidden_states
         for layer in self.layers:
             x = layer(x, step)
