@@ -86,7 +86,16 @@ def _monolithic_package(src, destination, sizes: list[int], argmax: bool = False
                 compute_precision=ct.precision.FLOAT16,
                 skip_model_load=True,
             )
-    parts.save_multifunction(functions, destination)
+    # one package with both functions, as ANEMLL combines them: coremltools' multifunction API
+    descriptor = ct.utils.MultiFunctionDescriptor()
+    for function, mlmodel in functions.items():
+        single = destination.parent / f"{destination.stem}-{function}.mlpackage"
+        mlmodel.save(str(single))
+        descriptor.add_function(str(single), src_function_name="main", target_function_name=function)
+    descriptor.default_function_name = "infer"
+    ct.utils.save_multifunction(descriptor, str(destination))
+    for function in functions:
+        shutil.rmtree(destination.parent / f"{destination.stem}-{function}.mlpackage")
 
 
 def _monolithic_folder(tiny_model_dir, tiny_coreml_dir, folder, argmax: bool = False):
