@@ -41,7 +41,7 @@ async def wait_for(pilot, predicate, *, limit_s: float = 60.0, step: float = 0.0
             import faulthandler
             import sys
 
-            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)  # where each thread was: shown with the failure
+            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)  # where each thread was: shown with the failure
             raise AssertionError(f"condition not reached within {limit_s} s: {predicate.__doc__ or predicate}")
         await asyncio.sleep(step)
 
