@@ -1,8 +1,9 @@
 """How faithful the Core ML conversions of the default model are to the source, and how fast.
 
 Converts SmolLM2-135M-Instruct to Core ML four ways — fp16, LUT6 (FFN + LM head), LUT4
-(FFN + LM head) and the recommended default recipe — caching each under the models dir
-(with its conversion time), then measures:
+(ANEMLL's LUT4 recipe: FFN 4, LM head 6) and the recommended default recipe (more with
+``--variants``, e.g. ``lut4-uniform``) — caching each under the models dir with its conversion
+time (reused only when made by the same options and converter code), then measures:
 
 - fp16: greedy tokens from the Core ML engine vs the MLX engine (fp32 source), the
   first 32 tokens of 3 chat prompts (stop tokens ignored); ``fp16_match`` is the
@@ -130,6 +131,7 @@ def main() -> None:
                 "ratio": top1("lut6"),
                 "lut6_top1": top1("lut6"),
                 "lut4_top1": top1("lut4"),
+                "lut4_uniform_top1": top1("lut4-uniform"),
                 "default_recipe": VARIANTS["default"],
                 "default_top1": top1("default"),
                 "default_size_vs_fp16": figures["default"]["size_vs_fp16"] if "default" in figures else None,

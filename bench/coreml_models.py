@@ -17,7 +17,8 @@ VARIANTS = {
     "fp16": {},
     "lut6": {"lut_ffn": 6, "lut_lmhead": 6},
     "lut6-nofb": {"lut_ffn": 6, "lut_lmhead": 6, "error_feedback": False},  # what error feedback costs and gives
-    "lut4": {"lut_ffn": 4, "lut_lmhead": 4},
+    "lut4": {"lut_ffn": 4, "lut_lmhead": 6},  # ANEMLL's own LUT4 recipe (FFN 4, LM head 6); ours keeps down projections at 6, the last layer at 8
+    "lut4-uniform": {"lut_ffn": 4, "lut_lmhead": 4, "lut_ffn_down": 4, "lut_ffn_last": 4},
     "default": dict(RECOMMENDED),
 }
 
@@ -36,7 +37,13 @@ def coreml_variant(source: Path, variant: str, log=print) -> tuple[Path, float, 
     out = variant_folder(source, variant)
     sidecar = out.parent / f".{out.name}.conversion.json"
     if (out / "meta.yaml").is_file() and sidecar.is_file():
-        return out, float(json.loads(sidecar.read_text())["seconds"]), False
+        record = json.loads(sidecar.read_text())
+        if record.get("options") == VARIANTS[variant] and record.get("converter") == converter_hash():
+            return out, float(record["seconds"]), False
+        log(f"{out.name} was made by other options or another converter: converting again")
+        import shutil
+
+        shutil.rmtree(out)
     log(f"converting {source.name} to Core ML ({variant}) -> {out} (cached for later runs)")
     start = time.perf_counter()
     convert_to_coreml(source, out, CoreMLConvertOptions(**VARIANTS[variant]))
@@ -54,4 +61,17 @@ def variant_folder(source: Path, variant: str) -> Path:
 def record_conversion(out: Path, variant: str, seconds: float) -> None:
     """Write the sidecar that lets :func:`coreml_variant` reuse ``out`` (e.g. one converted by
     bench/coreml_convert.py ``--keep-in-models``)."""
-    (out.parent / f".{out.name}.conversion.json").write_text(json.dumps({"seconds": seconds, "options": VARIANTS[variant]}))
+    record = {"seconds": seconds, "options": VARIANTS[variant], "converter": converter_hash()}
+    (out.parent / f".{out.name}.conversion.json").write_text(json.dumps(record))
+
+
+def converter_hash() -> str:
+    """A hash of the Core ML converter's source: a cached conversion is reused only by the same code."""
+    import hashlib
+
+    import anechat.engines.coreml.convert as convert
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(convert.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -8,7 +8,7 @@ next-token distributions (finer than top-1 on 128 positions), and the weights' s
 This is what the MIL executor computes for a converted folder, minus fp16 rounding, in
 seconds instead of minutes per recipe. Ends with one JSON line.
 
-    python bench/coreml_recipes.py [--model PATH] [--recipes lut6,lut4,...]
+    python bench/coreml_recipes.py [--model PATH] [--recipes lut6,lut4,recommended,...]
 """
 
 from __future__ import annotations
@@ -25,19 +25,26 @@ import numpy as np  # noqa: E402
 
 from coreml_models import source_model  # noqa: E402
 
+from anechat.engines.coreml.convert.options import RECOMMENDED  # noqa: E402
+
 PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
 
-#: name -> (FFN bits, LM head bits, embeddings bits or None, LUT options: group size (None: the
-#: converter's groups by part), per-channel scale, calibrated k-means, error-feedback rounding)
+#: name -> the conversion options it stands for (:class:`CoreMLConvertOptions` fields); the
+#: first rows take the converter's improvements away one at a time
 RECIPES = {
-    "lut6-g16-plain": (6, 6, None, dict(group=16, scaled=False, calibrated=False, feedback=False)),
-    "lut6-g16": (6, 6, None, dict(group=16, scaled=True, calibrated=True, feedback=False)),
-    "lut6-g16-feedback": (6, 6, None, dict(group=16, scaled=True, calibrated=True, feedback=True)),
-    "lut6": (6, 6, None, dict(group=None, scaled=True, calibrated=True, feedback=True)),
-    "lut4-g16": (4, 4, None, dict(group=16, scaled=True, calibrated=True, feedback=False)),
-    "lut4": (4, 4, None, dict(group=None, scaled=True, calibrated=True, feedback=True)),
-    "recommended": (6, 8, 8, dict(group=None, scaled=True, calibrated=True, feedback=True)),
-    "lut8": (8, 8, 8, dict(group=None, scaled=True, calibrated=True, feedback=True)),
+    "lut6-g16-plain": dict(lut_ffn=6, lut_lmhead=6, lut_ffn_last=6, group_size=16, per_channel_scale=False, calibrate=False, error_feedback=False),
+    "lut6-g16": dict(lut_ffn=6, lut_lmhead=6, lut_ffn_last=6, group_size=16, error_feedback=False),
+    "lut6-g16-feedback": dict(lut_ffn=6, lut_lmhead=6, lut_ffn_last=6, group_size=16),
+    "lut6-g4": dict(lut_ffn=6, lut_lmhead=6, lut_ffn_last=6, group_size=4),
+    "lut6-uniform": dict(lut_ffn=6, lut_lmhead=6, lut_ffn_last=6),
+    "lut6": dict(lut_ffn=6, lut_lmhead=6),
+    "lut4-uniform": dict(lut_ffn=4, lut_lmhead=4, lut_ffn_down=4, lut_ffn_last=4),
+    "lut4": dict(lut_ffn=4, lut_lmhead=4),
+    "lut4-head6": dict(lut_ffn=4, lut_lmhead=6),
+    "recommended": dict(RECOMMENDED),
+    "ffn6-head8-emb4": dict(lut_ffn=6, lut_lmhead=8, lut_embeddings=4),
+    "ffn6-head8-emb6": dict(lut_ffn=6, lut_lmhead=8, lut_embeddings=6),
+    "lut8": dict(lut_ffn=8, lut_lmhead=8, lut_embeddings=8),
 }
 
 
@@ -49,7 +56,8 @@ def main() -> None:
     from anechat.engines.coreml.convert.calibration import CALIBRATION_TOKENS, calibration_ids, layer_inputs
     from anechat.engines.coreml.convert.check import POSITIONS, eval_ids, fp16_bytes, logits_of, perplexity
     from anechat.engines.coreml.convert.options import CoreMLConvertOptions
-    from anechat.engines.coreml.convert.palettize import WEIGHT_THRESHOLD, LUTPalettizer
+    from anechat.engines.coreml.convert.sensitive import projection_roles
+    from anechat.engines.coreml.convert.palettize import WEIGHT_THRESHOLD, LUTPalettizer, weight_key
     from anechat.engines.coreml.convert.source import load_weights, read_spec, with_vocab_from_weights
 
     src = source_model(args.model)
@@ -60,20 +68,25 @@ def main() -> None:
     reference = logits_of(spec, weights, ids)
     inputs = layer_inputs(spec, weights, calibration_ids(src, CALIBRATION_TOKENS), [(0, spec.num_layers)], [spec.vocab_size])
     fp16 = fp16_bytes(src)
+    roles = projection_roles(spec, weights)
     results = {}
     for name in args.recipes.split(","):
-        ffn_bits, head_bits, emb_bits, o = RECIPES[name]
+        o = CoreMLConvertOptions(**RECIPES[name])
+        ffn_bits, head_bits, emb_bits = o.lut_ffn, o.lut_lmhead, o.lut_embeddings
         start = time.perf_counter()
-        options = CoreMLConvertOptions(group_size=o["group"])
         palettizers: dict[tuple, LUTPalettizer] = {}
 
         def pal(part: str, bits: int) -> LUTPalettizer:
-            group = options.group(part, bits, spec.hidden_size)
-            return palettizers.setdefault((part, bits), LUTPalettizer(bits, group, o["scaled"], inputs if o["calibrated"] else None, o["feedback"]))
+            group = o.group(part, bits, spec.hidden_size)
+            calibrated = o.calibrate and part != "embeddings"  # as the converter: looked-up rows have no inputs
+            return palettizers.setdefault((part, bits), LUTPalettizer(bits, group, o.per_channel_scale, inputs if calibrated else None, o.error_feedback))
+
+        def ffn_bits_of(key: str) -> int:
+            return o.ffn_bits()[roles.get(weight_key(weights[key]), "rest")]
 
         q = dict(weights)
         stored = 0.0
-        targets = [(f"model.layers.{i}.{p}.weight", "ffn", ffn_bits) for i in range(spec.num_layers) for p in PROJECTIONS]
+        targets = [(k, "ffn", ffn_bits_of(k)) for i in range(spec.num_layers) for p in PROJECTIONS for k in [f"model.layers.{i}.{p}.weight"]]
         targets.append((head_key, "lm_head", head_bits))
         if emb_bits:
             targets.append(("model.embed_tokens.weight#gather", "embeddings", emb_bits))

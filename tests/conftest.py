@@ -69,7 +69,7 @@ def _isolated_anechat_home(tmp_path_factory):
 # --- Core ML conversions of the tiny model (shared by the converter's and the runtime's tests) ---
 
 TINY_COREML_OPTIONS = dict(context_length=64, batch_size=16, num_chunks=2)
-TINY_COREML_LUT6_OPTIONS = dict(context_length=64, batch_size=16, num_chunks=1, lut_ffn=6, lut_lmhead=6, lut_embeddings=6)
+TINY_COREML_LUT6_OPTIONS = dict(context_length=64, batch_size=16, num_chunks=1, lut_ffn=6, lut_lmhead=6, lut_embeddings=6, lut_ffn_last=6)
 
 
 def _convert_tiny(tiny_model_dir: Path, out: Path, options: dict) -> Path:

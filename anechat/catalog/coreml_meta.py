@@ -16,13 +16,15 @@ from anechat.catalog.weights import estimate_llama_parameters
 from anechat.engines.coreml.anemll import LayoutError, locate_parts, read_meta
 
 
-def quantization_label(luts: dict[str, int | None]) -> str:
-    """``LUT6``, ``float16``, or the FFN's LUT with the parts that differ: ``LUT4 (lmhead LUT6)``."""
+def quantization_label(luts: dict[str, int | None], down: int | None = None, last: int | None = None) -> str:
+    """``LUT6``, ``float16``, or the FFN's LUT with what differs: ``LUT4 (down LUT6, last layer
+    LUT8, lmhead LUT6)`` (``down``, ``last``: a mixed recipe's down projections and last layer)."""
     ffn = luts.get("ffn")
     label = f"LUT{ffn}" if ffn else "float16"
-    others = {("lmhead" if k == "lm_head" else k): v for k, v in luts.items() if k != "ffn" and v != ffn}
+    others = [f"{name} LUT{bits}" for name, bits in (("down", down), ("last layer", last)) if ffn and bits and bits != ffn]
+    others += [f"{'lmhead' if k == 'lm_head' else k} {'LUT' + str(v) if v else 'fp16'}" for k, v in luts.items() if k != "ffn" and v != ffn]
     if others:
-        label += " (" + ", ".join(f"{k} {'LUT' + str(v) if v else 'fp16'}" for k, v in others.items()) + ")"
+        label += " (" + ", ".join(others) + ")"
     return label
 
 
@@ -46,7 +48,7 @@ def detect_coreml(folder: Path) -> Detection:
     det = Detection(
         format="coreml",
         engines=("coreml",),
-        quantization=quantization_label(layout.luts),
+        quantization=quantization_label(layout.luts, meta.lut_ffn_down, meta.lut_ffn_last),
         parameters=parameters,
         context_length=meta.context_length,
         architecture=arch,

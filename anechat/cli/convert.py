@@ -17,21 +17,23 @@ CONVERT_HELP = "Convert a model: --to mlx (quantize with mlx-lm), --to coreml (A
 DEFAULT = "default"
 
 
-def _lut(name: str, value: str) -> int | None:
+def _lut(name: str, value: str, choices: tuple[str, ...] = LUT_CHOICES) -> int | None:
     value = value.strip().lower()
-    if value not in LUT_CHOICES + (DEFAULT,):
-        raise fail(f"{name} {value!r} is invalid: use one of {', '.join(LUT_CHOICES)}")
+    if value not in choices + (DEFAULT,):
+        raise fail(f"{name} {value!r} is invalid: use one of {', '.join(choices)}")
     return None if value in ("none", DEFAULT) else int(value)
 
 
-def _luts(to: str, lut_ffn: str, lut_lmhead: str, lut_embeddings: str) -> dict:
+def _luts(to: str, lut_ffn: str, lut_lmhead: str, lut_embeddings: str, lut_ffn_down: str, lut_ffn_last: str) -> dict:
     """The LUT sizes asked for; with no LUT flag, Core ML gets the recommended recipe."""
+    bits = LUT_CHOICES[:-1]  # a part of the FFN cannot stay fp16 alone
+    mixed = {"lut_ffn_down": _lut("--lut-ffn-down", lut_ffn_down, bits), "lut_ffn_last": _lut("--lut-ffn-last", lut_ffn_last, bits)}
     if to.strip().lower() == "coreml" and DEFAULT == lut_ffn == lut_lmhead == lut_embeddings:
         from anechat.engines.coreml.convert.options import RECOMMENDED
 
-        return dict(RECOMMENDED)
+        return dict(RECOMMENDED, **mixed)
     return {"lut_ffn": _lut("--lut-ffn", lut_ffn), "lut_lmhead": _lut("--lut-lmhead", lut_lmhead),
-            "lut_embeddings": _lut("--lut-embeddings", lut_embeddings)}
+            "lut_embeddings": _lut("--lut-embeddings", lut_embeddings), **mixed}
 
 
 def convert(
@@ -39,7 +41,7 @@ def convert(
     to: str = typer.Option(..., "--to", help="Target: mlx, coreml or coreai."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default: in anechat's models folder)."),
     bits: Optional[int] = typer.Option(None, "--bits", help="mlx: quantize to 4 or 8 bits (default: no quantization)."),
-    group_size: Optional[int] = typer.Option(None, "--group-size", help="mlx: quantization group size (64). coreml: output channels per LUT, every part (default: 4 for the FFN, 16 for the embeddings, per row for an LM head below 8 bits, else 16)."),
+    group_size: Optional[int] = typer.Option(None, "--group-size", help="mlx: quantization group size (64). coreml: output channels per LUT, every part (default: one table per row below 8 bits, else 4 for the FFN and 16 for the embeddings and LM head)."),
     mixed: Optional[str] = typer.Option(None, "--mixed", help="mlx: mixed-precision recipe (mixed_2_6, mixed_3_4, mixed_3_6, mixed_4_6)."),
     context: int = typer.Option(512, "--context", help="coreml, coreai: context length."),
     batch: int = typer.Option(64, "--batch", help="coreml, coreai: prefill batch size."),
@@ -47,6 +49,8 @@ def convert(
     lut_ffn: str = typer.Option(DEFAULT, "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none). No LUT flag: the recommended recipe (FFN 6, LM head 8, embeddings 8)."),
     lut_lmhead: str = typer.Option(DEFAULT, "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
     lut_embeddings: str = typer.Option(DEFAULT, "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
+    lut_ffn_down: str = typer.Option(DEFAULT, "--lut-ffn-down", help="coreml: LUT bits for the FFN's down projections (4, 6, 8). Default: 6 when --lut-ffn is 4, else the --lut-ffn bits."),
+    lut_ffn_last: str = typer.Option(DEFAULT, "--lut-ffn-last", help="coreml: LUT bits for the last decoder layer, the most sensitive (4, 6, 8). Default: 8 when --lut-ffn is below 8. Set both to the --lut-ffn bits for a uniform FFN."),
     dtype: str = typer.Option("fp32", "--dtype", help="coreai: weight dtype (fp32, bf16, fp16; fp32 is the fast one on Linux)."),
     compress: str = typer.Option("none", "--compress", help="coreai: none, lut8, lut6, lut4 (palettized by anechat, expanded by Core AI), int8 or int4 (coreai-opt)."),
     check: bool = typer.Option(False, "--check", help="coreml: measure what was written against the source (top-1 agreement, perplexity, size)."),
@@ -63,7 +67,7 @@ def convert(
         context=context,
         batch=batch,
         chunks=chunks,
-        **_luts(to, lut_ffn, lut_lmhead, lut_embeddings),
+        **_luts(to, lut_ffn, lut_lmhead, lut_embeddings, lut_ffn_down, lut_ffn_last),
         dtype=dtype.strip().lower(),
         compress=compress.strip().lower(),
     ).checked()

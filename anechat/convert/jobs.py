@@ -32,6 +32,8 @@ class ConvertRequest:
     lut_ffn: int | None = None
     lut_lmhead: int | None = None
     lut_embeddings: int | None = None
+    lut_ffn_down: int | None = None
+    lut_ffn_last: int | None = None
     dtype: str = "fp32"  # coreai
     compress: str = "none"  # coreai: none, lut8, lut6, lut4, int8, int4
 
@@ -56,6 +58,8 @@ def default_out(name: str, request: ConvertRequest) -> Path:
         suffix = f"coreai-ctx{request.context}-{request.compress if request.compress != 'none' else request.dtype}"
     else:
         suffix = f"coreml-ctx{request.context}" + (f"-lut{request.lut_ffn}" if request.lut_ffn else "-fp16")
+        # a mixed recipe told apart from the default one: -lut4-down4-last4 is a uniform 4-bit FFN
+        suffix += "".join(f"-{name}{bits}" for name, bits in (("down", request.lut_ffn_down), ("last", request.lut_ffn_last)) if bits)
     return models_dir() / f"{name}-{suffix}"
 
 
@@ -151,6 +155,8 @@ def convert_model(entry, request: ConvertRequest, out: Path | None = None, progr
         lut_ffn=request.lut_ffn,
         lut_lmhead=request.lut_lmhead,
         lut_embeddings=request.lut_embeddings,
+        lut_ffn_down=request.lut_ffn_down,
+        lut_ffn_last=request.lut_ffn_last,
         group_size=request.group_size,
     )
     return convert_to_coreml(source, target, options, progress)

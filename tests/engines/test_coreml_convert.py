@@ -219,10 +219,10 @@ def test_lut6_folder_is_smaller_and_chunk_tables_are_shared(tiny_coreml_dir, tin
 
 def test_lut_groups_default_by_part_and_an_explicit_group_size_applies_to_every_part():
     o = CoreMLConvertOptions()
-    # SmolLM2-sized rows (576): four-channel FFN groups, a table per row for a head below 8 bits
-    assert (o.group("ffn", 6, 576), o.group("embeddings", 8, 576), o.group("lm_head", 8, 576)) == (4, 16, 16)
-    assert o.group("lm_head", 6, 576) == o.group("lm_head", 4, 576) == 1
-    assert o.group("lm_head", 6, 64) == 16  # a 64-entry table per 64-value row would outweigh the row
+    # SmolLM2-sized rows (576): a table per row below 8 bits; at 8 bits four-channel FFN groups, else 16
+    assert (o.group("ffn", 8, 576), o.group("embeddings", 8, 576), o.group("lm_head", 8, 576)) == (4, 16, 16)
+    assert o.group("ffn", 6, 576) == o.group("ffn", 4, 576) == o.group("lm_head", 6, 576) == o.group("embeddings", 4, 576) == 1
+    assert (o.group("ffn", 6, 64), o.group("lm_head", 6, 64)) == (4, 16)  # a 64-entry table per 64-value row would outweigh the row
     assert {CoreMLConvertOptions(group_size=8).group(p, 6, 576) for p in ("ffn", "embeddings", "lm_head")} == {8}
 
 # --- refusals and failures ---

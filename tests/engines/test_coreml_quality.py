@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytest.importorskip("torch")
 pytest.importorskip("coremltools")
@@ -45,12 +46,12 @@ def test_check_measures_agreement_perplexity_and_size_and_keeps_them_in_the_fold
 @pytest.mark.parametrize(
     "options, floor",
     [
-        (dict(lut_ffn=4, lut_lmhead=4, lut_embeddings=4), 0.5),
+        (dict(lut_ffn=4, lut_lmhead=4, lut_embeddings=4, lut_ffn_down=4, lut_ffn_last=4), 0.5),
         (dict(lut_ffn=8, lut_lmhead=8, lut_embeddings=8), 0.9),
         (dict(lut_ffn=6, lut_lmhead=8, lut_embeddings=8), 0.75),  # the recommended recipe
         (dict(lut_ffn=6, lut_lmhead=6, error_feedback=False, calibrate=False), 0.75),  # plain k-means, nearest entries
     ],
-    ids=["lut4", "lut8", "recommended", "lut6-uncalibrated"],
+    ids=["lut4-uniform", "lut8", "recommended", "lut6-uncalibrated"],
 )
 def test_each_quantization_option_converts_runs_and_keeps_most_of_the_tiny_models_choices(tiny_model_dir, tmp_path, options, floor):
     from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
@@ -59,6 +60,75 @@ def test_each_quantization_option_converts_runs_and_keeps_most_of_the_tiny_model
     figures = check_conversion(folder, tiny_model_dir)
     assert figures["top1_agreement"] >= floor
     assert abs(figures["perplexity"] / figures["perplexity_source_fp32"] - 1) < 0.15
+
+
+@pytest.fixture(scope="module")
+def tiny_lut4_mixed(tiny_model_dir, tmp_path_factory):
+    """The tiny llama with a 4-bit FFN and nothing else said: the mixed recipe."""
+    from anechat.engines.coreml.convert import CoreMLConvertOptions, convert_to_coreml
+
+    options = CoreMLConvertOptions(context_length=64, batch_size=16, lut_ffn=4, lut_lmhead=4)
+    return convert_to_coreml(tiny_model_dir, tmp_path_factory.mktemp("mixed") / "tiny-lut4", options)
+
+
+def test_a_4_bit_ffn_keeps_its_down_projections_at_6_bits_and_its_last_layer_at_8(tiny_lut4_mixed, tiny_model_dir):
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load as load_mil
+    from coremltools.models.utils import _try_get_weights_dir_path
+
+    from anechat.catalog.coreml_meta import detect_coreml
+
+    package = str(tiny_lut4_mixed / "llama_FFN_PF_lut4_chunk_01of01.mlpackage")
+    spec = ct.utils.load_spec(package)
+    program = load_mil(spec, spec.specificationVersion, _try_get_weights_dir_path(package))
+    tables = sorted((op.lut.val.shape[-2], op.outputs[0].shape[:2]) for op in program.functions["infer"].find_ops(op_type="constexpr_lut_to_dense"))
+    # two layers; q/o (64x64), gate/up (128x64) and down (64x128) are palettized, k/v are too
+    # small. Layer 0: 16-entry tables but 64 for its down projection; layer 1 (the last): 256.
+    layer = [(64, 64), (64, 64), (128, 64), (128, 64)]
+    assert tables == sorted([(16, s) for s in layer] + [(64, (64, 128))] + [(256, s) for s in layer + [(64, 128)]])
+    meta = yaml.safe_load((tiny_lut4_mixed / "meta.yaml").read_text())["model_info"]["parameters"]
+    assert (meta["lut_ffn"], meta["lut_ffn_down"], meta["lut_ffn_last"]) == (4, 6, 8)
+    assert detect_coreml(tiny_lut4_mixed).quantization == "LUT4 (down LUT6, last layer LUT8, embeddings fp16)"
+    assert check_conversion(tiny_lut4_mixed, tiny_model_dir)["top1_agreement"] >= 0.5
+
+
+def test_every_weight_of_a_converted_ffn_finds_what_it_saw_on_the_calibration_text(tiny_coreml_dir, tiny_model_dir):
+    # the palettizer looks inputs up by weight content and shape; coremltools' passes leave the
+    # (out, in, 1, 1) conv weights as (out, in, 1) constants, which must still match
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load as load_mil
+    from coremltools.models.utils import _try_get_weights_dir_path
+
+    from anechat.engines.coreml.convert.calibration import layer_inputs
+    from anechat.engines.coreml.convert.palettize import weight_key
+    from anechat.engines.coreml.convert.source import with_vocab_from_weights
+
+    spec = with_vocab_from_weights(read_spec(tiny_model_dir), tiny_model_dir)
+    inputs = layer_inputs(spec, load_weights(tiny_model_dir), calibration_ids(tiny_model_dir, 64), [(0, spec.num_layers)], [spec.vocab_size])
+    weights = []
+    for package in map(str, sorted(tiny_coreml_dir.glob("llama_FFN_PF_chunk_*.mlpackage"))):
+        mil = ct.utils.load_spec(package)
+        program = load_mil(mil, mil.specificationVersion, _try_get_weights_dir_path(package))
+        weights += [op.weight.op.outputs[0].val for op in program.functions["infer"].find_ops(op_type="conv")]
+    assert len(weights) == 7 * spec.num_layers
+    assert all(weight_key(w) in inputs for w in weights)
+
+
+def test_mixed_recipes_give_the_sensitive_weights_more_bits_unless_told_otherwise(tiny_model_dir):
+    from anechat.convert.jobs import ConvertRequest, default_out
+    from anechat.engines.coreml.convert import CoreMLConvertOptions
+    from anechat.engines.errors import InvalidParameter
+
+    assert CoreMLConvertOptions(lut_ffn=4).ffn_bits() == {"rest": 4, "down": 6, "last": 8}
+    assert CoreMLConvertOptions(lut_ffn=6).ffn_bits() == {"rest": 6, "down": 6, "last": 8}
+    assert CoreMLConvertOptions(lut_ffn=8).ffn_bits() == {"rest": 8, "down": 8, "last": 8}
+    assert CoreMLConvertOptions(lut_ffn=4, lut_ffn_down=4, lut_ffn_last=4).ffn_bits() == {"rest": 4, "down": 4, "last": 4}  # uniform
+    assert CoreMLConvertOptions().ffn_bits() == {}
+    with pytest.raises(InvalidParameter, match="lut_ffn_last needs"):
+        CoreMLConvertOptions(lut_ffn_last=6).check(read_spec(tiny_model_dir))
+    # the default folder name tells a conversion with its own mixed bits from the default recipe
+    assert default_out("m", ConvertRequest(to="coreml", lut_ffn=4)).name == "m-coreml-ctx512-lut4"
+    assert default_out("m", ConvertRequest(to="coreml", lut_ffn=4, lut_ffn_down=4, lut_ffn_last=4)).name == "m-coreml-ctx512-lut4-down4-last4"
 
 
 def test_models_info_shows_the_figures_of_a_checked_folder(checked_lut6, tmp_path):

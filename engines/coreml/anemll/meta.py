@@ -58,6 +58,10 @@ class AnemllMeta:
     lut_ffn_per_channel: int | None = None
     lut_lmhead: int | None = None
     lut_lmhead_per_channel: int | None = None
+    #: anechat's mixed recipes: the bits of the FFN's down projections and of its last layer,
+    #: when they differ from ``lut_ffn``
+    lut_ffn_down: int | None = None
+    lut_ffn_last: int | None = None
     split_lm_head: int | None = None
     lm_head_chunk_sizes: tuple[int, ...] | None = None
     vocab_size: int | None = None
@@ -79,7 +83,7 @@ class AnemllMeta:
 
 _INFO_KEYS = ("name", "version", "description", "license", "framework", "architecture", "converter")
 _LUT_PARTS = ("lut_embeddings", "lut_ffn", "lut_lmhead")
-_INT_KEYS = {"batch_size": 1, "num_chunks": 1, "split_lm_head": 1, "vocab_size": 1, "hidden_size": 1, "num_layers": 1, "sliding_window": 1, "state_length": 2}
+_INT_KEYS = {"lut_ffn_down": 1, "lut_ffn_last": 1, "batch_size": 1, "num_chunks": 1, "split_lm_head": 1, "vocab_size": 1, "hidden_size": 1, "num_layers": 1, "sliding_window": 1, "state_length": 2}
 _NAME_KEYS = ("embeddings", "lm_head", "ffn", "prefill", "monolithic_model")
 _BOOL_KEYS = ("argmax_in_model", "update_mask_prefill", "prefill_dynamic_slice")
 

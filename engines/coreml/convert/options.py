@@ -12,19 +12,36 @@ from anechat.engines.modeling.spec import ModelSpec
 #: LUT sizes the converter writes: the ones ANEMLL uses, of the sizes a folder may hold
 #: (:data:`anechat.engines.coreml.anemll.LUT_BITS`)
 CONVERTER_LUT_BITS = (4, 6, 8)
-#: what ``anechat convert --to coreml`` writes when no LUT flag is given: 6-bit tables with
-#: per-channel scales and calibrated k-means for the FFN, 8-bit for the LM head and the
-#: embeddings: about 44% of the fp16 size for SmolLM2-135M; the LM head is the most
-#: sensitive part (alone at 6 bits it costs ~10% top-1, at 8 bits ~2%; bench/coreml_recipes.py)
+#: what ``anechat convert --to coreml`` writes when no LUT flag is given: the FFN at 6 bits
+#: (one table per row, the last layer at 8), the LM head and the embeddings at 8. Simulated on
+#: SmolLM2-135M (bench/coreml_recipes.py, 128 positions): top-1 0.969, KL to fp32 0.0080, 49%
+#: of the fp16 size. Cheaper heads or embeddings cost more than they save: a 6-bit per-row head
+#: adds KL 0.0033 (8-bit 0.0023), 6-bit embeddings 0.0013 (8-bit 0.0001), 4-bit embeddings
+#: 0.036; each saves ~2.4 MB (0.7% of fp16) at 6 bits
 RECOMMENDED = {"lut_ffn": 6, "lut_lmhead": 8, "lut_embeddings": 8}
-#: output channels per LUT when no group size is given, by part: measured on SmolLM2-135M,
-#: four-channel groups lift the FFN at 6 bits (top-1 0.906 -> 0.938 alone) for ~6% more
-#: bytes, and one table per output (vocabulary row) lifts an LM head below 8 bits
-#: (0.898 -> 0.930, KL to fp32 0.0089 -> 0.0027) for ~30% more on the head; at 8 bits a
-#: per-row table would almost double the head, and groups of 16 already keep it close
+#: output channels per LUT when no group size is given and one table per row would cost too
+#: much (8 bits: a 256-entry table per 576-value row almost doubles it); groups of 16 keep an
+#: 8-bit part close, four-channel groups lift the FFN (SmolLM2-135M at 6 bits: top-1 0.906 ->
+#: 0.938 alone, for ~6% more bytes)
 DEFAULT_GROUPS = {"ffn": 4, "embeddings": 16, "lm_head": 16}
-#: a per-row table is used (LM head below 8 bits) only when it costs at most this share of the row's indices
+#: one table per output channel (row) whenever it costs at most this share of the row's
+#: indices: below 8 bits for rows of the hidden size or longer. Measured on SmolLM2-135M
+#: (bench/coreml_recipes.py, 128 positions): the FFN at 6 bits goes from KL to fp32 0.0092
+#: (groups of 4) to 0.0061 and top-1 0.891 -> 0.961, at 4 bits KL 0.31 -> 0.15; an LM head
+#: at 6 bits 0.898 -> 0.930 (KL 0.0089 -> 0.0027); each for ~25-30% more bytes on the part
 ROW_TABLE_SHARE = 1 / 3
+#: The FFN's most sensitive weights, measured by quantizing one projection type (or one layer)
+#: at a time on SmolLM2-135M (KL to fp32 on 128 positions, bench/coreml_recipes.py). At 4 bits:
+#: the down projections 0.054, up 0.032, gate 0.023, v 0.013, o 0.011, k 0.006, q 0.005; the
+#: last layer 0.023, any other layer 0.003-0.009 (at 6 bits the same order: last layer 0.0016,
+#: others 0.0002-0.0004). Mixed recipes give these more bits:
+#: the last decoder layer at this many bits whenever the FFN is palettized below it (~1% of the
+#: FFN's weights; FFN at 6 bits: KL 0.0061 -> 0.0055, top-1 0.961 -> 0.977)
+LAST_LAYER_BITS = 8
+#: the down projections at this many bits when the FFN is palettized below it (a third of the
+#: MLP; FFN at 4 bits with them and the last layer at 6: KL 0.153 -> 0.088, top-1 0.773 ->
+#: 0.859, 4.55 bits per FFN weight on average)
+DOWN_PROJECTION_BITS = 6
 #: no tensor dimension on the ANE may exceed this
 MAX_DIMENSION = 16384
 
@@ -37,6 +54,10 @@ class CoreMLConvertOptions:
     lut_ffn: int | None = None
     lut_lmhead: int | None = None
     lut_embeddings: int | None = None
+    #: bits of the FFN's down projections; None: :data:`DOWN_PROJECTION_BITS` when ``lut_ffn`` is below it
+    lut_ffn_down: int | None = None
+    #: bits of the FFN's last decoder layer; None: :data:`LAST_LAYER_BITS` when ``lut_ffn`` is below it
+    lut_ffn_last: int | None = None
     #: output channels per LUT, every part; None: :data:`DEFAULT_GROUPS` (see :meth:`group`)
     group_size: int | None = None
     #: LUTs with one fp16 scale per output channel (iOS 18 ops)
@@ -63,10 +84,13 @@ class CoreMLConvertOptions:
             raise InvalidParameter(
                 f"num_chunks must be between 1 and the number of layers ({spec.num_layers}), got {self.num_chunks!r}"
             )
-        for name in ("lut_ffn", "lut_lmhead", "lut_embeddings"):
+        for name in ("lut_ffn", "lut_lmhead", "lut_embeddings", "lut_ffn_down", "lut_ffn_last"):
             value = getattr(self, name)
             if value is not None and value not in CONVERTER_LUT_BITS:
                 raise InvalidParameter(f"{name} must be one of {', '.join(map(str, CONVERTER_LUT_BITS))} or none, got {value!r}")
+        for name in ("lut_ffn_down", "lut_ffn_last"):
+            if getattr(self, name) is not None and self.lut_ffn is None:
+                raise InvalidParameter(f"{name} needs a LUT for the FFN (lut_ffn)")
         if self.group_size is not None and (not isinstance(self.group_size, int) or self.group_size < 1):
             raise InvalidParameter(f"group_size must be a positive integer, got {self.group_size!r}")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(self.prefix)):
@@ -84,9 +108,18 @@ class CoreMLConvertOptions:
         for rows of ``columns`` values (the hidden size)."""
         if self.group_size is not None:
             return self.group_size
-        if part == "lm_head" and bits is not None and bits < 8 and (2 << bits) <= ROW_TABLE_SHARE * columns * bits / 8:
+        if bits is not None and (2 << bits) <= ROW_TABLE_SHARE * columns * bits / 8:
             return 1
         return DEFAULT_GROUPS[part]
+
+    def ffn_bits(self) -> dict[str, int]:
+        """Bits of the FFN's weights by role: "rest", "down" (down projections outside the last
+        layer) and "last" (the last layer's); empty when the FFN keeps fp16."""
+        if self.lut_ffn is None:
+            return {}
+        down = self.lut_ffn_down if self.lut_ffn_down is not None else max(self.lut_ffn, DOWN_PROJECTION_BITS)
+        last = self.lut_ffn_last if self.lut_ffn_last is not None else max(self.lut_ffn, LAST_LAYER_BITS)
+        return {"rest": self.lut_ffn, "down": down, "last": last}
 
     def lm_head_sizes(self, vocab: int) -> list[int]:
         if self.split_lm_head is not None:

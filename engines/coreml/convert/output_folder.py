@@ -46,6 +46,8 @@ def meta_for(spec: ModelSpec, options: CoreMLConvertOptions, lm_head_sizes: list
         lut_embeddings_per_channel=group("embeddings", o.lut_embeddings),
         lut_ffn=o.lut_ffn,
         lut_ffn_per_channel=group("ffn", o.lut_ffn),
+        lut_ffn_down=o.ffn_bits().get("down") if o.ffn_bits().get("down") != o.lut_ffn else None,
+        lut_ffn_last=o.ffn_bits().get("last") if o.ffn_bits().get("last") != o.lut_ffn else None,
         lut_lmhead=o.lut_lmhead,
         lut_lmhead_per_channel=group("lm_head", o.lut_lmhead),
         split_lm_head=len(lm_head_sizes),

@@ -34,9 +34,12 @@ WEIGHT_INPUT = {"conv": "weight", "gather": "x"}
 
 
 def weight_key(weight: np.ndarray) -> str:
-    """Identifies a weight by its fp16 bytes (the same before and after conversion)."""
+    """Identifies a weight by its fp16 bytes and its (outputs, values per output) shape: the
+    same for the torch module's (out, in, 1, 1) conv weight and the (out, in, 1) constant
+    that coremltools' passes leave in the converted program."""
     data = np.ascontiguousarray(np.asarray(weight, dtype=np.float16))
-    return hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).hexdigest() + str(data.shape)
+    rows = data.shape[0] if data.ndim else 1
+    return hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).hexdigest() + str((rows, data.size // max(rows, 1)))
 
 
 class LUTPalettizer:
@@ -113,37 +116,72 @@ class LUTPalettizer:
             hit = self._stats[id(x)] = (x, np.diag(gram).copy(), Factor(gram) if self.feedback else None)
         return hit
 
+    @property
+    def label(self) -> str:
+        return f"LUT{self.nbits}"
+
     def apply(self, program, op_type: str) -> int:
         """Palettize the weights of ``op_type`` ops in every function of ``program``; returns how many."""
-        from coremltools.converters.mil import Builder as mb
-        from coremltools.converters.mil.frontend._utils import _construct_constexpr_lut_op
-        from coremltools.converters.mil.mil.scope import ScopeInfo
+        return apply_tables(program, op_type, self.tables_many)
 
-        found = [(function, op) for function in program.functions.values() for op in function.operations if self._eligible(op, op_type)]
-        tables = self.tables_many([op.outputs[0].val for _, op in found])
-        for (function, op), (index, lut, scale) in zip(found, tables):
-            weight = op.outputs[0].val
-            with function:
-                groups = lut.shape[0]
-                lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
-                with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
-                    for source in function._essential_scope_sources:
-                        scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
-                    new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
-                    if scale is not None:
-                        new = mb.constexpr_blockwise_shift_scale(
-                            data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
-                        )
-                op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
-                op.enclosing_block.remove_ops([op])
-        return len(found)
 
-    @staticmethod
-    def _eligible(op, op_type: str) -> bool:
-        if op.op_type != "const":
-            return False
-        value = op.outputs[0].val
-        if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.size <= WEIGHT_THRESHOLD:
-            return False
-        users = op.outputs[0].child_ops
-        return bool(users) and all(u.op_type == op_type and u.inputs.get(WEIGHT_INPUT[op_type]) is op.outputs[0] for u in users)
+class MixedLUT:
+    """A part palettized at several sizes: a weight whose :func:`weight_key` has a role in
+    ``roles`` goes to that role's palettizer in ``by_role``, every other one to ``rest``
+    (anechat's mixed recipes: see :meth:`~.options.CoreMLConvertOptions.ffn_bits`)."""
+
+    def __init__(self, rest: LUTPalettizer, by_role: dict[str, LUTPalettizer], roles: dict[str, str]) -> None:
+        self.rest, self.by_role, self.roles = rest, by_role, roles
+        self.nbits = rest.nbits
+
+    @property
+    def label(self) -> str:
+        return f"LUT{self.rest.nbits}" + "".join(f", {role} LUT{p.nbits}" for role, p in self.by_role.items() if p is not self.rest)
+
+    def tables_many(self, weights: list[np.ndarray]) -> list[tuple]:
+        chosen = [self.by_role.get(self.roles.get(weight_key(w), ""), self.rest) for w in weights]
+        results: dict[int, list] = {}
+        for palettizer in {id(p): p for p in chosen}.values():
+            mine = [w for w, p in zip(weights, chosen) if p is palettizer]
+            results[id(palettizer)] = palettizer.tables_many(mine)[::-1]
+        return [results[id(p)].pop() for p in chosen]
+
+    def apply(self, program, op_type: str) -> int:
+        return apply_tables(program, op_type, self.tables_many)
+
+
+def apply_tables(program, op_type: str, tables_many) -> int:
+    """Replace each large weight of ``op_type`` ops in every function of ``program`` by its
+    lookup table (``tables_many``: weights -> (indices, lut, scales) each); returns how many."""
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.frontend._utils import _construct_constexpr_lut_op
+    from coremltools.converters.mil.mil.scope import ScopeInfo
+
+    found = [(function, op) for function in program.functions.values() for op in function.operations if _eligible(op, op_type)]
+    tables = tables_many([op.outputs[0].val for _, op in found])
+    for (function, op), (index, lut, scale) in zip(found, tables):
+        weight = op.outputs[0].val
+        with function:
+            groups = lut.shape[0]
+            lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
+            with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
+                for source in function._essential_scope_sources:
+                    scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
+                new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
+                if scale is not None:
+                    new = mb.constexpr_blockwise_shift_scale(
+                        data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
+                    )
+            op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
+            op.enclosing_block.remove_ops([op])
+    return len(found)
+
+
+def _eligible(op, op_type: str) -> bool:
+    if op.op_type != "const":
+        return False
+    value = op.outputs[0].val
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.size <= WEIGHT_THRESHOLD:
+        return False
+    users = op.outputs[0].child_ops
+    return bool(users) and all(u.op_type == op_type and u.inputs.get(WEIGHT_INPUT[op_type]) is op.outputs[0] for u in users)

@@ -108,7 +108,7 @@ def _fp16_ready(spec: ModelSpec, weights: dict, src: Path, o: CoreMLConvertOptio
 def _palettizers(spec: ModelSpec, weights: dict, src: Path, o: CoreMLConvertOptions, steps: _Steps) -> dict:
     """part -> its :class:`LUTPalettizer` (or None for fp16), all sharing the calibration."""
     from anechat.engines.coreml.convert.calibration import CALIBRATION_TOKENS, calibration_ids, layer_inputs
-    from anechat.engines.coreml.convert.palettize import LUTPalettizer
+    from anechat.engines.coreml.convert.palettize import LUTPalettizer, MixedLUT
 
     bits = {"embeddings": o.lut_embeddings, "ffn": o.lut_ffn, "lm_head": o.lut_lmhead}
     if not any(bits.values()):
@@ -119,12 +119,27 @@ def _palettizers(spec: ModelSpec, weights: dict, src: Path, o: CoreMLConvertOpti
         steps(f"recording each projection's inputs on a {len(ids)}-token calibration text")
         ranges = chunk_ranges(spec.num_layers, o.num_chunks)
         inputs = layer_inputs(spec, weights, ids, ranges, o.lm_head_sizes(spec.vocab_size))
-    return {part: LUTPalettizer(b, o.group(part, b, spec.hidden_size), o.per_channel_scale, inputs, o.error_feedback) if b else None for part, b in bits.items()}
+
+    def palettizer(part: str, b: int) -> LUTPalettizer:  # the embeddings are looked up: no inputs weigh them
+        return LUTPalettizer(b, o.group(part, b, spec.hidden_size), o.per_channel_scale, None if part == "embeddings" else inputs, o.error_feedback)
+
+    luts = {part: palettizer(part, b) if b else None for part, b in bits.items()}
+    ffn = o.ffn_bits()
+    if any(b != o.lut_ffn for b in ffn.values()):
+        from anechat.engines.coreml.convert.sensitive import projection_roles
+
+        by_bits = {o.lut_ffn: luts["ffn"]}
+        for b in ffn.values():
+            if b not in by_bits:
+                by_bits[b] = palettizer("ffn", b)
+        by_role = {role: by_bits[b] for role, b in ffn.items() if role != "rest"}
+        luts["ffn"] = MixedLUT(luts["ffn"], by_role, projection_roles(spec, weights))
+    return luts
 
 
 def _palettize(mlmodel, palettizer, op_type: str, label: str, steps: _Steps):
     if palettizer is not None:
-        steps(f"{label}: palettizing (LUT{palettizer.nbits})")
+        steps(f"{label}: palettizing ({palettizer.label})")
         palettizer.apply(mlmodel._mil_program, op_type)
     return mlmodel
 
