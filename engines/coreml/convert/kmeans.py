@@ -1,10 +1,10 @@
 """Weighted 1-D k-means for LUT palettization, every channel group of a weight at once.
 
 Scalar palettization clusters each group's values on a line, so k-means needs no distance
-matrices. Each group's values go into a fine histogram (:data:`BINS` bins between its
-minimum and maximum, holding the weight and the weight x value that fall in each bin);
-a Lloyd step is then arithmetic on the histograms' prefix sums for all groups together
-(numpy, no per-group Python loop). Centres start at the quantiles of density^(1/3), the
+matrices. Each group's values are sorted (or, for groups of more than
+:data:`EXACT_VALUES`, put into a fine histogram of :data:`BINS` bins); a Lloyd step is then
+arithmetic on prefix sums of the weights and weight x values for all groups together
+(numpy, no per-group Python loop), boundaries found by one batched binary search. Centres start at the quantiles of density^(1/3), the
 point density of the optimal fine quantizer, and the final assignment of every value to
 its nearest centre is exact.
 
@@ -18,22 +18,23 @@ from __future__ import annotations
 import numpy as np
 
 
-#: histogram bins per group (fewer when a group holds fewer values: short rows palettized
-#: one per table); bins are assigned whole during the Lloyd steps
+#: rows of up to this many values are clustered exactly (every value a point of the Lloyd
+#: steps: per-row tables); longer ones over a histogram of :data:`BINS` bins, assigned whole
+EXACT_VALUES = 8192
 BINS = 2048
 #: a share of uniform density mixed into the initial one, so sparse tails get centres too
 FLOOR = 0.3
 
 
-def _batched_searchsorted(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """``np.searchsorted(rows[r], queries[r])`` for every sorted row ``r`` in one call (each
+def _batched_searchsorted(rows: np.ndarray, queries: np.ndarray, side: str = "left") -> np.ndarray:
+    """``np.searchsorted(rows[r], queries[r], side)`` for every sorted row ``r`` in one call (each
     row is shifted into its own interval; queries are clipped to just outside the rows' span)."""
     n_rows, n = rows.shape
     lo, hi = rows.min(), rows.max()
     margin = 0.25 * (hi - lo) + 1.0
     offsets = (np.arange(n_rows, dtype=np.float64) * (hi - lo + 4.0 * margin))[:, None]
     queries = np.clip(queries, lo - margin, hi + margin)
-    pos = np.searchsorted((rows - lo + offsets).ravel(), (queries - lo + offsets).ravel())
+    pos = np.searchsorted((rows - lo + offsets).ravel(), (queries - lo + offsets).ravel(), side=side)
     return np.clip(pos.reshape(queries.shape) - (np.arange(n_rows) * n)[:, None], 0, n)
 
 
@@ -51,26 +52,26 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
         return centers, np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1).astype(np.uint8)
     w = np.ones_like(x) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), x.shape)
     w = w + 1e-9 * w.mean(axis=1, keepdims=True) + 1e-300  # no weightless value
-    nb = min(BINS, max(4 * k, 2 * n))
-    lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
-    width = np.where(hi > lo, (hi - lo) / nb, 1.0)
-    bins = np.minimum(((x - lo) / width).astype(np.int64), nb - 1)
-    flat = (bins + (np.arange(n_rows) * nb)[:, None]).ravel()
-    mass = np.bincount(flat, weights=w.ravel(), minlength=n_rows * nb).reshape(n_rows, nb)
-    moment = np.bincount(flat, weights=(w * x).ravel(), minlength=n_rows * nb).reshape(n_rows, nb)
+    points, mass, length = _points(x, w)
     zero = np.zeros((n_rows, 1))
-    cw, cwx = np.concatenate([zero, np.cumsum(mass, axis=1)], axis=1), np.concatenate([zero, np.cumsum(moment, axis=1)], axis=1)
+    cw = np.concatenate([zero, np.cumsum(mass, axis=1)], axis=1)
+    cwx = np.concatenate([zero, np.cumsum(mass * points, axis=1)], axis=1)
 
-    root = np.cbrt(mass)
+    root = np.cbrt(mass / length) * length  # density^(1/3), integrated over each point's share of the line
     density = np.cumsum(root + FLOOR * root.mean(axis=1, keepdims=True), axis=1)
     targets = density[:, -1:] * (np.arange(k) + 0.5) / k
-    first = np.minimum(_batched_searchsorted(density, targets), nb - k)
-    steps = np.arange(k)
-    first = np.maximum.accumulate(first - steps, axis=1) + steps  # k distinct bins
-    centers = lo + (first + 0.5) * width
+    nb = points.shape[1]
+    first = np.minimum(_batched_searchsorted(density, targets), nb - 1)
+    centers = np.take_along_axis(points, first, axis=1)
+    for j in range(1, k):  # k distinct values: a centre on a value already taken moves to the next one up
+        taken = centers[:, j] <= centers[:, j - 1]
+        if taken.any():
+            above = np.minimum(_batched_searchsorted(points, centers[:, j - 1 : j], side="right")[:, 0], nb - 1)
+            centers[:, j] = np.where(taken, np.maximum(points[np.arange(n_rows), above], centers[:, j - 1]), centers[:, j])
     ends = np.full((n_rows, 1), nb)
+    scale = float(np.max(points[:, -1] - points[:, 0])) or 1.0
     for _ in range(max_iter):
-        edges = np.clip(np.ceil(((centers[:, :-1] + centers[:, 1:]) / 2 - lo) / width - 0.5), 0, nb).astype(np.int64)
+        edges = _batched_searchsorted(points, (centers[:, :-1] + centers[:, 1:]) / 2)
         bounds = np.concatenate([np.zeros_like(ends), edges, ends], axis=1)
         count = np.take_along_axis(cw, bounds[:, 1:], axis=1) - np.take_along_axis(cw, bounds[:, :-1], axis=1)
         total = np.take_along_axis(cwx, bounds[:, 1:], axis=1) - np.take_along_axis(cwx, bounds[:, :-1], axis=1)
@@ -78,11 +79,34 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
         new = np.sort(np.where(filled, total / np.where(filled, count, 1.0), centers), axis=1)
         moved = np.abs(new - centers).max()
         centers = new
-        if moved <= 1e-7 * float(width.max()):
+        if moved <= 1e-9 * scale:
             break
     mids = (centers[:, :-1] + centers[:, 1:]) / 2
     index = _batched_searchsorted(mids, x)  # exact: the number of midpoints below each value
     return centers, index.astype(np.uint8)
+
+
+def _points(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the Lloyd steps move over, each row sorted: (positions, weight at each, the share of
+    the line each stands for). Rows of up to :data:`EXACT_VALUES` values: the values
+    themselves (exact steps); longer rows: a fine histogram of :data:`BINS` bins."""
+    n_rows, n = x.shape
+    if n <= EXACT_VALUES:
+        order = np.argsort(x, axis=1, kind="stable")
+        points, mass = np.take_along_axis(x, order, axis=1), np.take_along_axis(w, order, axis=1)
+        gaps = np.diff(points, axis=1)
+        length = np.concatenate([gaps[:, :1], (gaps[:, 1:] + gaps[:, :-1]) / 2, gaps[:, -1:]], axis=1)
+        tiny = 1e-12 * np.maximum(points[:, -1:] - points[:, :1], 1e-300)
+        return points, mass, np.maximum(length, tiny)
+    lo, hi = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
+    width = np.where(hi > lo, (hi - lo) / BINS, 1.0)
+    bins = np.minimum(((x - lo) / width).astype(np.int64), BINS - 1)
+    flat = (bins + (np.arange(n_rows) * BINS)[:, None]).ravel()
+    mass = np.bincount(flat, weights=w.ravel(), minlength=n_rows * BINS).reshape(n_rows, BINS)
+    moment = np.bincount(flat, weights=(w * x).ravel(), minlength=n_rows * BINS).reshape(n_rows, BINS)
+    centres = lo + (np.arange(BINS) + 0.5) * width
+    points = np.where(mass > 0, moment / np.where(mass > 0, mass, 1.0), centres)  # each bin at its values' mean
+    return points, mass, np.broadcast_to(width, points.shape)
 
 
 def kmeans_lut(values: np.ndarray, nbits: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
