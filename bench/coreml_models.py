@@ -45,10 +45,11 @@ def coreml_variant(source: Path, variant: str, log=print) -> tuple[Path, float, 
 
         shutil.rmtree(out)
     log(f"converting {source.name} to Core ML ({variant}) -> {out} (cached for later runs)")
+    converter = converter_hash()  # of the code that converts, before it runs
     start = time.perf_counter()
     convert_to_coreml(source, out, CoreMLConvertOptions(**VARIANTS[variant]))
     seconds = time.perf_counter() - start
-    record_conversion(out, variant, seconds)
+    record_conversion(out, variant, seconds, converter)
     return out, seconds, True
 
 
@@ -58,10 +59,10 @@ def variant_folder(source: Path, variant: str) -> Path:
     return models_dir() / f"{source.name}-coreml-{variant}"
 
 
-def record_conversion(out: Path, variant: str, seconds: float) -> None:
+def record_conversion(out: Path, variant: str, seconds: float, converter: str | None = None) -> None:
     """Write the sidecar that lets :func:`coreml_variant` reuse ``out`` (e.g. one converted by
     bench/coreml_convert.py ``--keep-in-models``)."""
-    record = {"seconds": seconds, "options": VARIANTS[variant], "converter": converter_hash()}
+    record = {"seconds": seconds, "options": VARIANTS[variant], "converter": converter or converter_hash()}
     (out.parent / f".{out.name}.conversion.json").write_text(json.dumps(record))
 
 

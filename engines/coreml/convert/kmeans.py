@@ -63,11 +63,7 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
     nb = points.shape[1]
     first = np.minimum(_batched_searchsorted(density, targets), nb - 1)
     centers = np.take_along_axis(points, first, axis=1)
-    for j in range(1, k):  # k distinct values: a centre on a value already taken moves to the next one up
-        taken = centers[:, j] <= centers[:, j - 1]
-        if taken.any():
-            above = np.minimum(_batched_searchsorted(points, centers[:, j - 1 : j], side="right")[:, 0], nb - 1)
-            centers[:, j] = np.where(taken, np.maximum(points[np.arange(n_rows), above], centers[:, j - 1]), centers[:, j])
+    _spread(points, centers)
     ends = np.full((n_rows, 1), nb)
     scale = float(np.max(points[:, -1] - points[:, 0])) or 1.0
     for _ in range(max_iter):
@@ -84,6 +80,25 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
     mids = (centers[:, :-1] + centers[:, 1:]) / 2
     index = _batched_searchsorted(mids, x)  # exact: the number of midpoints below each value
     return centers, index.astype(np.uint8)
+
+
+def _spread(points: np.ndarray, centers: np.ndarray) -> None:
+    """Make each row's starting centres distinct values of its points, in place: a centre on a
+    value already taken moves to the next value up, and those pushed past the top move back
+    down below their neighbour (rows with fewer distinct values than centres keep repeats)."""
+    n_rows, nb = points.shape
+    k = centers.shape[1]
+    rows = np.arange(n_rows)
+    for j in range(1, k):
+        taken = centers[:, j] <= centers[:, j - 1]
+        if taken.any():
+            above = np.minimum(_batched_searchsorted(points, centers[:, j - 1 : j], side="right")[:, 0], nb - 1)
+            centers[:, j] = np.where(taken, np.maximum(points[rows, above], centers[:, j - 1]), centers[:, j])
+    for j in range(k - 2, -1, -1):
+        taken = centers[:, j] >= centers[:, j + 1]
+        if taken.any():
+            below = np.maximum(_batched_searchsorted(points, centers[:, j + 1 : j + 2])[:, 0] - 1, 0)
+            centers[:, j] = np.where(taken, np.minimum(points[rows, below], centers[:, j + 1]), centers[:, j])
 
 
 def _points(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
