@@ -95,3 +95,32 @@ def tiny_coreml_dir(tiny_model_dir, tmp_path_factory) -> Path:
 def tiny_coreml_lut6_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny llama converted with 6-bit LUTs on every part: context 64, batch 16, 1 FFN chunk."""
     return _convert_tiny(tiny_model_dir, tmp_path_factory.mktemp("coreml") / "tiny-coreml-lut6", TINY_COREML_LUT6_OPTIONS)
+
+
+# --- Core AI conversions of the tiny llama (shared by the converter's, the engine's and the app's tests) ---
+
+
+def _coreai(tiny_model_dir: Path, tmp_path_factory, name: str, **options) -> Path:
+    """Convert with tests/engines/coreai_fixtures.py's options; the progress reports are kept
+    next to the folder (``<out>.progress.json``)."""
+    import json
+
+    sys.path.insert(0, str(Path(__file__).parent / "engines"))
+    from coreai_fixtures import convert_tiny
+
+    events: list = []
+    out = convert_tiny(tiny_model_dir, tmp_path_factory.mktemp("coreai") / name, events, **options)
+    out.with_name(out.name + ".progress.json").write_text(json.dumps(events))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_coreai_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny llama converted to Core AI: context 128, batch 16, fp32 weights."""
+    return _coreai(tiny_model_dir, tmp_path_factory, "tiny-llama-coreai-ctx128-fp32")
+
+
+@pytest.fixture(scope="session")
+def tiny_coreai_lut8_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The same with 8-bit LUTs (groups of 16 channels)."""
+    return _coreai(tiny_model_dir, tmp_path_factory, "tiny-llama-coreai-ctx128-lut8", compress="lut8", group_size=16)

@@ -54,6 +54,25 @@ def train_tokenizer(vocab_size: int = 384):
     return tok
 
 
+def _write_chatml_files(folder: Path, tok, config: dict, max_length: int) -> None:
+    """config.json, and the files that make the folder a ChatML instruct model: the stop
+    tokens (generation_config.json) and the tokenizer's settings with its chat template."""
+    im_end = tok.token_to_id("<|im_end|>")
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [im_end, 0]}, indent=2))
+    tokenizer_config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": None,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|im_end|>",
+        "unk_token": None,
+        "model_max_length": max_length,
+        "chat_template": CHATML_TEMPLATE,
+        "added_tokens_decoder": {str(tok.token_to_id(t)): {"content": t, "special": True} for t in SPECIAL_TOKENS},
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
+
+
 def build_tiny_llama(
     folder: Path | str,
     *,
@@ -152,25 +171,7 @@ def build_tiny_llama(
         "mlp_bias": False,
         "torch_dtype": "float32",
     }
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [im_end, 0]}, indent=2))
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "bos_token": None,
-                "eos_token": "<|im_end|>",
-                "pad_token": "<|im_end|>",
-                "unk_token": None,
-                "model_max_length": max_position_embeddings,
-                "chat_template": CHATML_TEMPLATE,
-                "added_tokens_decoder": {
-                    str(tok.token_to_id(t)): {"content": t, "special": True} for t in SPECIAL_TOKENS
-                },
-            },
-            indent=2,
-        )
-    )
+    _write_chatml_files(folder, tok, config, max_position_embeddings)
     return folder
 
 
@@ -267,22 +268,5 @@ def build_tiny_family(
         tensors["lm_head.weight"] = w(vocab, h, scale=0.3)
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
-    im_end = tok.token_to_id("<|im_end|>")
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [im_end, 0]}, indent=2))
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "bos_token": None,
-                "eos_token": "<|im_end|>",
-                "pad_token": "<|im_end|>",
-                "unk_token": None,
-                "model_max_length": 512,
-                "chat_template": CHATML_TEMPLATE,
-                "added_tokens_decoder": {str(tok.token_to_id(t)): {"content": t, "special": True} for t in SPECIAL_TOKENS},
-            },
-            indent=2,
-        )
-    )
+    _write_chatml_files(folder, tok, config, config["max_position_embeddings"])
     return folder

@@ -29,6 +29,26 @@ def quiet_app(**kwargs):
     return AnechatApp(**kwargs)
 
 
+def dump_stacks() -> None:
+    """Every thread's stack, then every asyncio task's chain of awaits, to the real stderr."""
+    import faulthandler
+    import sys
+
+    out = sys.__stderr__
+    faulthandler.dump_traceback(file=out, all_threads=True)
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}: {task.get_coro()!r}", file=out)
+        awaited = task.get_coro()
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is None:
+                print(f"    awaiting {awaited!r}", file=out)
+            else:
+                print(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}", file=out)
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    out.flush()
+
+
 async def wait_for(pilot, predicate, *, limit_s: float = 60.0, step: float = 0.01) -> None:
     """Let the app run until ``predicate()`` holds; fail (with the limit) if it never does.
 
@@ -38,10 +58,7 @@ async def wait_for(pilot, predicate, *, limit_s: float = 60.0, step: float = 0.0
     deadline = time.monotonic() + limit_s
     while not predicate():
         if time.monotonic() > deadline:
-            import faulthandler
-            import sys
-
-            faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)  # where each thread was: shown with the failure
+            dump_stacks()  # where each thread and each task was: shown with the failure
             raise AssertionError(f"condition not reached within {limit_s} s: {predicate.__doc__ or predicate}")
         await asyncio.sleep(step)
 

@@ -26,9 +26,9 @@ def test_the_private_compile_step_the_cache_relies_on_still_exists():
     assert can_write_compiled()
 
 
-def test_conversion_writes_asset_cache_tokenizer_and_manifest_with_progress(tiny_model_dir, tmp_path):
-    events: list = []
-    out = convert_tiny(tiny_model_dir, tmp_path / "m", events)
+def test_conversion_writes_asset_cache_tokenizer_and_manifest_with_progress(tiny_coreai_dir):
+    out = tiny_coreai_dir
+    events = json.loads(out.with_name(out.name + ".progress.json").read_text())
     names = {p.name for p in out.iterdir()}
     assert {"model.aimodel", "compiled.aimodelx", "coreai.json", "tokenizer.json", "tokenizer_config.json"} <= names
     manifest = json.loads((out / "coreai.json").read_text())
@@ -37,7 +37,7 @@ def test_conversion_writes_asset_cache_tokenizer_and_manifest_with_progress(tiny
     assert (manifest["context_length"], manifest["batch_size"], manifest["dtype"], manifest["compression"]) == (128, 16, "fp32", "none")
     fractions = [f for _, f in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
 
 
 def test_bad_options_and_an_existing_folder_are_refused_in_one_line(tiny_model_dir, tmp_path):
@@ -57,9 +57,9 @@ def logits_along(session, ids):
     return np.stack([session.runtime.infer(t, i) for i, t in enumerate(ids)])
 
 
-def test_a_lut8_variant_runs_and_stays_close_to_fp32(tiny_model_dir, tmp_path):
-    fp32 = CoreAIEngine().load(convert_tiny(tiny_model_dir, tmp_path / "fp32"))
-    lut8 = CoreAIEngine().load(convert_tiny(tiny_model_dir, tmp_path / "lut8", compress="lut8", group_size=16))
+def test_a_lut8_variant_runs_and_stays_close_to_fp32(tiny_coreai_dir, tiny_coreai_lut8_dir):
+    fp32 = CoreAIEngine().load(tiny_coreai_dir)
+    lut8 = CoreAIEngine().load(tiny_coreai_lut8_dir)
     assert lut8.info.quantization == "LUT8 (fp32)"
     ids = np.random.default_rng(0).integers(3, 384, size=48).tolist()
     ref, got = logits_along(fp32, ids), logits_along(lut8, ids)

@@ -12,8 +12,6 @@ import pytest
 
 pytest.importorskip("coreai.runtime")
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from coreai_fixtures import convert_tiny  # noqa: E402
 
 from anechat.engines.base import CancelToken, SamplingParams  # noqa: E402
 from anechat.engines.coreai.engine import CoreAIEngine  # noqa: E402
@@ -21,11 +19,6 @@ from anechat.engines.errors import ModelFormatError, ModelNotFound  # noqa: E402
 
 SYSTEM = {"role": "system", "content": "Hi"}
 PROMPTS = ["The quick brown fox jumps over the lazy dog.", "What is the capital of France?", "def add(a, b):"]
-
-
-@pytest.fixture(scope="module")
-def tiny_coreai_dir(tiny_model_dir, tmp_path_factory):
-    return convert_tiny(tiny_model_dir, tmp_path_factory.mktemp("coreai") / "tiny-coreai")
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,12 @@ PROMPTS = ["The quick brown fox jumps over the lazy dog.", "What is the capital 
 
 
 @pytest.fixture(scope="module")
-def folders(tiny_model_dir, tmp_path_factory):
+def folders(tiny_model_dir, tiny_coreai_dir, tiny_coreai_lut8_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("coreai-precision")
     return {
-        "fp32": convert_tiny(tiny_model_dir, root / "fp32"),
+        "fp32": tiny_coreai_dir,
         "bf16": convert_tiny(tiny_model_dir, root / "bf16", dtype="bf16"),
-        "lut8": convert_tiny(tiny_model_dir, root / "lut8", compress="lut8", group_size=16),
+        "lut8": tiny_coreai_lut8_dir,
         "lut6": convert_tiny(tiny_model_dir, root / "lut6", compress="lut6", group_size=16),
     }
 

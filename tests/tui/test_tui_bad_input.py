@@ -91,11 +91,6 @@ async def test_an_empty_message_sends_nothing_saves_nothing_and_says_why(db, tin
         assert store.list_sessions() == []
 
 
-@pytest.mark.xfail(
-    reason="quarantined: alone (and with the whole tests/tui folder) it passes in ~1 s, but in whole-suite runs "
-    "the turn has hung until the wait ran out (2 of 2 runs on 2026-12-02); cause under investigation",
-    strict=False,
-)
 async def test_a_megabyte_paste_is_refused_by_the_model_with_the_context_error_and_the_app_goes_on(db, tiny_model_dir):
     app = chat_app(tiny_model_dir)
     async with app.run_test(size=SIZE) as pilot:
@@ -103,10 +98,9 @@ async def test_a_megabyte_paste_is_refused_by_the_model_with_the_context_error_a
         screen = app.screen
         box = screen.query_one("#input")
         app.post_message(events.Paste("x" * (1024 * 1024)))
-        # a megabyte is slow to paste, template and tokenize on a small machine: generous bounds
-        await wait_for(pilot, lambda: "[pasted text #1 · 1,048,576 characters]" in box.text, limit_s=240)
+        await wait_for(pilot, lambda: "[pasted text #1 · 1,048,576 characters]" in box.text)
         box.submit()  # what Enter does
-        await wait_for(pilot, lambda: screen.turn_view.turns_finished == 1, limit_s=120)
+        await wait_for(pilot, lambda: screen.turn_view.turns_finished == 1)  # refused, not hung
         note = answer_note(app)
         assert "the conversation needs 1048" in note and "context holds 512" in note
         shown = screen.query_one(UserMessage)

@@ -5,15 +5,12 @@ streams in through Apple's runtime (on Linux: its CPU build)."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("coreai.runtime")
 pytest.importorskip("coreai_torch")
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "engines"))
-from coreai_fixtures import convert_tiny  # noqa: E402
 
 from anechat.chat.controller import ChatController  # noqa: E402
 from anechat.engines.base import SamplingParams  # noqa: E402
@@ -24,8 +21,8 @@ from tui_support import send_and_wait, quiet_app, wait_for  # noqa: E402
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_converted_aimodel_folder_loads_on_coreai_and_answers(tiny_model_dir, tmp_path):
-    folder = convert_tiny(tiny_model_dir, tmp_path / "tiny-llama-coreai-ctx128-fp32")
+async def test_a_converted_aimodel_folder_loads_on_coreai_and_answers(tiny_coreai_dir):
+    folder = tiny_coreai_dir
     controller = ChatController(params=SamplingParams(max_tokens=5))
     app = quiet_app(model=str(folder), engine="coreai", controller=controller)
     async with app.run_test(size=(120, 40)) as pilot:

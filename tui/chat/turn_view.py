@@ -2,8 +2,11 @@
 its final render.
 
 The engine thread writes tokens into a :class:`~anechat.tui.stream_buffer.StreamBuffer`; a
-timer here drains it at ``drain_hz``. Drawing shares the CPU with the engine, so
-each kind of frame is paced by what it costs (:mod:`anechat.tui.pacing`):
+timer here drains it at ``drain_hz``. Every drain runs in the screen's message queue, one
+at a time; the timer only queues them (a Textual timer runs its callback in its own task,
+and ending the answer stops the timer: ``Timer.stop()`` cancels that task, which would cut
+the answer's end short and leave it streaming for good). Drawing shares the CPU with the
+engine, so each kind of frame is paced by what it costs (:mod:`anechat.tui.pacing`):
 
 - the *text frame* shows new text as plain text after the Markdown, in rows the
   answer reserved ahead (no layout pass), with the live figures at ``stats_hz``;
@@ -103,7 +106,7 @@ class TurnView:
         self.last_turn: ActiveTurn | None = None
         self.turns_started = self.turns_finished = 0  # answers begun / ended (any reason)
         self._drain_timer = None
-        self._draining = False
+        self._drain_queued = False  # a drain waits in the screen's queue
 
     @property
     def app(self):
@@ -127,7 +130,7 @@ class TurnView:
         self._speed.start_turn()
         self._status.begin("prefill")  # first on the line, counting, until the first token
         self._status.step("Esc stops")
-        self._drain_timer = self._screen.set_interval(1.0 / self.app.drain_hz, self.drain)
+        self._drain_timer = self._screen.set_interval(1.0 / self.app.drain_hz, self._queue_drain)
         self._screen.run_worker(self._generate(turn, text), group="turn", exclusive=True)
         return turn
 
@@ -152,6 +155,15 @@ class TurnView:
         await app.engine_thread.run(run_turn, app.controller, text, turn.cancel, turn.buffer)
         self._screen.call_later(self.drain)  # in the screen's queue, like the timer's drains
 
+    def _queue_drain(self) -> None:
+        """The drain timer's tick: a drain in the screen's queue (at most one waiting there)."""
+        if not self._drain_queued:
+            self._drain_queued = self._screen.call_later(self._queued_drain)
+
+    async def _queued_drain(self) -> None:
+        self._drain_queued = False
+        await self.drain()
+
     def _reserve_rows(self, turn: ActiveTurn, now: float) -> int:
         """Rows the text will need until the next Markdown frame (at the rate it comes),
         at most a fifth of the pane: blank rows under the text read as a stall."""
@@ -160,9 +172,11 @@ class TurnView:
         return min(most, max(2, round(coming) + 1))
 
     async def drain(self) -> None:
-        """Show what arrived since the last frame, when its frame is due (or the end)."""
+        """Show what arrived since the last frame, when its frame is due (or the end).
+
+        Runs in the screen's message queue only, so two drains never overlap."""
         turn = self.turn
-        if turn is None or self._draining:
+        if turn is None:
             return
         now = self.app.clock()
         text_pacer, md_pacer = turn.text_pacer, turn.markdown_pacer
@@ -172,7 +186,6 @@ class TurnView:
         done = turn.buffer.done
         if not done and not text_pacer.due(now):
             return  # the text waits in the buffer
-        self._draining = True
         try:
             got = turn.buffer.drain()
             if got.done:
@@ -201,8 +214,6 @@ class TurnView:
                 self._show_live(turn, got.figures, now)
         except Exception as exc:  # a drawing failure stops this answer, never the app
             self._abandon(turn, f"could not show the answer: {type(exc).__name__}: {exc}")
-        finally:
-            self._draining = False
 
     def _show_live(self, turn: ActiveTurn, figures: Figures | None, now: float) -> None:
         """The engine's figures as they stand (prefill and token counts as soon as prefill
