@@ -59,7 +59,7 @@ def _convert(traced, *, inputs, outputs, states=None):
     from anechat.engines.coreml.convert.lean import lean_pipeline
 
     ct = _ct()
-    with quiet(), lean_pipeline():
+    with quiet(), lean_pipeline(constexpr_free=True):
         return ct.convert(
             traced,
             inputs=inputs,
