@@ -5,7 +5,8 @@ pass): the graph passes re-ran type inference and validation far more than the p
 needs. :func:`lean_pipeline` keeps every pass and its result, and drops only work whose
 outcome is known in advance:
 
-- ``Program.validate()`` ran after each of the ~110 passes: it runs once, after the pipeline;
+- ``Program.validate()`` ran after each of the ~110 passes: it runs once, after the pipeline
+  (and not at all for a program saved as it is, whose passes are all skipped);
 - the whole program was printed for debug log lines nobody reads: it prints as a stub;
 - ``add_fp16_cast`` took |x| of every fp32 weight to look for values beyond fp16: a min/max
   inside fp16's range answers that without the copies;
@@ -120,8 +121,9 @@ def lean_pipeline(constexpr_free: bool = False):
             original_apply.__func__(prog, pipeline)
         finally:
             Program.validate = original_validate
-        # once, on the result (scopes are checked where coremltools checks them: after dead code elimination)
-        prog.validate(check_essential_scope="common::dead_code_elimination" in pipeline.passes)
+        if not prog.skip_all_passes:  # (when it is set, no pass ran: the program is as it came)
+            # once, on the result (scopes are checked where coremltools checks them: after dead code elimination)
+            prog.validate(check_essential_scope="common::dead_code_elimination" in pipeline.passes)
 
     fp16 = quantization.FP16ComputePrecision
     replacements = [
