@@ -10,6 +10,8 @@ outcome is known in advance:
 - the whole program was printed for debug log lines nobody reads: it prints as a stub;
 - ``add_fp16_cast`` took |x| of every fp32 weight to look for values beyond fp16: a min/max
   inside fp16's range answers that without the copies;
+- it also copied every weight to count its entries (looking for small arrays whose values
+  round to zero): their size answers that;
 - ``reduce_transposes`` (three runs) re-inferred the type of every op even when it had
   cancelled no transpose (always, on our graphs): only after a cancellation now;
 - ``compose_conv1d`` restarted its scan of the block after each of the ~200 convolutions
@@ -52,6 +54,16 @@ def _fp16_overflow(original):
         return False
 
     return staticmethod(fp16_overflow)
+
+
+def _check_underflow_to_zero(original):
+    """``FP16ComputePrecision._check_underflow_to_zero`` without flattening (copying) every
+    weight to learn its size: only arrays under 400 entries are checked."""
+    def check(self, new_var, var) -> None:
+        if new_var.val is not None and np.size(var.val) < 400:
+            original(self, new_var, var)
+
+    return check
 
 
 def _apply_transform(self) -> None:
@@ -130,6 +142,7 @@ def lean_pipeline(constexpr_free: bool = False):
         (manager, "apply_pipeline", staticmethod(apply_pipeline)),
         (Program, "__str__", lambda self, *a, **k: f"<MIL program, {len(self.functions)} function(s)>"),
         (fp16, "fp16_overflow", _fp16_overflow(fp16.__dict__["fp16_overflow"].__func__)),
+        (fp16, "_check_underflow_to_zero", _check_underflow_to_zero(fp16.__dict__["_check_underflow_to_zero"])),
         (optimize_repeat_ops._TransposeOptimization, "apply_transform", _apply_transform),
         (optimize_conv.compose_conv1d, "_compose_conv1d_block", block_context_manager(_compose_conv1d_block)),
     ]
