@@ -6,8 +6,11 @@ folder three times in fresh processes: the first load compiles and writes the lo
 the later ones are served from it. Also times a whole cold ``anechat run -e coreml`` (a new
 process, cache warm). Reports medians and the machine's load average; ends with one JSON line.
 
-    python bench/coreml_convert.py [--model PATH] [--variants fp16,lut6] [--keep DIR | --keep-in-models]
+    python bench/coreml_convert.py [--model PATH] [--variants fp16,lut6] [--keep DIR | --keep-in-models] [--convert-only]
 
+``--convert-only`` times the conversions alone (no loads, no runs): run it a few times, in
+fresh processes (the first conversion in a process pays the coremltools and torch imports),
+and compare medians.
 ``--keep-in-models`` converts into the models dir, where bench/coreml_fidelity.py then
 finds the folders instead of converting them again.
 """
@@ -73,6 +76,7 @@ def main() -> None:
     ap.add_argument("--variants", default="fp16,lut6")
     ap.add_argument("--keep", help="convert into this folder (kept) instead of a temp dir")
     ap.add_argument("--keep-in-models", action="store_true", help="convert into the models dir, for bench/coreml_fidelity.py")
+    ap.add_argument("--convert-only", action="store_true", help="time the conversions only: no loads, no runs")
     args = ap.parse_args()
     source = source_model(args.model)
     root = Path(args.keep) if args.keep else None if args.keep_in_models else Path(tempfile.mkdtemp(prefix="coreml-bench-"))
@@ -82,7 +86,11 @@ def main() -> None:
         conversion = convert(source, out, variant)
         if args.keep_in_models:
             record_conversion(out, variant, conversion["seconds"])
-        print(f"{variant}: converted in {conversion['seconds']} s {conversion['steps']}", flush=True)
+        load_average = round(os.getloadavg()[0], 2)
+        print(f"{variant}: converted in {conversion['seconds']} s {conversion['steps']} (load average {load_average})", flush=True)
+        if args.convert_only:
+            report[variant] = {"conversion_s": conversion["seconds"], "conversion_steps_s": conversion["steps"], "load_average": load_average}
+            continue
         loads = [load_once(out) for _ in range(3)]
         later = [x["seconds"] for x in loads[1:]]
         runs = [cold_run(out) for _ in range(3)]

@@ -32,7 +32,7 @@ MASKED = -30000.0
 def conv1x1(weight: np.ndarray, dtype: torch.dtype, bias: np.ndarray | None = None) -> nn.Conv2d:
     """A linear layer (out, in) as a 1x1 convolution."""
     out_ch, in_ch = weight.shape
-    conv = nn.Conv2d(in_ch, out_ch, kernel_size=1, bias=bias is not None)
+    conv = nn.Conv2d(in_ch, out_ch, kernel_size=1, bias=bias is not None, device="meta")  # no random init: replaced below
     conv.weight = nn.Parameter(tensor(weight, dtype).reshape(out_ch, in_ch, 1, 1), requires_grad=False)
     if bias is not None:
         conv.bias = nn.Parameter(tensor(bias, dtype), requires_grad=False)
@@ -123,7 +123,7 @@ class Embeddings(nn.Module):
     def __init__(self, spec: ModelSpec, weights: dict, dtype: torch.dtype = torch.float16) -> None:
         super().__init__()
         table = embedding_table(spec, weights)
-        self.embed_tokens = nn.Embedding(table.shape[0], table.shape[1])
+        self.embed_tokens = nn.Embedding(table.shape[0], table.shape[1], device="meta")  # no random init: replaced below
         self.embed_tokens.weight = nn.Parameter(tensor(table, dtype), requires_grad=False)
         self.scale = input_scale(spec)
 

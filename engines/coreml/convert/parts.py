@@ -59,7 +59,7 @@ def _convert(traced, *, inputs, outputs, states=None):
     from anechat.engines.coreml.convert.lean import lean_pipeline
 
     ct = _ct()
-    with quiet(), lean_pipeline():
+    with quiet(), lean_pipeline(constexpr_free=True):
         return ct.convert(
             traced,
             inputs=inputs,
@@ -98,11 +98,16 @@ def ffn_example(spec: ModelSpec, seq: int, state_length: int, dtype=TRACE_DTYPE)
     )
 
 
+#: positions of the example an FFN chunk is traced on: the trace keeps sequence sizes symbolic
+#: (the same program for any size above one), and a short example computes little while tracing
+TRACE_POSITIONS = 2
+
+
 def trace_ffn(module: FFNChunk, spec: ModelSpec, batch_size: int, state_length: int):
-    """One trace for both functions: "prefill" mode on a batch (sizes stay symbolic in the trace)."""
+    """One trace for both functions: "prefill" mode on a few positions (sizes stay symbolic in the trace)."""
     module.mode = "prefill"
     try:
-        return _trace(module, ffn_example(spec, batch_size, state_length, module.kv_cache.dtype))
+        return _trace(module, ffn_example(spec, min(batch_size, TRACE_POSITIONS), state_length, module.kv_cache.dtype))
     finally:
         module.kv_cache.zero_()  # tracing ran the graph once and wrote into the buffer
 
