@@ -66,8 +66,12 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
     _spread(points, centers)
     ends = np.full((n_rows, 1), nb)
     scale = float(np.max(points[:, -1] - points[:, 0])) or 1.0
+    last = None
     for _ in range(max_iter):
         edges = _batched_searchsorted(points, (centers[:, :-1] + centers[:, 1:]) / 2)
+        if last is not None and np.array_equal(edges, last):
+            break  # the same clusters as last time: the centres cannot move
+        last = edges
         bounds = np.concatenate([np.zeros_like(ends), edges, ends], axis=1)
         count = np.take_along_axis(cw, bounds[:, 1:], axis=1) - np.take_along_axis(cw, bounds[:, :-1], axis=1)
         total = np.take_along_axis(cwx, bounds[:, 1:], axis=1) - np.take_along_axis(cwx, bounds[:, :-1], axis=1)
@@ -85,20 +89,17 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
 def _spread(points: np.ndarray, centers: np.ndarray) -> None:
     """Make each row's starting centres distinct values of its points, in place: a centre on a
     value already taken moves to the next value up, and those pushed past the top move back
-    down below their neighbour (rows with fewer distinct values than centres keep repeats)."""
+    down below their neighbour (rows with fewer distinct values than centres keep repeats).
+    Works on each value's rank among the row's distinct values."""
     n_rows, nb = points.shape
     k = centers.shape[1]
-    rows = np.arange(n_rows)
-    for j in range(1, k):
-        taken = centers[:, j] <= centers[:, j - 1]
-        if taken.any():
-            above = np.minimum(_batched_searchsorted(points, centers[:, j - 1 : j], side="right")[:, 0], nb - 1)
-            centers[:, j] = np.where(taken, np.maximum(points[rows, above], centers[:, j - 1]), centers[:, j])
-    for j in range(k - 2, -1, -1):
-        taken = centers[:, j] >= centers[:, j + 1]
-        if taken.any():
-            below = np.maximum(_batched_searchsorted(points, centers[:, j + 1 : j + 2])[:, 0] - 1, 0)
-            centers[:, j] = np.where(taken, np.minimum(points[rows, below], centers[:, j + 1]), centers[:, j])
+    rank = np.concatenate([np.zeros((n_rows, 1), dtype=np.int64), np.cumsum(points[:, 1:] > points[:, :-1], axis=1)], axis=1)
+    top = rank[:, -1:]
+    wanted = np.take_along_axis(rank, np.minimum(_batched_searchsorted(points, centers), nb - 1), axis=1)
+    steps = np.arange(k)
+    wanted = np.maximum.accumulate(wanted - steps, axis=1) + steps  # strictly increasing
+    wanted = np.clip(np.minimum(wanted, top - (k - 1 - steps)), 0, top)  # room for the ones above
+    centers[:] = np.take_along_axis(points, np.minimum(_batched_searchsorted(rank, wanted), nb - 1), axis=1)
 
 
 def _points(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -111,8 +111,8 @@ class LUTPalettizer:
         """(x, each input channel's mean square, Factor when feedback is on), once per inputs array."""
         hit = self._stats.get(id(x))
         if hit is None:
-            x64 = np.asarray(x, dtype=np.float64)
-            gram = x64.T @ x64 / len(x64)
+            x32 = np.asarray(x, dtype=np.float32)
+            gram = (x32.T @ x32).astype(np.float64) / len(x32)
             hit = self._stats[id(x)] = (x, np.diag(gram).copy(), Factor(gram) if self.feedback else None)
         return hit
 
