@@ -46,7 +46,7 @@ def convert(
     context: int = typer.Option(512, "--context", help="coreml, coreai: context length."),
     batch: int = typer.Option(64, "--batch", help="coreml, coreai: prefill batch size."),
     chunks: int = typer.Option(1, "--chunks", help="coreml: number of FFN chunks."),
-    lut_ffn: str = typer.Option(DEFAULT, "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none). No LUT flag: the recommended recipe (FFN 6, LM head 8, embeddings 8)."),
+    lut_ffn: str = typer.Option(DEFAULT, "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none). No LUT flag: the recommended recipe (FFN 6 with its last layer at 8, LM head 8, embeddings 8). Below 8 bits each row gets its own table."),
     lut_lmhead: str = typer.Option(DEFAULT, "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
     lut_embeddings: str = typer.Option(DEFAULT, "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
     lut_ffn_down: str = typer.Option(DEFAULT, "--lut-ffn-down", help="coreml: LUT bits for the FFN's down projections (4, 6, 8). Default: 6 when --lut-ffn is 4, else the --lut-ffn bits."),

@@ -170,3 +170,11 @@ def test_line_chat_takes_the_models_sampling_defaults_unless_a_sampling_flag_is_
     assert "temperature=0.6" in own.stderr.decode() and "repetition_penalty=1.1" in own.stderr.decode()
     given = anechat("chat", "-m", str(model), "--no-history", "--temp", "0", stdin="/params\n/quit\n")
     assert "temperature=0.0" in given.stderr.decode() and "repetition_penalty=1.0" in given.stderr.decode()
+
+
+def test_a_part_of_the_ffn_cannot_be_left_in_fp16_alone(tiny_model_dir, tmp_path):
+    line = one_clear_line(anechat("convert", str(tiny_model_dir), "--to", "coreml", "--lut-ffn", "4", "--lut-ffn-down", "none", "-o", str(tmp_path / "m")))
+    assert "--lut-ffn-down 'none' is invalid: use one of 4, 6, 8" in line
+    line = one_clear_line(anechat("convert", str(tiny_model_dir), "--to", "coreml", "--lut-ffn", "none", "--lut-ffn-last", "6", "-o", str(tmp_path / "m")))
+    assert "lut_ffn_last needs a LUT for the FFN" in line
+    assert not (tmp_path / "m").exists()
