@@ -7,7 +7,9 @@ time (reused only when made by the same options and converter code), then measur
 
 - fp16: greedy tokens from the Core ML engine vs the MLX engine (fp32 source), the
   first 32 tokens of 3 chat prompts (stop tokens ignored); ``fp16_match`` is the
-  share of those 96 tokens that agree before the first divergence;
+  share of those 96 tokens that agree before the first divergence; at a divergence, the
+  float32 source's logit margin between the two tokens (``fp16_divergence_margins``: near 0
+  is a tie that fp16 rounding may break either way);
 - every variant: ``convert --check``'s figures (top-1 agreement with the float32 source
   over 128 teacher-forced positions of a fixed English text, perplexity of both, size
   beside fp16), with the MIL executor rounding activations to fp16 as the Neural Engine does;
@@ -60,6 +62,15 @@ def greedy(session, ids: list[int], n: int) -> list[int]:
     return [t for e in events[:-1] for t in e.token_ids]
 
 
+def source_margin(source, ids: list[int], mine: int, theirs: int) -> float:
+    """How far apart the float32 source puts two tokens after ``ids`` (its logits; a margin
+    near 0 is a tie that fp16 rounding may break either way)."""
+    from anechat.engines.coreml.convert.check import source_logits
+
+    last = source_logits(source, ids)[-1]
+    return float(last[theirs] - last[mine])
+
+
 def cold_run_seconds(folder) -> float:
     import os
     import statistics
@@ -101,6 +112,7 @@ def main() -> None:
     fp16 = CoreMLEngine(fp16_activations=True).load(folders["fp16"])
     print(f"Core ML runtime: {fp16.info.extra['runtime']}")
     matched = total = full = 0
+    margins: list[float] = []
     for text in PROMPTS:
         ids = fp16.prompt_ids([{"role": "user", "content": text}])
         a, b = greedy(fp16, ids, 32), greedy(mlx, ids, 32)
@@ -108,7 +120,11 @@ def main() -> None:
         matched, total, full = matched + n, total + 32, full + (n == 32)
         print(f"fp16 vs MLX, {text!r}: {n}/32 tokens agree before the first difference")
         if n < 32:
-            print(f"   core ml: {fp16.tokenizer.decode(a)!r}\n   mlx:     {mlx.tokenizer.decode(b)!r}")
+            margin = source_margin(source, ids + b[:n], a[n], b[n])
+            margins.append(round(margin, 4))
+            print(f"   core ml: {fp16.tokenizer.decode(a)!r}\n   mlx:     {mlx.tokenizer.decode(b)!r}\n"
+                  f"   there the float32 source prefers {mlx.tokenizer.decode([b[n]])!r} to {fp16.tokenizer.decode([a[n]])!r} "
+                  f"by {margin:.4f} logits")
     fp16_match = matched / total
     del fp16, mlx
 
@@ -141,6 +157,7 @@ def main() -> None:
                 "cold_run_variant": cold_variant,
                 "fp16_match": round(fp16_match, 4),
                 "fp16_full_matches": f"{full}/{len(PROMPTS)}",
+                "fp16_divergence_margins": margins,
                 "perplexity": {k: f["perplexity"] for k, f in figures.items()},
                 "perplexity_source_fp32": figures["fp16"]["perplexity_source_fp32"],
                 "top1": {k: f["top1_agreement"] for k, f in figures.items()},

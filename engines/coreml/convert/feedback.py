@@ -19,27 +19,22 @@ import numpy as np
 DAMP = 0.05
 #: columns rounded between two updates of the rest of the matrix
 BLOCK = 32
+#: rows rounded together
+CHUNK_ROWS = 4096
 
 
 class _Nearest:
-    """The nearest entry of each row's table for one column of values, by one searchsorted."""
+    """The nearest entry of each row's table (sorted) for one column of values: the number of
+    the table's midpoints below each value (a comparison per entry beats a binary search on
+    tables this short)."""
 
     def __init__(self, tables: np.ndarray) -> None:
-        out, k = tables.shape
         self.tables = tables
-        mids = (tables[:, :-1] + tables[:, 1:]) / 2
-        self.lo = float(tables.min())
-        span = float(tables.max()) - self.lo
-        self.margin = 0.25 * span + 1.0
-        self.stride = span + 4.0 * self.margin
-        self.offsets = np.arange(out, dtype=np.float64) * self.stride
-        self.flat = (mids - self.lo + self.offsets[:, None]).ravel()
-        self.base = np.arange(out) * (k - 1)
-        self.rows = np.arange(out)
+        self.mids = (tables[:, :-1] + tables[:, 1:]) / 2
+        self.rows = np.arange(len(tables))
 
     def __call__(self, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        v = np.clip(column.astype(np.float64), self.lo - self.margin, self.lo + self.stride - 3.0 * self.margin)
-        index = np.searchsorted(self.flat, v - self.lo + self.offsets) - self.base
+        index = np.count_nonzero(self.mids < column.astype(np.float64)[:, None], axis=1)
         return index, self.tables[self.rows, index]
 
 
@@ -58,19 +53,31 @@ class Factor:
         h[dead, dead] = 1.0
         h[np.diag_indices(cols)] += damp * float(np.mean(diag[~dead])) if (~dead).any() else 1.0
         self.order = np.argsort(-np.diag(h), kind="stable")
-        h = torch.from_numpy(np.ascontiguousarray(h[self.order][:, self.order]))
-        inverse = torch.cholesky_inverse(torch.linalg.cholesky(h))
-        self.upper = torch.linalg.cholesky(inverse, upper=True).numpy().astype(np.float32)  # H^-1 = U^T U
+        # H^-1 = U^T U without inverting H: with J the reversal, J H J = M M^T (Cholesky) gives
+        # H^-1 = (J M^-T J)(J M^-1 J), and U = J M^-1 J is upper triangular
+        back = self.order[::-1]
+        m = torch.linalg.cholesky(torch.from_numpy(np.ascontiguousarray(h[back][:, back])))
+        m_inverse = torch.linalg.solve_triangular(m, torch.eye(cols, dtype=m.dtype), upper=False)
+        self.upper = np.ascontiguousarray(m_inverse.numpy()[::-1, ::-1], dtype=np.float32)
 
 
 def round_with_feedback(rows: np.ndarray, tables: np.ndarray, group: int, factor: Factor) -> np.ndarray:
     """Indices (out, in) uint8 of ``rows`` (out, in) into ``tables`` (out // group, k, sorted;
     rows ``g * group ... (g + 1) * group - 1`` use table ``g``), minimising the output error
-    on the inputs ``factor`` was made from."""
+    on the inputs ``factor`` was made from. Each row is rounded on its own (the columns'
+    errors move along a row), so rows go :data:`CHUNK_ROWS` at a time to stay in the cache."""
     out, cols = rows.shape
-    order, hinv = factor.order, factor.upper
-    w = np.asarray(rows, dtype=np.float32)[:, order].copy()
-    nearest = _Nearest(np.repeat(np.asarray(tables, dtype=np.float64), group, axis=0))
+    per_row = np.repeat(np.asarray(tables, dtype=np.float64), group, axis=0)
+    w = np.asarray(rows, dtype=np.float32)[:, factor.order]
+    index = np.empty((out, cols), dtype=np.uint8)
+    for a in range(0, out, CHUNK_ROWS):
+        index[a : a + CHUNK_ROWS, factor.order] = _round_rows(w[a : a + CHUNK_ROWS].copy(), _Nearest(per_row[a : a + CHUNK_ROWS]), factor.upper)
+    return index
+
+
+def _round_rows(w: np.ndarray, nearest: _Nearest, hinv: np.ndarray) -> np.ndarray:
+    """The indices of ``w`` (rows, in; its columns in the factor's order, changed in place)."""
+    out, cols = w.shape
     index = np.empty((out, cols), dtype=np.uint8)
     for i1 in range(0, cols, BLOCK):
         i2 = min(i1 + BLOCK, cols)
@@ -83,6 +90,4 @@ def round_with_feedback(rows: np.ndarray, tables: np.ndarray, group: int, factor
             block[:, j + 1 :] -= np.outer(e, hb[j, j + 1 :])
             err[:, j] = e
         w[:, i2:] -= err @ hinv[i1:i2, i2:]
-    result = np.empty_like(index)
-    result[:, order] = index
-    return result
+    return index

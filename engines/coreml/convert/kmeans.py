@@ -24,33 +24,53 @@ EXACT_VALUES = 8192
 BINS = 2048
 #: a share of uniform density mixed into the initial one, so sparse tails get centres too
 FLOOR = 0.3
+#: rows clustered together (512 rows of 576 values: a few MB, which stay in the CPU's cache)
+CHUNK_ROWS = 512
 
 
-def _batched_searchsorted(rows: np.ndarray, queries: np.ndarray, side: str = "left") -> np.ndarray:
-    """``np.searchsorted(rows[r], queries[r], side)`` for every sorted row ``r`` in one call (each
-    row is shifted into its own interval; queries are clipped to just outside the rows' span)."""
-    n_rows, n = rows.shape
-    lo, hi = rows.min(), rows.max()
-    margin = 0.25 * (hi - lo) + 1.0
-    offsets = (np.arange(n_rows, dtype=np.float64) * (hi - lo + 4.0 * margin))[:, None]
-    queries = np.clip(queries, lo - margin, hi + margin)
-    pos = np.searchsorted((rows - lo + offsets).ravel(), (queries - lo + offsets).ravel(), side=side)
-    return np.clip(pos.reshape(queries.shape) - (np.arange(n_rows) * n)[:, None], 0, n)
+class SortedRows:
+    """Each row of a row-sorted (R, N) array, shifted into an interval of its own on one flat
+    line, so that a single ``np.searchsorted`` answers queries for every row at once."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        n_rows, self.n = rows.shape
+        self.lo, hi = float(rows.min()), float(rows.max())
+        self.margin = 0.25 * (hi - self.lo) + 1.0
+        self.hi = hi + self.margin
+        self.offsets = (np.arange(n_rows, dtype=np.float64) * (hi - self.lo + 4.0 * self.margin))[:, None]
+        self.flat = (rows - self.lo + self.offsets).ravel()
+        self.starts = (np.arange(n_rows) * self.n)[:, None]
+
+    def search(self, queries: np.ndarray, side: str = "left") -> np.ndarray:
+        """``np.searchsorted(rows[r], queries[r], side)`` for every row ``r``; ``queries`` (R, M) or (R,)."""
+        q = queries if queries.ndim == 2 else queries[:, None]
+        q = np.clip(q, self.lo - self.margin, self.hi)  # just outside the row's own span at most
+        pos = np.searchsorted(self.flat, (q - self.lo + self.offsets).ravel(), side=side).reshape(q.shape) - self.starts
+        pos = np.clip(pos, 0, self.n)
+        return pos if queries.ndim == 2 else pos[:, 0]
 
 
 def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = None, *, max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
     """Cluster each row of ``values`` (R, N) into ``2**nbits`` centres.
 
     ``weights`` (broadcastable to ``values``) weigh each value's squared error. Returns the
-    centres (R, 2**nbits), sorted, float64, and each value's centre index (R, N) uint8."""
-    k = 1 << nbits
+    centres (R, 2**nbits), sorted, float64, and each value's centre index (R, N) uint8. Rows
+    go :data:`CHUNK_ROWS` at a time (each row's result is its own; the chunks only keep the
+    arrays small enough to stay in the CPU's cache)."""
     x = np.asarray(values, dtype=np.float64)
+    w = np.ones_like(x) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), x.shape)
+    parts = [_kmeans_chunk(x[a : a + CHUNK_ROWS], w[a : a + CHUNK_ROWS], 1 << nbits, max_iter) for a in range(0, len(x), CHUNK_ROWS)]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([c for c, _ in parts]), np.concatenate([i for _, i in parts])
+
+
+def _kmeans_chunk(x: np.ndarray, w: np.ndarray, k: int, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
     n_rows, n = x.shape
     if n <= k:  # a table entry for every value: exact (small groups of short rows, e.g. 8 bits)
         ordered = np.sort(x, axis=1)
         centers = np.concatenate([ordered, np.repeat(ordered[:, -1:], k - n, axis=1)], axis=1)
         return centers, np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1).astype(np.uint8)
-    w = np.ones_like(x) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), x.shape)
     w = w + 1e-9 * w.mean(axis=1, keepdims=True) + 1e-300  # no weightless value
     points, mass, length = _points(x, w)
     zero = np.zeros((n_rows, 1))
@@ -61,14 +81,15 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
     density = np.cumsum(root + FLOOR * root.mean(axis=1, keepdims=True), axis=1)
     targets = density[:, -1:] * (np.arange(k) + 0.5) / k
     nb = points.shape[1]
-    first = np.minimum(_batched_searchsorted(density, targets), nb - 1)
+    first = np.minimum(SortedRows(density).search(targets), nb - 1)
     centers = np.take_along_axis(points, first, axis=1)
-    _spread(points, centers)
+    on_points = SortedRows(points)
+    _spread(points, on_points, centers)
     ends = np.full((n_rows, 1), nb)
     scale = float(np.max(points[:, -1] - points[:, 0])) or 1.0
     last = None
     for _ in range(max_iter):
-        edges = _batched_searchsorted(points, (centers[:, :-1] + centers[:, 1:]) / 2)
+        edges = on_points.search((centers[:, :-1] + centers[:, 1:]) / 2)
         if last is not None and np.array_equal(edges, last):
             break  # the same clusters as last time: the centres cannot move
         last = edges
@@ -82,11 +103,11 @@ def kmeans_rows(values: np.ndarray, nbits: int, weights: np.ndarray | None = Non
         if moved <= 1e-9 * scale:
             break
     mids = (centers[:, :-1] + centers[:, 1:]) / 2
-    index = _batched_searchsorted(mids, x)  # exact: the number of midpoints below each value
+    index = SortedRows(mids).search(x)  # exact: the number of midpoints below each value
     return centers, index.astype(np.uint8)
 
 
-def _spread(points: np.ndarray, centers: np.ndarray) -> None:
+def _spread(points: np.ndarray, on_points: SortedRows, centers: np.ndarray) -> None:
     """Make each row's starting centres distinct values of its points, in place: a centre on a
     value already taken moves to the next value up, and those pushed past the top move back
     down below their neighbour (rows with fewer distinct values than centres keep repeats).
@@ -95,11 +116,11 @@ def _spread(points: np.ndarray, centers: np.ndarray) -> None:
     k = centers.shape[1]
     rank = np.concatenate([np.zeros((n_rows, 1), dtype=np.int64), np.cumsum(points[:, 1:] > points[:, :-1], axis=1)], axis=1)
     top = rank[:, -1:]
-    wanted = np.take_along_axis(rank, np.minimum(_batched_searchsorted(points, centers), nb - 1), axis=1)
+    wanted = np.take_along_axis(rank, np.minimum(on_points.search(centers), nb - 1), axis=1)
     steps = np.arange(k)
     wanted = np.maximum.accumulate(wanted - steps, axis=1) + steps  # strictly increasing
     wanted = np.clip(np.minimum(wanted, top - (k - 1 - steps)), 0, top)  # room for the ones above
-    centers[:] = np.take_along_axis(points, np.minimum(_batched_searchsorted(rank, wanted), nb - 1), axis=1)
+    centers[:] = np.take_along_axis(points, np.minimum(SortedRows(rank).search(wanted), nb - 1), axis=1)
 
 
 def _points(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
