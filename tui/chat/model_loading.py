@@ -112,19 +112,23 @@ class ModelLoading:
 
     def action_engine(self) -> None:
         def chosen(engine: str | None) -> None:
-            if engine is None:
-                return
-            loaded = self.controller.loaded
-            if loaded is None:
-                self.app.engine_name = engine
-                self.notify(f"engine set to {engine}: pick a model with Ctrl+O")
-            elif engine == loaded.engine:
-                self.notify(f"already on {engine}")
-            else:
-                self.switch_engine(engine)
+            if engine is not None:
+                self.use_engine(engine)
 
         current = self.controller.loaded.engine if self.controller.loaded else self.app.engine_name
         self.app.push_screen(EnginePicker(current, self.app.engine_check), chosen)
+
+    def use_engine(self, engine: str) -> None:
+        """``engine`` picked (Ctrl+E or ``/engine``): the engine of the next model when none is
+        loaded, else this conversation continues on it."""
+        loaded = self.controller.loaded
+        if loaded is None:
+            self.app.engine_name = engine
+            self.notify(f"engine set to {engine}: pick a model with Ctrl+O")
+        elif engine == loaded.engine:
+            self.notify(f"already on {engine}")
+        elif not self._refuse_if_busy():
+            self.switch_engine(engine)
 
     @work(exclusive=True, group="switch")
     async def switch_engine(self, engine: str) -> None:
