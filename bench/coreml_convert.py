@@ -79,31 +79,36 @@ def main() -> None:
     ap.add_argument("--convert-only", action="store_true", help="time the conversions only: no loads, no runs")
     args = ap.parse_args()
     source = source_model(args.model)
-    root = Path(args.keep) if args.keep else None if args.keep_in_models else Path(tempfile.mkdtemp(prefix="coreml-bench-"))
+    scratch = None if args.keep or args.keep_in_models else tempfile.TemporaryDirectory(prefix="coreml-bench-")
+    root = Path(args.keep) if args.keep else Path(scratch.name) if scratch is not None else None
     report: dict = {"model": source.name, "load_average_start": os.getloadavg()[0]}
-    for variant in args.variants.split(","):
-        out = variant_folder(source, variant) if args.keep_in_models else root / f"{source.name}-coreml-{variant}"
-        conversion = convert(source, out, variant)
-        if args.keep_in_models:
-            record_conversion(out, variant, conversion["seconds"])
-        load_average = round(os.getloadavg()[0], 2)
-        print(f"{variant}: converted in {conversion['seconds']} s {conversion['steps']} (load average {load_average})", flush=True)
-        if args.convert_only:
-            report[variant] = {"conversion_s": conversion["seconds"], "conversion_steps_s": conversion["steps"], "load_average": load_average}
-            continue
-        loads = [load_once(out) for _ in range(3)]
-        later = [x["seconds"] for x in loads[1:]]
-        runs = [cold_run(out) for _ in range(3)]
-        report[variant] = {
-            "conversion_s": conversion["seconds"],
-            "conversion_steps_s": conversion["steps"],
-            "first_load_s": round(loads[0]["seconds"], 2),
-            "cached_load_s_median": round(statistics.median(later), 2),
-            "cached_load_served_from_cache": all(x["cache"] == ["hit"] for x in loads[1:]),
-            "coremltools_imported_on_cached_load": any(x["coremltools_imported"] for x in loads[1:]),
-            "cold_run_s_median": round(statistics.median(runs), 2),
-        }
-        print(f"{variant}: {report[variant]}", flush=True)
+    try:
+        for variant in args.variants.split(","):
+            out = variant_folder(source, variant) if args.keep_in_models else root / f"{source.name}-coreml-{variant}"
+            conversion = convert(source, out, variant)
+            if args.keep_in_models:
+                record_conversion(out, variant, conversion["seconds"])
+            load_average = round(os.getloadavg()[0], 2)
+            print(f"{variant}: converted in {conversion['seconds']} s {conversion['steps']} (load average {load_average})", flush=True)
+            if args.convert_only:
+                report[variant] = {"conversion_s": conversion["seconds"], "conversion_steps_s": conversion["steps"], "load_average": load_average}
+                continue
+            loads = [load_once(out) for _ in range(3)]
+            later = [x["seconds"] for x in loads[1:]]
+            runs = [cold_run(out) for _ in range(3)]
+            report[variant] = {
+                "conversion_s": conversion["seconds"],
+                "conversion_steps_s": conversion["steps"],
+                "first_load_s": round(loads[0]["seconds"], 2),
+                "cached_load_s_median": round(statistics.median(later), 2),
+                "cached_load_served_from_cache": all(x["cache"] == ["hit"] for x in loads[1:]),
+                "coremltools_imported_on_cached_load": any(x["coremltools_imported"] for x in loads[1:]),
+                "cold_run_s_median": round(statistics.median(runs), 2),
+            }
+            print(f"{variant}: {report[variant]}", flush=True)
+    finally:
+        if scratch is not None:  # the converted folders are only kept with --keep / --keep-in-models
+            scratch.cleanup()
     report["load_average_end"] = os.getloadavg()[0]
     print(json.dumps(report))
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -238,13 +239,55 @@ def _make_handler(hub: FakeHub):
     return Handler
 
 
+class _ClosingServer(ThreadingHTTPServer):
+    """A threaded HTTP server whose ``server_close()`` also ends its handler threads: a
+    client's keep-alive connection would otherwise keep its handler waiting for the next
+    request for as long as the process lives."""
+
+    daemon_threads = True  # a handler stuck in a test's gate never holds the process at exit
+    #: longest wait for one handler thread to end once its connection is shut
+    JOIN_S = 20.0
+
+    def __init__(self, address, handler) -> None:
+        super().__init__(address, handler)
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._handlers: list[threading.Thread] = []
+
+    def process_request(self, request, client_address) -> None:
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
+        with self._lock:
+            self._connections.add(request)
+            self._handlers = [t for t in self._handlers if t.is_alive()] + [thread]
+        thread.start()
+
+    def shutdown_request(self, request) -> None:
+        with self._lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Stop listening, shut every open connection (a waiting handler reads its end) and
+        wait for the handler threads."""
+        super().server_close()
+        with self._lock:
+            connections, handlers = list(self._connections), list(self._handlers)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # the client closed it meanwhile
+                pass
+        for thread in handlers:
+            thread.join(self.JOIN_S)
+
+
 class FakeHubServer:
-    """``with FakeHubServer(hub) as url:`` serves ``hub`` on 127.0.0.1 at a free port."""
+    """``with FakeHubServer(hub) as url:`` serves ``hub`` on 127.0.0.1 at a free port; leaving
+    the block ends the server and every thread it started."""
 
     def __init__(self, hub: FakeHub) -> None:
         self.hub = hub
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(hub))
-        self.server.daemon_threads = True
+        self.server = _ClosingServer(("127.0.0.1", 0), _make_handler(hub))
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self) -> str:
@@ -256,3 +299,4 @@ class FakeHubServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.thread.join()

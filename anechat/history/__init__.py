@@ -1,6 +1,7 @@
 """Chat history: sessions and messages in SQLite that survive crashes, races and damaged files.
 
-Start with :class:`HistoryStore` (store.py). The schema and its migrations live in
+Start with :class:`HistoryStore` (store.py; an answer written as it streams in
+answers.py). The schema and its migrations live in
 schema.py, opening/recovery of the database file in recovery.py, export in export.py;
 a chat loop records through recorder.py (ChatRecorder), which keeps what a full or
 read-only disk cannot take and writes it when it can.
@@ -16,7 +17,8 @@ from anechat.history.errors import (
     UnknownSession,
 )
 from anechat.history.records import MessageRecord, SearchHit, SessionRecord, SessionSummary
-from anechat.history.store import DB_NAME, STATUS_FOR_FINISH, HistoryStore, default_path
+from anechat.history.answers import STATUS_FOR_FINISH
+from anechat.history.store import DB_NAME, HistoryStore, default_path
 
 __all__ = [
     "AmbiguousSession",

@@ -1,12 +1,12 @@
 """The main screen: chat pane and input on the left, speed and memory on the right,
 status line and footer below. Every action has a key, a footer entry and a
 command palette entry (tui/chat/actions.py). The screen owns a turn view (an answer
-streaming into the pane), a session opener and the compare entry; ``busy_reason``
-is the one guard for "the chat cannot start something else now"."""
+streaming into the pane), a session opener and the compare entry; loading a model
+and switching engines are in model_loading.py. ``busy_reason`` is the one guard for
+"the chat cannot start something else now"."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 from textual import on, work
@@ -18,13 +18,12 @@ from textual.worker import get_current_worker
 
 from anechat.safe_text import sanitize_for_terminal
 
-from anechat.tui.errors import error_line
-from anechat.tui.messages import GaugesSampled, LoadProgress
-from anechat.tui.switching import no_target_hint, switch_target
+from anechat.tui.messages import GaugesSampled
 from anechat.tui.chat.actions import ACTIONS, IN_FOOTER, action_id
 from anechat.tui.chat.answer_label import label_answer
 from anechat.tui.chat.compare_entry import CompareEntry
 from anechat.tui.chat.features import ChatFeatures
+from anechat.tui.chat.model_loading import ModelLoading
 from anechat.tui.chat.session_open import SessionOpener
 from anechat.tui.chat.turn_view import TurnView
 from anechat.tui.widgets.chat_input import ChatInput
@@ -34,8 +33,6 @@ from anechat.tui.widgets.memory_gauges import MemoryGauges
 from anechat.tui.widgets.speed_panel import SpeedPanel
 from anechat.tui.widgets.status_line import StatusLine
 from anechat.tui.screens.code_blocks import CodeBlockPicker, code_blocks
-from anechat.tui.screens.engine_picker import EnginePicker
-from anechat.tui.screens.model_picker import ModelPicker, PickedModel, model_ref
 from anechat.tui.screens.models import ModelsScreen
 from anechat.tui.screens.params import ParamsResult, ParamsScreen
 from anechat.tui.screens.sessions import SessionsScreen
@@ -45,7 +42,7 @@ WELCOME = "anechat — local models, live speed and memory. Ctrl+O picks a model
 NARROW = 90
 
 
-class MainScreen(ChatFeatures):
+class MainScreen(ModelLoading, ChatFeatures):
     BINDINGS = [
         Binding(key, action, label, show=action in IN_FOOTER, priority=key != "escape", id=action_id(action))
         for key, action, label, *_ in ACTIONS
@@ -146,63 +143,6 @@ class MainScreen(ChatFeatures):
             self.notify(busy, severity="warning")
         return busy is not None
 
-    # -- loading ------------------------------------------------------------------------
-    def load_model(self, ref: str, engine: str, *, switching: bool = False) -> None:
-        if self._refuse_if_busy():
-            return
-        self.loading = True
-        self.status.begin(f"loading {ref} on {engine}")
-        self.run_worker(self._load(ref, engine, switching), group="load", exclusive=True)
-
-    async def _load(self, ref: str, engine: str, switching: bool) -> None:
-        def progress(step: str, fraction: float | None) -> None:
-            self.post_message(LoadProgress(step, fraction))
-
-        try:
-            loaded = await self.app.engine_thread.run(self.controller.load, ref, engine, progress)
-        except Exception as exc:  # shown in the app, never a crash
-            await self.pane.add_notice(f"could not load {ref} on {engine}: {error_line(exc)}", "error")
-            if switching and self.controller.messages:
-                await self.pane.add_notice("the conversation is kept", "info")
-        else:
-            self.app.model_ref, self.app.engine_name = ref, engine
-            verb = "switched to" if switching else "loaded"
-            where = f"{loaded.engine} · {loaded.runtime}" if loaded.runtime else loaded.engine
-            await self.pane.add_notice(f"{verb} {loaded.name} on {where}", "info")
-            if switching and self.controller.messages:
-                await self.pane.add_notice("the conversation continues here; the next answer prefills it", "info")
-        finally:
-            self.loading = False
-            self.status.end()
-            self.show_model()
-            self.chat_input.focus()
-        await self._send_pending()
-
-    async def _send_pending(self) -> None:
-        """The message kept while no model was ready goes out once one is."""
-        if self.pending is not None and self.has_model() and self.busy_reason() is None:
-            text, self.pending = self.pending, None
-            await self.turn_view.start(text)
-        elif self.pending is not None:
-            await self.pane.add_notice("your message is still kept: it is sent once a model has loaded", "info")
-
-    def has_model(self) -> bool:
-        """A model is loaded and its engine still holds it (a failed switch may have unloaded it)."""
-        ctrl = self.controller
-        return bool(ctrl.loaded and ctrl.session is not None and getattr(ctrl.engine, "session", None) is ctrl.session)
-
-    def show_model(self) -> None:
-        ctrl = self.controller
-        session = ctrl.session if self.has_model() else None
-        size = getattr(getattr(session, "info", None), "context_length", None) if session else None
-        self.status.set_model(ctrl.loaded if session else None, size or None)
-        self.status.set_context(ctrl.last_stats.context_tokens if ctrl.last_stats and ctrl.messages else 0)
-        self.status.set_state("ready" if session else "no model — Ctrl+O picks one")
-
-    def on_load_progress(self, message: LoadProgress) -> None:
-        if self.loading:
-            self.status.step(message.step, message.fraction)
-
     # -- a turn -------------------------------------------------------------------------
     @on(ChatInput.Submitted)
     async def _submitted(self, event: ChatInput.Submitted) -> None:
@@ -222,15 +162,6 @@ class MainScreen(ChatFeatures):
         await label_answer(turn.answer, self.controller.loaded)
         return True
 
-    async def _keep(self, text: str) -> None:
-        """No model is ready: keep ``text`` (after any kept before) and send it once one is."""
-        self.pending = text if self.pending is None else f"{self.pending}\n\n{text}"
-        if self.loading:
-            why = "the model is still loading: your message is kept and sent once it is ready"
-        else:
-            why = "no model is loaded: your message is kept and sent once one is — Ctrl+O picks one"
-        await self.pane.add_notice(why, "info")
-
     # -- actions ------------------------------------------------------------------------
     def action_stop(self) -> None:
         if self.app.screen.query("HelpPanel"):  # Esc closes the keys panel first
@@ -238,63 +169,8 @@ class MainScreen(ChatFeatures):
             return
         self.turn_view.stop() or self.inline_compare.stop() or self.editing.cancel()
 
-    def action_models(self) -> None:
-        def chosen(picked: PickedModel | None) -> None:
-            if picked is not None:
-                self.load_model(picked.ref, picked.engine)
-
-        self.app.push_screen(ModelPicker(self.app.list_models, self.app.engine_name), chosen)
-
     def action_manage_models(self) -> None:
         ModelsScreen.open(self.app, self)
-
-    async def unload_model(self) -> bool:
-        """Unload the chat's model (the models screen removes it next); False while it answers or loads."""
-        if self.busy_reason():
-            return False
-        name = self.controller.loaded.name if self.controller.loaded else None
-        await self.app.engine_thread.run(self.controller.unload)
-        self.show_model()
-        if name:
-            await self.pane.add_notice(f"unloaded {name}", "info")
-        return True
-
-    def action_engine(self) -> None:
-        def chosen(engine: str | None) -> None:
-            if engine is None:
-                return
-            loaded = self.controller.loaded
-            if loaded is None:
-                self.app.engine_name = engine
-                self.notify(f"engine set to {engine}: pick a model with Ctrl+O")
-            elif engine == loaded.engine:
-                self.notify(f"already on {engine}")
-            else:
-                self.switch_engine(engine)
-
-        current = self.controller.loaded.engine if self.controller.loaded else self.app.engine_name
-        self.app.push_screen(EnginePicker(current, self.app.engine_check), chosen)
-
-    @work(exclusive=True, group="switch")
-    async def switch_engine(self, engine: str) -> None:
-        """Continue this conversation on ``engine``: the same model, or its conversion for that engine."""
-        loaded = self.controller.loaded
-        self.status.begin(f"looking for {loaded.name} on {engine}")
-        try:
-            entries = await asyncio.to_thread(self.app.list_models)
-        except Exception as exc:
-            entries = []
-            await self.pane.add_notice(f"could not list models: {error_line(exc)}", "error")
-        finally:
-            self.status.end()
-        target = switch_target(loaded.name, loaded.path, engine, entries)
-        if target is None:
-            await self.pane.add_notice(no_target_hint(loaded.name, loaded.path, engine, entries), "error")
-            if self.controller.messages:
-                await self.pane.add_notice("the conversation is kept", "info")
-            self.show_model()
-            return
-        self.load_model(model_ref(target), engine, switching=True)
 
     async def action_new_chat(self) -> None:
         if self._refuse_if_busy():

