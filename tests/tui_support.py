@@ -105,6 +105,6 @@ async def loaded(pilot) -> None:
 
     def ready() -> bool:
         """the model to load"""
-        return app.controller.session is not None and not app.screen.loading
+        return app.controller.session is not None and not app.screen.loading_model
 
     await wait_for(pilot, ready, limit_s=120)

@@ -34,7 +34,7 @@ async def test_every_answer_ends_with_its_figures_and_the_panels_fill_in_as_soon
     app.stats_hz = 1e-6  # live figures only once, when the engine first has them
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        await wait_for(pilot, lambda: app.controller.session is not None and not screen.loading, limit_s=120)
+        await wait_for(pilot, lambda: app.controller.session is not None and not screen.loading_model, limit_s=120)
         seen = []
 
         async def watch() -> None:
@@ -81,7 +81,7 @@ async def test_a_core_ml_context_shift_is_said_in_the_chat_with_how_much_was_kep
     app = quiet_app(model=str(tiny_coreml_dir), engine="coreml", controller=controller, history=False)
     app.ui_budget = 1.0
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: controller.session is not None and not app.screen.loading, limit_s=180)
+        await wait_for(pilot, lambda: controller.session is not None and not app.screen.loading_model, limit_s=180)
         await send_and_wait(pilot, " ".join(["The quick brown fox jumps over the lazy dog."] * 20), limit_s=180)
         stats = controller.last_stats
         assert stats.dropped_tokens > 0

@@ -69,7 +69,7 @@ async def ready(pilot) -> None:
 
     def settled() -> bool:
         """the history store to open and the model to load"""
-        return app.history_ready.is_set() and not app.screen.loading and app.controller.session is not None
+        return app.history_ready.is_set() and not app.screen.loading_model and app.controller.session is not None
 
     await wait_for(pilot, settled, limit_s=120)
 
@@ -184,7 +184,7 @@ async def test_broken_model_folders_say_what_is_wrong_and_the_app_keeps_working(
     models_home(tmp_path, monkeypatch, tiny_model_dir, no_weights, truncated, bad_meta)
     app = quiet_app(model=str(truncated), engine="mlx")  # started on a broken folder
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.history_ready.is_set() and not app.screen.loading)
+        await wait_for(pilot, lambda: app.history_ready.is_set() and not app.screen.loading_model)
         error = app.screen.query(Notice).last()
         assert error.kind == "error" and "could not load" in error.text and "model.safetensors is truncated" in error.text
 

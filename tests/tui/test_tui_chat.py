@@ -164,7 +164,7 @@ async def test_while_an_answer_streams_the_chat_starts_nothing_else_and_says_why
         screen.load_model(str(tiny_model_dir), "mlx")
         screen.action_sessions()
         assert not await screen.unload_model()
-        assert screen is app.screen and not screen.loading and app.controller.loaded is not None
+        assert screen is app.screen and not screen.loading_model and app.controller.loaded is not None
         assert [w.text for w in screen.query(UserMessage)] == ["Count to a thousand"]  # the chat was not cleared
 
         def told() -> bool:
@@ -216,7 +216,7 @@ async def test_switching_to_core_ml_continues_the_same_conversation(tmp_path, mo
         def switched() -> bool:
             """the Core ML model to load"""
             loaded_ = app.controller.loaded
-            return loaded_ is not None and loaded_.engine == "coreml" and not app.screen.loading
+            return loaded_ is not None and loaded_.engine == "coreml" and not app.screen.loading_model
 
         await wait_for(pilot, switched, limit_s=120)
         assert app.controller.loaded.name == "tiny-llama-coreml-ctx64-fp16"
@@ -254,7 +254,7 @@ async def test_a_model_picked_in_the_picker_loads_in_the_background(tmp_path, mo
         await pilot.press(*"tiny-llama")
         app.screen.action_choose()  # what Enter does, without waiting for the app to go idle
         seen = set()
-        while app.controller.session is None or app.screen.loading:
+        while app.controller.session is None or app.screen.loading_model:
             seen.add(status_text(app))
             await asyncio.sleep(0.001)
         # a visible state while it loads, first on the line (a narrow terminal cuts the rest)
@@ -270,7 +270,7 @@ async def test_a_model_that_fails_to_load_shows_why_in_the_app(tmp_path):
     (broken / "config.json").write_text("{not json")
     app = quiet_app(model=str(broken), engine="mlx")
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: not app.screen.loading and app.screen.query(Notice))
+        await wait_for(pilot, lambda: not app.screen.loading_model and app.screen.query(Notice))
         error = app.screen.query(Notice).last()
         assert error.kind == "error" and "could not load" in error.text
         assert app.controller.session is None and "no model" in status_text(app)
@@ -287,7 +287,7 @@ async def test_a_failed_load_after_a_good_one_leaves_no_half_loaded_model(tmp_pa
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         app.screen.load_model(str(broken), "mlx")
-        await wait_for(pilot, lambda: not app.screen.loading)
+        await wait_for(pilot, lambda: not app.screen.loading_model)
         error = app.screen.query(Notice).last().text
         assert "could not load" in error
         assert not app.screen.has_model() and "no model" in status_text(app)

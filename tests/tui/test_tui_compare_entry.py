@@ -28,7 +28,7 @@ async def ready(pilot) -> None:
 
     def loaded() -> bool:
         """the model to load"""
-        return app.controller.session is not None and not app.screen.loading
+        return app.controller.session is not None and not app.screen.loading_model
 
     await wait_for(pilot, loaded, limit_s=120)
 

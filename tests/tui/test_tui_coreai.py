@@ -29,7 +29,7 @@ async def test_a_converted_aimodel_folder_loads_on_coreai_and_answers(tiny_corea
 
         def ready() -> bool:
             """the Core AI model to load"""
-            return app.controller.session is not None and not app.screen.loading
+            return app.controller.session is not None and not app.screen.loading_model
 
         await wait_for(pilot, ready, limit_s=120)
         assert app.controller.loaded.engine == "coreai"

@@ -50,7 +50,7 @@ async def ready(pilot) -> None:
 
     def settled() -> bool:
         """the history store to open and any model to finish loading"""
-        return app.history_ready.is_set() and not app.screen.loading
+        return app.history_ready.is_set() and not app.screen.loading_model
 
     await wait_for(pilot, settled, limit_s=120)
 
@@ -109,7 +109,7 @@ async def test_opening_a_session_restores_its_messages_model_and_settings_and_th
 
         def opened() -> bool:
             """the session's model to be loaded"""
-            return app.controller.session is not None and not app.screen.loading
+            return app.controller.session is not None and not app.screen.loading_model
 
         await wait_for(pilot, opened, limit_s=120)
         main = app.screen

@@ -103,7 +103,7 @@ async def test_the_speed_panel_shows_the_engines_figures_live_and_the_same_at_th
 
         def ready() -> bool:
             """the model to load"""
-            return controller.session is not None and not app.screen.loading
+            return controller.session is not None and not app.screen.loading_model
 
         await wait_for(pilot, ready, limit_s=120)
         speed = app.screen.query_one(SpeedPanel)

@@ -345,7 +345,7 @@ async def test_loading_from_the_screen_switches_the_chat_and_removing_it_unloads
         await pilot.press("enter")  # load: back to the chat, which loads it
         assert isinstance(app.screen, MainScreen)
         chat = app.screen
-        await wait_for(pilot, lambda: app.controller.session is not None and not chat.loading, limit_s=60)
+        await wait_for(pilot, lambda: app.controller.session is not None and not chat.loading_model, limit_s=60)
         assert app.controller.loaded.name == "tiny-llama" and "tiny-llama · mlx" in status_text(app)
 
         screen = await open_screen(pilot)
@@ -430,7 +430,7 @@ async def test_convert_to_coreai_runs_in_the_background_then_the_aimodel_loads_a
 
         def loaded() -> bool:
             """the Core AI model to load"""
-            return app.controller.session is not None and not app.screen.loading
+            return app.controller.session is not None and not app.screen.loading_model
 
         await wait_for(pilot, loaded, limit_s=120)
         assert app.controller.loaded.engine == "coreai"

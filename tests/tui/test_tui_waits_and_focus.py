@@ -109,6 +109,40 @@ async def test_a_message_sent_before_any_model_is_loaded_is_kept_and_sent_once_o
         assert isinstance(app.focused, ChatInput)  # the load hands the keys back to the box
 
 
+class HeldLoad(ChatController):
+    """Loads as the real controller does, once the test lets the load go."""
+
+    def __init__(self, **kwargs) -> None:
+        import threading
+
+        super().__init__(**kwargs)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def load(self, *args, **kwargs):
+        self.started.set()
+        self.release.wait(60)
+        return super().load(*args, **kwargs)
+
+
+@needs_mlx
+async def test_the_chat_stays_on_screen_and_the_box_takes_keys_while_a_model_loads(tiny_model_dir):
+    from textual.widgets import LoadingIndicator
+
+    controller = HeldLoad(params=SamplingParams(max_tokens=4))
+    app = quiet_app(controller=controller, history=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        screen.load_model(str(tiny_model_dir), "mlx")
+        await wait_for(pilot, controller.started.is_set)
+        await pilot.press("h", "i")
+        box = screen.query_one(ChatInput)
+        assert screen.loading_model and box.text == "hi"
+        assert not app.screen.query(LoadingIndicator)  # nothing covers the chat while it loads
+        assert box.region.area > 0 and screen.pane.region.area > 0
+        controller.release.set()
+        await wait_for(pilot, lambda: app.controller.session is not None and not screen.loading_model, limit_s=120)
+
+
 @needs_mlx
 async def test_a_model_brings_its_sampling_defaults_and_the_dialog_says_where_they_came_from(tmp_path, tiny_model_dir):
     import json
@@ -122,7 +156,7 @@ async def test_a_model_brings_its_sampling_defaults_and_the_dialog_says_where_th
     (model / "generation_config.json").write_text(json.dumps({**config, "do_sample": True, "temperature": 0.6, "top_p": 0.9}))
     app = quiet_app(model=str(model), engine="mlx", history=False)  # the app's own chat
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.controller.session is not None and not app.screen.loading, limit_s=120)
+        await wait_for(pilot, lambda: app.controller.session is not None and not app.screen.loading_model, limit_s=120)
         params = app.controller.state.params
         assert (params.temperature, params.top_p, params.repetition_penalty) == (0.6, 0.9, 1.1)
         await pilot.press("ctrl+s")

@@ -22,15 +22,16 @@ from anechat.tui.screens.model_picker import ModelPicker, PickedModel, model_ref
 
 
 class ModelLoading:
-    # set by MainScreen.__init__: a model is loading (``loading`` is Textual's own
-    # Widget.loading); a message sent before a model was ready, sent once one is
-    loading: bool
+    # set by MainScreen.__init__: a model is loading (not ``loading``: Textual's own
+    # Widget.loading would cover the whole chat with a spinner while it loads); a message
+    # sent before a model was ready, sent once one is
+    loading_model: bool
     pending: str | None
 
     def load_model(self, ref: str, engine: str, *, switching: bool = False) -> None:
         if self._refuse_if_busy():
             return
-        self.loading = True
+        self.loading_model = True
         self.status.begin(f"loading {ref} on {engine}")
         self.run_worker(self._load(ref, engine, switching), group="load", exclusive=True)
 
@@ -52,7 +53,7 @@ class ModelLoading:
             if switching and self.controller.messages:
                 await self.pane.add_notice("the conversation continues here; the next answer prefills it", "info")
         finally:
-            self.loading = False
+            self.loading_model = False
             self.status.end()
             self.show_model()
             self.chat_input.focus()
@@ -80,13 +81,13 @@ class ModelLoading:
         self.status.set_state("ready" if session else "no model — Ctrl+O picks one")
 
     def on_load_progress(self, message: LoadProgress) -> None:
-        if self.loading:
+        if self.loading_model:
             self.status.step(message.step, message.fraction)
 
     async def _keep(self, text: str) -> None:
         """No model is ready: keep ``text`` (after any kept before) and send it once one is."""
         self.pending = text if self.pending is None else f"{self.pending}\n\n{text}"
-        if self.loading:
+        if self.loading_model:
             why = "the model is still loading: your message is kept and sent once it is ready"
         else:
             why = "no model is loaded: your message is kept and sent once one is — Ctrl+O picks one"

@@ -50,7 +50,7 @@ class MainScreen(ModelLoading, ChatFeatures):
 
     def __init__(self) -> None:
         super().__init__()
-        self.loading = False
+        self.loading_model = False
         self.sessions = SessionOpener(self)
         self.compare = CompareEntry(self)
         self._gauges_stop = threading.Event()
@@ -131,7 +131,7 @@ class MainScreen(ModelLoading, ChatFeatures):
         """Why the chat cannot start anything else now (an answer, a load, a session); None when it can."""
         if self.turn_view.streaming:
             return "an answer is streaming: Esc stops it first"
-        if self.loading:
+        if self.loading_model:
             return "a model is loading: wait for it to finish"
         if self.inline_compare.running:
             return "a comparison is running: Esc stops it"
@@ -153,9 +153,9 @@ class MainScreen(ModelLoading, ChatFeatures):
         if not text.strip():
             self.notify("the message is empty: type something first", severity="warning")
             return False
-        if not self.loading and self._refuse_if_busy():  # a message sent while loading is kept
+        if not self.loading_model and self._refuse_if_busy():  # a message sent while loading is kept
             return False
-        if self.loading or not self.has_model():
+        if self.loading_model or not self.has_model():
             await self._keep(text)
             return False
         turn = await self.turn_view.start(text)
