@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -112,6 +113,28 @@ def test_every_weight_of_a_converted_ffn_finds_what_it_saw_on_the_calibration_te
         weights += [op.weight.op.outputs[0].val for op in program.functions["infer"].find_ops(op_type="conv")]
     assert len(weights) == 7 * spec.num_layers
     assert all(weight_key(w) in inputs for w in weights)
+
+
+def test_projections_that_read_one_tensor_share_one_record_of_it(tiny_model_dir):
+    # q/k/v read the same normed input, gate/up another: one array each, so the palettizer
+    # builds one Gram matrix (and one Cholesky factor) for each group, not one per weight
+    from anechat.engines.coreml.convert.calibration import layer_inputs
+    from anechat.engines.coreml.convert.palettize import weight_key
+    from anechat.engines.coreml.convert.source import with_vocab_from_weights
+
+    spec = with_vocab_from_weights(read_spec(tiny_model_dir), tiny_model_dir)
+    weights = load_weights(tiny_model_dir)
+    inputs = layer_inputs(spec, weights, calibration_ids(tiny_model_dir, 64), [(0, spec.num_layers)], [spec.vocab_size])
+
+    def recorded(layer: int, projection: str):
+        w = weights[f"model.layers.{layer}.{projection}.weight"]
+        return inputs[weight_key(w.astype(np.float16).reshape(w.shape[0], -1, 1, 1))]
+
+    for layer in range(spec.num_layers):
+        q, k, v, o = (recorded(layer, f"self_attn.{p}_proj") for p in "qkvo")
+        gate, up, down = (recorded(layer, f"mlp.{p}_proj") for p in ("gate", "up", "down"))
+        assert q is k is v and gate is up
+        assert len({id(q), id(o), id(gate), id(down)}) == 4
 
 
 def test_mixed_recipes_give_the_sensitive_weights_more_bits_unless_told_otherwise(tiny_model_dir):

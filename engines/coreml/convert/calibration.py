@@ -87,10 +87,11 @@ def layer_inputs(spec: ModelSpec, weights: dict, ids: list[int], ranges: list[tu
                 key = weight_key(conv.weight.detach().numpy())
 
                 def hook(_mod, inputs, key=key):
-                    x = inputs[0].detach()
-                    if id(x) not in seen:  # (1, C, 1, T) -> (T, C)
-                        seen[id(x)] = (x, x.float().reshape(x.shape[1], -1).T.contiguous().numpy())
-                    found[key] = seen[id(x)][1]
+                    x = inputs[0]  # projections that read one tensor (q/k/v, gate/up) see views of the same memory
+                    at = (x.data_ptr(), tuple(x.shape), x.stride())
+                    if at not in seen:  # (1, C, 1, T) -> (T, C); the tensor is held, so its memory stays its own
+                        seen[at] = (x, x.detach().float().reshape(x.shape[1], -1).T.contiguous().numpy())
+                    found[key] = seen[at][1]
 
                 handles.append(conv.register_forward_pre_hook(hook))
         return handles

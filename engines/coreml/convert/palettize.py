@@ -153,28 +153,37 @@ class MixedLUT:
 def apply_tables(program, op_type: str, tables_many) -> int:
     """Replace each large weight of ``op_type`` ops in every function of ``program`` by its
     lookup table (``tables_many``: weights -> (indices, lut, scales) each); returns how many."""
+    found = [(function, op) for function in program.functions.values() for op in function.operations if _eligible(op, op_type)]
+    tables = tables_many([op.outputs[0].val for _, op in found])
+    by_function: dict[int, tuple] = {}
+    for (function, op), table in zip(found, tables):
+        by_function.setdefault(id(function), (function, []))[1].append((op, table))
+    for function, replacements in by_function.values():
+        with function:  # leaving a function's context walks all of its ops: once per function, not per weight
+            for op, (index, lut, scale) in replacements:
+                _replace(function, op, index, lut, scale)
+    return len(found)
+
+
+def _replace(function, op, index: np.ndarray, lut: np.ndarray, scale: np.ndarray | None) -> None:
+    """Put ``op``'s weight as a lookup table (and per-channel scales) in its place."""
     from coremltools.converters.mil import Builder as mb
     from coremltools.converters.mil.frontend._utils import _construct_constexpr_lut_op
     from coremltools.converters.mil.mil.scope import ScopeInfo
 
-    found = [(function, op) for function in program.functions.values() for op in function.operations if _eligible(op, op_type)]
-    tables = tables_many([op.outputs[0].val for _, op in found])
-    for (function, op), (index, lut, scale) in zip(found, tables):
-        weight = op.outputs[0].val
-        with function:
-            groups = lut.shape[0]
-            lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
-            with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
-                for source in function._essential_scope_sources:
-                    scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
-                new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
-                if scale is not None:
-                    new = mb.constexpr_blockwise_shift_scale(
-                        data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
-                    )
-            op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
-            op.enclosing_block.remove_ops([op])
-    return len(found)
+    weight = op.outputs[0].val
+    groups = lut.shape[0]
+    lut_shape = (groups,) + (1,) * (weight.ndim - 1) + (lut.shape[1], 1)
+    with contextlib.ExitStack() as scopes:  # the new ops inherit the weight's essential scopes
+        for source in function._essential_scope_sources:
+            scopes.enter_context(mb.scope(ScopeInfo(source=source, data=list(op.scopes.get(source) or [op.name]))))
+        new = _construct_constexpr_lut_op(index, lut.reshape(lut_shape), None, name=op.name + "_palettized", before_op=op)
+        if scale is not None:
+            new = mb.constexpr_blockwise_shift_scale(
+                data=new, scale=scale.reshape((-1,) + (1,) * (weight.ndim - 1)), before_op=op, name=op.name + "_palettized_pcs"
+            )
+    op.enclosing_block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new, no_check_var_types=True)
+    op.enclosing_block.remove_ops([op])
 
 
 def _eligible(op, op_type: str) -> bool:
