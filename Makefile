@@ -12,8 +12,9 @@ OPENBLAS := $(firstword $(wildcard /usr/lib/*-linux-gnu/openblas-pthread/libopen
 run: setup
 	$(VENV)/bin/anechat
 
+# Two workers (pytest-xdist), each test file kept on one worker so its module fixtures are made once.
 test: setup
-	$(if $(OPENBLAS),LD_PRELOAD=$(OPENBLAS)) $(PY) -m pytest -q -p no:cacheprovider
+	$(if $(OPENBLAS),LD_PRELOAD=$(OPENBLAS)) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 setup: system-deps $(STAMP)
 
