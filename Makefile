@@ -12,8 +12,10 @@ OPENBLAS := $(firstword $(wildcard /usr/lib/*-linux-gnu/openblas-pthread/libopen
 run: setup
 	$(VENV)/bin/anechat
 
+# Two workers (pytest-xdist); each takes whole test files (their module fixtures are made
+# once), the longest first (tests/conftest.py orders them).
 test: setup
-	$(if $(OPENBLAS),LD_PRELOAD=$(OPENBLAS)) $(PY) -m pytest -q -p no:cacheprovider
+	$(if $(OPENBLAS),LD_PRELOAD=$(OPENBLAS)) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 
 setup: system-deps $(STAMP)
 

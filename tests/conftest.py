@@ -13,6 +13,33 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from tinymodel import build_tiny_family, build_tiny_llama  # noqa: E402
 
+#: The test files that take longest (real processes, conversions), longest first, as measured
+#: on a 2-core machine. `make test` runs two workers that take whole files in collection order
+#: (-n 2 --dist loadfile --no-loadscope-reorder): these go first, so that no long file is left
+#: running alone at the end while the other worker idles. Only the order depends on this list.
+LONGEST_FILES = (
+    "engines/test_architectures.py",
+    "core/test_cli.py",
+    "engines/test_mlx_distributed.py",
+    "engines/test_coreml_convert_lean.py",
+    "tui/test_tui_models_screen.py",
+    "engines/test_coreml_quality.py",
+    "core/test_gemma3_real.py",
+    "engines/test_coreml_monolithic.py",
+    "core/test_coreai_cli.py",
+    "engines/test_coreai_precision.py",
+    "core/test_cli_ranks.py",
+    "tui/test_tui_stream_bytes.py",
+    "engines/test_coreai_engine.py",
+    "tui/test_tui_ranks.py",
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FILES)}
+    here = Path(__file__).parent
+    items.sort(key=lambda item: rank.get(item.path.relative_to(here).as_posix(), len(rank)))
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:

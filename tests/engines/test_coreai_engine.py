@@ -184,10 +184,6 @@ def run_cycles(folder, n: int) -> list[int]:
     return codes
 
 
-def test_load_generate_exit_in_subprocesses_always_exits_0(tiny_coreai_dir):
-    assert run_cycles(tiny_coreai_dir, 3) == [0] * 3
-
-
 @pytest.mark.slow
 def test_twenty_load_generate_exit_cycles_all_exit_0(tiny_coreai_dir):
     assert run_cycles(tiny_coreai_dir, 20) == [0] * 20
