@@ -85,23 +85,37 @@ def _kmeans_chunk(x: np.ndarray, w: np.ndarray, k: int, max_iter: int) -> tuple[
     centers = np.take_along_axis(points, first, axis=1)
     on_points = SortedRows(points)
     _spread(points, on_points, centers)
-    ends = np.full((n_rows, 1), nb)
     scale = float(np.max(points[:, -1] - points[:, 0])) or 1.0
+    final = centers  # rows leave the Lloyd steps once their clusters stop changing; their centres are final
+    left = np.arange(n_rows)  # the rows still moving, and their arrays below
+    cw, cwx = cw.ravel(), cwx.ravel()
+    starts = (np.arange(n_rows) * (nb + 1))[:, None]
     last = None
     for _ in range(max_iter):
         edges = on_points.search((centers[:, :-1] + centers[:, 1:]) / 2)
-        if last is not None and np.array_equal(edges, last):
-            break  # the same clusters as last time: the centres cannot move
+        if last is not None:
+            settled = (edges == last).all(axis=1)
+            if settled.all():
+                break  # the same clusters as last time: the centres cannot move
+            if settled.sum() * 2 >= len(settled):  # half have settled: go on with the others only
+                final[left[settled]] = centers[settled]
+                keep = ~settled
+                left, points, centers, edges, starts = left[keep], points[keep], centers[keep], edges[keep], starts[: keep.sum()]
+                cw = cw.reshape(-1, nb + 1)[keep].ravel()
+                cwx = cwx.reshape(-1, nb + 1)[keep].ravel()
+                on_points = SortedRows(points)
         last = edges
-        bounds = np.concatenate([np.zeros_like(ends), edges, ends], axis=1)
-        count = np.take_along_axis(cw, bounds[:, 1:], axis=1) - np.take_along_axis(cw, bounds[:, :-1], axis=1)
-        total = np.take_along_axis(cwx, bounds[:, 1:], axis=1) - np.take_along_axis(cwx, bounds[:, :-1], axis=1)
+        bounds = np.concatenate([np.zeros((len(edges), 1), dtype=edges.dtype), edges, np.full((len(edges), 1), nb)], axis=1) + starts
+        at_w, at_wx = cw[bounds], cwx[bounds]
+        count, total = at_w[:, 1:] - at_w[:, :-1], at_wx[:, 1:] - at_wx[:, :-1]
         filled = count > 1e-250
         new = np.sort(np.where(filled, total / np.where(filled, count, 1.0), centers), axis=1)
         moved = np.abs(new - centers).max()
         centers = new
         if moved <= 1e-9 * scale:
             break
+    final[left] = centers
+    centers = final
     mids = (centers[:, :-1] + centers[:, 1:]) / 2
     index = SortedRows(mids).search(x)  # exact: the number of midpoints below each value
     return centers, index.astype(np.uint8)
