@@ -26,16 +26,17 @@ CHUNK_ROWS = 4096
 class _Nearest:
     """The nearest entry of each row's table (sorted) for one column of values: the number of
     the table's midpoints below each value (a comparison per entry beats a binary search on
-    tables this short)."""
+    tables this short; the midpoints are held entry-major so that each comparison is a row)."""
 
     def __init__(self, tables: np.ndarray) -> None:
-        self.tables = tables
-        self.mids = (tables[:, :-1] + tables[:, 1:]) / 2
-        self.rows = np.arange(len(tables))
+        rows, k = tables.shape
+        self.mids = np.ascontiguousarray(((tables[:, :-1] + tables[:, 1:]) / 2).T)
+        self.flat = np.ascontiguousarray(tables, dtype=np.float32).ravel()
+        self.base = np.arange(rows) * k
 
     def __call__(self, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        index = np.count_nonzero(self.mids < column.astype(np.float64)[:, None], axis=1)
-        return index, self.tables[self.rows, index]
+        index = np.add.reduce(self.mids < column.astype(np.float64), axis=0, dtype=np.intp)
+        return index, self.flat[self.base + index]
 
 
 class Factor:
@@ -71,23 +72,23 @@ def round_with_feedback(rows: np.ndarray, tables: np.ndarray, group: int, factor
     w = np.asarray(rows, dtype=np.float32)[:, factor.order]
     index = np.empty((out, cols), dtype=np.uint8)
     for a in range(0, out, CHUNK_ROWS):
-        index[a : a + CHUNK_ROWS, factor.order] = _round_rows(w[a : a + CHUNK_ROWS].copy(), _Nearest(per_row[a : a + CHUNK_ROWS]), factor.upper)
+        index[a : a + CHUNK_ROWS, factor.order] = _round_rows(w[a : a + CHUNK_ROWS], _Nearest(per_row[a : a + CHUNK_ROWS]), factor.upper)
     return index
 
 
 def _round_rows(w: np.ndarray, nearest: _Nearest, hinv: np.ndarray) -> np.ndarray:
-    """The indices of ``w`` (rows, in; its columns in the factor's order, changed in place)."""
+    """The indices of ``w`` (rows, in; its columns in the factor's order)."""
     out, cols = w.shape
-    index = np.empty((out, cols), dtype=np.uint8)
+    by_column = np.ascontiguousarray(w.T)  # each column one contiguous row
+    index = np.empty((cols, out), dtype=np.uint8)
     for i1 in range(0, cols, BLOCK):
         i2 = min(i1 + BLOCK, cols)
-        block, hb = w[:, i1:i2].copy(), hinv[i1:i2, i1:i2]
+        block, hb = by_column[i1:i2].copy(), hinv[i1:i2, i1:i2]
         err = np.empty_like(block)
         for j in range(i2 - i1):
-            idx, q = nearest(block[:, j])
-            index[:, i1 + j] = idx
-            e = (block[:, j] - q.astype(np.float32)) / hb[j, j]
-            block[:, j + 1 :] -= np.outer(e, hb[j, j + 1 :])
-            err[:, j] = e
-        w[:, i2:] -= err @ hinv[i1:i2, i2:]
-    return index
+            index[i1 + j], q = nearest(block[j])
+            e = (block[j] - q) / hb[j, j]
+            block[j + 1 :] -= hb[j, j + 1 :, None] * e
+            err[j] = e
+        by_column[i2:] -= hinv[i1:i2, i2:].T @ err
+    return index.T
