@@ -180,6 +180,7 @@ def _convert_coreai(source: Path, target: Path, request: ConvertRequest, progres
 def check_model(entry, folder: Path, progress: ProgressFn | None = None) -> dict:
     """Measure a Core ML conversion of ``entry`` against its float source (top-1 agreement,
     perplexity, size); the figures are also written into ``folder`` (quality.json)."""
+    from anechat.convert.default_model import local_model_path
     from anechat.engines.coreml.convert.check import check_conversion
 
-    return check_conversion(folder, entry.ensure_local(progress), progress)
+    return check_conversion(folder, local_model_path(entry, progress), progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -161,6 +162,19 @@ def test_models_info_shows_the_figures_of_a_checked_folder(checked_lut6, tmp_pat
     )
     assert out.returncode == 0, out.stderr
     assert f"{figures['top1_agreement']:.1%}" in out.stdout and "perplexity" in out.stdout
+
+
+def test_convert_check_prints_the_figures_of_what_it_just_wrote(tiny_model_dir, tmp_path):
+    out_dir = tmp_path / "tiny-lut8"
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "anechat"), "convert", str(tiny_model_dir), "--to", "coreml", "--lut-ffn", "8",
+         "--lut-lmhead", "none", "--context", "64", "--batch", "16", "--check", "-o", str(out_dir)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert out.returncode == 0, out.stderr
+    figures = json.loads((out_dir / QUALITY_FILE).read_text())
+    assert f"top-1 agreement: {figures['top1_agreement']:.1%} of {figures['positions']} positions" in out.stdout
+    assert "perplexity: " in out.stdout and "size vs fp16: " in out.stdout
 
 
 def test_a_damaged_quality_file_shows_nothing_and_breaks_nothing(tmp_path):
