@@ -1,5 +1,7 @@
 """The CLI's one error edge: every error a person can cause becomes one line on stderr,
 ``anechat: <message> — <hint>``, and a non-zero exit (130 on Ctrl+C); never a traceback.
+An error nobody foresaw (a bug) is one line too, saying so; ``ANECHAT_DEBUG=1`` shows
+its traceback instead.
 
 Every typer app of the CLI is made with ``cls=ErrorEdge``, so errors are caught
 once, where a command is invoked; commands just raise (an
@@ -10,15 +12,21 @@ they find themselves). ``print_error`` and ``warn`` are the only writers of thes
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Iterator
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from anechat.engines.errors import AnechatError, one_line
 
 PREFIX = "anechat: "
+#: set to 1 to see an internal error's traceback
+DEBUG_VARIABLE = "ANECHAT_DEBUG"
+#: the exit code of an internal error (EX_SOFTWARE)
+INTERNAL_ERROR = 70
 
 
 def _safe(text: str) -> str:
@@ -44,7 +52,8 @@ def fail(message: str, hint: str | None = None, code: int = 1) -> typer.Exit:
 
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
-    """AnechatError / OSError / ValueError -> one line and exit 1; Ctrl+C -> exit 130."""
+    """AnechatError / OSError / ValueError -> one line and exit 1; Ctrl+C -> exit 130; any
+    other error -> one line that calls it a bug, exit 70 (its traceback with ANECHAT_DEBUG=1)."""
     try:
         yield
     except typer.Exit:
@@ -57,6 +66,13 @@ def one_line_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise fail(f"{type(exc).__name__}: {exc}") from None
+    except (TyperException, typer.Abort):  # usage errors: typer prints them itself
+        raise
+    except Exception as exc:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        hint = f"this is a bug in anechat: run it again with {DEBUG_VARIABLE}=1 to see where, and report it"
+        raise fail(f"internal error: {type(exc).__name__}: {exc}", hint, code=INTERNAL_ERROR) from None
 
 
 class ErrorEdge(TyperGroup):

@@ -113,3 +113,34 @@ def test_every_command_group_prints_errors_in_the_one_format(args):
     assert result.returncode == 1
     err = result.stderr.decode()
     assert err.startswith("anechat: ") and err.count("\n") == 1, err
+
+
+def test_an_error_nobody_foresaw_is_one_line_that_calls_it_a_bug_and_debug_shows_where(monkeypatch, capsys):
+    # every command of the CLI runs inside the same error edge as this small app
+    from anechat.cli.errors import DEBUG_VARIABLE, INTERNAL_ERROR, typer_app
+
+    app = typer_app()
+
+    @app.command()
+    def broken(count: int = 1) -> None:
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    @app.command()
+    def other() -> None:
+        pass
+
+    monkeypatch.delenv(DEBUG_VARIABLE, raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        app(["broken"], prog_name="anechat")
+    assert exit_info.value.code == INTERNAL_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("anechat: internal error: TypeError:") and f"{DEBUG_VARIABLE}=1" in err
+
+    with pytest.raises(SystemExit) as exit_info:  # a usage mistake is still click's own message
+        app(["broken", "--count", "many"], prog_name="anechat")
+    assert exit_info.value.code == 2 and "Invalid value" in capsys.readouterr().err
+
+    monkeypatch.setenv(DEBUG_VARIABLE, "1")
+    with pytest.raises(TypeError):
+        app(["broken"], prog_name="anechat", standalone_mode=False)
