@@ -11,7 +11,7 @@ from pathlib import Path
 from setuptools import setup
 
 ROOTS = {"anechat": "anechat", "anechat.engines": "engines", "anechat.tui": "tui", "anechat.themes": "themes"}
-DATA_FILES = ["*.tcss", "*.toml"]
+DATA_FILES = ["*.tcss", "*.toml", "*.txt"]
 
 
 def _packages() -> list[str]:

@@ -17,11 +17,11 @@ from anechat.engines.coreml.anemll import LayoutError, locate_parts, read_meta
 
 
 def quantization_label(luts: dict[str, int | None], down: int | None = None, last: int | None = None) -> str:
-    """``LUT6``, ``float16``, or the FFN's LUT with what differs: ``LUT4 (down LUT6, last layer
+    """``LUT6``, ``float16``, or the FFN's LUT with what differs: ``LUT4 (down/k/v LUT6, last layer
     LUT8, lmhead LUT6)`` (``down``, ``last``: a mixed recipe's down projections and last layer)."""
     ffn = luts.get("ffn")
     label = f"LUT{ffn}" if ffn else "float16"
-    others = [f"{name} LUT{bits}" for name, bits in (("down", down), ("last layer", last)) if ffn and bits and bits != ffn]
+    others = [f"{name} LUT{bits}" for name, bits in (("down/k/v", down), ("last layer", last)) if ffn and bits and bits != ffn]
     others += [f"{'lmhead' if k == 'lm_head' else k} {'LUT' + str(v) if v else 'fp16'}" for k, v in luts.items() if k != "ffn" and v != ffn]
     if others:
         label += " (" + ", ".join(others) + ")"

@@ -49,7 +49,7 @@ def convert(
     lut_ffn: str = typer.Option(DEFAULT, "--lut-ffn", help="coreml: LUT bits for the FFN chunks (4, 6, 8, none). No LUT flag: the recommended recipe (FFN 6 with its last layer at 8, LM head 8, embeddings 8). Below 8 bits each row gets its own table."),
     lut_lmhead: str = typer.Option(DEFAULT, "--lut-lmhead", help="coreml: LUT bits for the LM head (4, 6, 8, none)."),
     lut_embeddings: str = typer.Option(DEFAULT, "--lut-embeddings", help="coreml: LUT bits for the embeddings (4, 6, 8, none)."),
-    lut_ffn_down: str = typer.Option(DEFAULT, "--lut-ffn-down", help="coreml: LUT bits for the FFN's down projections (4, 6, 8). Default: 6 when --lut-ffn is 4, else the --lut-ffn bits."),
+    lut_ffn_down: str = typer.Option(DEFAULT, "--lut-ffn-down", help="coreml: LUT bits for the FFN's most sensitive projections: the MLP's down and the attention's k and v (4, 6, 8). Default: 6 when --lut-ffn is 4, else the --lut-ffn bits."),
     lut_ffn_last: str = typer.Option(DEFAULT, "--lut-ffn-last", help="coreml: LUT bits for the last decoder layer, the most sensitive (4, 6, 8). Default: 8 when --lut-ffn is below 8. Set both to the --lut-ffn bits for a uniform FFN."),
     dtype: str = typer.Option("fp32", "--dtype", help="coreai: weight dtype (fp32, bf16, fp16; fp32 is the fast one on Linux)."),
     compress: str = typer.Option("none", "--compress", help="coreai: none, lut8, lut6, lut4 (palettized by anechat, expanded by Core AI), int8 or int4 (coreai-opt)."),

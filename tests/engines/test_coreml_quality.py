@@ -73,7 +73,7 @@ def tiny_lut4_mixed(tiny_model_dir, tmp_path_factory):
     return convert_to_coreml(tiny_model_dir, tmp_path_factory.mktemp("mixed") / "tiny-lut4", options)
 
 
-def test_a_4_bit_ffn_keeps_its_down_projections_at_6_bits_and_its_last_layer_at_8(tiny_lut4_mixed, tiny_model_dir):
+def test_a_4_bit_ffn_keeps_its_down_k_and_v_projections_at_6_bits_and_its_last_layer_at_8(tiny_lut4_mixed, tiny_model_dir):
     import coremltools as ct
     from coremltools.converters.mil.frontend.milproto.load import load as load_mil
     from coremltools.models.utils import _try_get_weights_dir_path
@@ -84,13 +84,14 @@ def test_a_4_bit_ffn_keeps_its_down_projections_at_6_bits_and_its_last_layer_at_
     spec = ct.utils.load_spec(package)
     program = load_mil(spec, spec.specificationVersion, _try_get_weights_dir_path(package))
     tables = sorted((op.lut.val.shape[-2], op.outputs[0].shape[:2]) for op in program.functions["infer"].find_ops(op_type="constexpr_lut_to_dense"))
-    # two layers; q/o (64x64), gate/up (128x64) and down (64x128) are palettized, k/v are too
-    # small. Layer 0: 16-entry tables but 64 for its down projection; layer 1 (the last): 256.
+    # two layers; q/o (64x64), gate/up (128x64) and down (64x128) are palettized, k/v (32x64)
+    # are too small here. Layer 0: 16-entry tables but 64 for its down projection; layer 1
+    # (the last): 256.
     layer = [(64, 64), (64, 64), (128, 64), (128, 64)]
     assert tables == sorted([(16, s) for s in layer] + [(64, (64, 128))] + [(256, s) for s in layer + [(64, 128)]])
     meta = yaml.safe_load((tiny_lut4_mixed / "meta.yaml").read_text())["model_info"]["parameters"]
     assert (meta["lut_ffn"], meta["lut_ffn_down"], meta["lut_ffn_last"]) == (4, 6, 8)
-    assert detect_coreml(tiny_lut4_mixed).quantization == "LUT4 (down LUT6, last layer LUT8, embeddings fp16)"
+    assert detect_coreml(tiny_lut4_mixed).quantization == "LUT4 (down/k/v LUT6, last layer LUT8, embeddings fp16)"
     assert check_conversion(tiny_lut4_mixed, tiny_model_dir)["top1_agreement"] >= 0.5
 
 
@@ -116,16 +117,19 @@ def test_every_weight_of_a_converted_ffn_finds_what_it_saw_on_the_calibration_te
     assert all(weight_key(w) in inputs for w in weights)
 
 
-def test_projections_that_read_one_tensor_share_one_record_of_it(tiny_model_dir):
-    # q/k/v read the same normed input, gate/up another: one array each, so the palettizer
-    # builds one Gram matrix (and one Cholesky factor) for each group, not one per weight
-    from anechat.engines.coreml.convert.calibration import layer_inputs
+def test_projections_that_read_one_tensor_share_one_record_of_it(tiny_model_dir, monkeypatch):
+    # q/k/v read the same normed input, gate/up another: one Gram matrix each, so the
+    # palettizer builds one Cholesky factor for each group, not one per weight; the text runs
+    # in segments, and every segment adds to the same records
+    from anechat.engines.coreml.convert import calibration
     from anechat.engines.coreml.convert.palettize import weight_key
     from anechat.engines.coreml.convert.source import with_vocab_from_weights
 
+    monkeypatch.setattr(calibration, "SEGMENT_TOKENS", 24)
     spec = with_vocab_from_weights(read_spec(tiny_model_dir), tiny_model_dir)
     weights = load_weights(tiny_model_dir)
-    inputs = layer_inputs(spec, weights, calibration_ids(tiny_model_dir, 64), [(0, spec.num_layers)], [spec.vocab_size])
+    inputs = calibration.layer_inputs(spec, weights, calibration_ids(tiny_model_dir, 64), [(0, spec.num_layers)], [spec.vocab_size])
+    assert {seen.tokens for seen in inputs.values()} == {64}  # three segments: 24 + 24 + 16 tokens
 
     def recorded(layer: int, projection: str):
         w = weights[f"model.layers.{layer}.{projection}.weight"]
@@ -153,6 +157,27 @@ def test_mixed_recipes_give_the_sensitive_weights_more_bits_unless_told_otherwis
     # the default folder name tells a conversion with its own mixed bits from the default recipe
     assert default_out("m", ConvertRequest(to="coreml", lut_ffn=4)).name == "m-coreml-ctx512-lut4"
     assert default_out("m", ConvertRequest(to="coreml", lut_ffn=4, lut_ffn_down=4, lut_ffn_last=4)).name == "m-coreml-ctx512-lut4-down4-last4"
+
+
+def test_the_down_role_holds_the_down_k_and_v_projections_and_the_last_layer_is_all_its_own(tiny_model_dir):
+    # measured on SmolLM2-135M at 4 bits: per byte, the MLP's down projections and the
+    # attention's k and v projections lose the most (see options.DOWN_PROJECTION_BITS)
+    from anechat.engines.coreml.convert.palettize import weight_key
+    from anechat.engines.coreml.convert.sensitive import projection_roles
+    from anechat.engines.coreml.convert.source import with_vocab_from_weights
+
+    spec = with_vocab_from_weights(read_spec(tiny_model_dir), tiny_model_dir)
+    weights = load_weights(tiny_model_dir)
+    roles = projection_roles(spec, weights)
+
+    def role(layer: int, projection: str):
+        w = weights[f"model.layers.{layer}.{projection}.weight"]
+        return roles.get(weight_key(w.astype(np.float16).reshape(w.shape[0], -1, 1, 1)))
+
+    first, last = 0, spec.num_layers - 1
+    assert [role(first, p) for p in ("self_attn.k_proj", "self_attn.v_proj", "mlp.down_proj")] == ["down"] * 3
+    assert [role(first, p) for p in ("self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj")] == [None] * 4
+    assert {role(last, p) for p in ("self_attn.q_proj", "self_attn.k_proj", "mlp.up_proj", "mlp.down_proj")} == {"last"}
 
 
 def test_models_info_shows_the_figures_of_a_checked_folder(checked_lut6, tmp_path):

@@ -1,11 +1,11 @@
-"""What every projection sees on a short calibration text.
+"""What every projection sees on a calibration text.
 
-The float model runs once over :data:`CALIBRATION_TEXT` (the same torch modules the
-converter traces, in float32); a hook on each 1x1 conv records the inputs it sees, one
-row per token. :class:`~.palettize.LUTPalettizer` weighs a weight's clustering error by
-each input channel's mean square, so columns that multiply large activations are kept
-closer, and rounds with error feedback on their Gram matrix (:mod:`.feedback`).
-The text is deliberately not the one the fidelity bench scores on.
+The float model runs over the calibration text (:data:`CALIBRATION_FILE`, the same torch
+modules the converter traces, in float32), in segments; a hook on each 1x1 conv adds the
+inputs it sees to their Gram matrix (:class:`InputGram`). :class:`~.palettize.LUTPalettizer`
+weighs a weight's clustering error by each input channel's mean square, so columns that
+multiply large activations are kept closer, and rounds with error feedback on the Gram
+matrix (:mod:`.feedback`). The text is deliberately not the one the fidelity bench scores on.
 """
 
 from __future__ import annotations
@@ -17,45 +17,20 @@ import numpy as np
 from anechat.engines.coreml.convert.palettize import weight_key
 from anechat.engines.modeling.spec import ModelSpec
 
-#: tokens of the calibration text used (error feedback wants more tokens than channels it can)
-CALIBRATION_TOKENS = 1024
-CALIBRATION_TEXT = (
-    "A lighthouse keeper kept a log of every ship that passed: its name, the hour, the weather and "
-    "the colour of the sea. Over forty years the entries grew into a history of the coast. Storms "
-    "arrived from the west in autumn; fishing boats left before dawn and came back at noon; a ferry "
-    "crossed twice a day until the bridge was built. Questions people asked him: How far can the light "
-    "be seen? Why does the lamp turn? What happens when the power fails? He answered each one patiently, "
-    "wrote the date, and added a short note in the margin. def count(words): return len(words.split()) "
-    "# 1, 2, 3 -- 12.5% of 2024 results; Paris, Tokyo, Nairobi, Lima.\n\n"
-    "User: Can you help me plan a three-day trip to Lisbon on a small budget?\n"
-    "Assistant: Of course. On the first day, walk through Alfama in the morning, when the streets are quiet, "
-    "and take tram 28 up to the castle. Lunch at a tasca costs about ten euros. On the second day, visit "
-    "Belem: the monastery, the tower and the famous custard tarts. On the third day, take the train to "
-    "Sintra, which leaves every twenty minutes from Rossio station.\n"
-    "User: What should I pack?\nAssistant: Comfortable shoes, a light jacket for the evening wind, and "
-    "sunscreen. Most museums are free on Sunday mornings for residents only, so check the rules first.\n\n"
-    "Recipe for a simple loaf: mix 500 g of flour, 350 ml of warm water, 10 g of salt and 7 g of dried "
-    "yeast. Knead for ten minutes, let it rise for an hour, shape it, rise again, then bake at 220 C for "
-    "35 minutes until the crust sounds hollow when tapped.\n\n"
-    "In 1905 Albert Einstein published four papers that changed physics: on the photoelectric effect, on "
-    "Brownian motion, on special relativity, and on the equivalence of mass and energy, E = mc^2. The "
-    "theory of general relativity followed ten years later and predicted that light bends around the sun, "
-    "which Eddington's expedition confirmed during the eclipse of 1919.\n\n"
-    "import json\nfrom pathlib import Path\n\ndef load_settings(path: Path) -> dict:\n"
-    "    \"\"\"Read the settings file, or return the defaults when it is missing.\"\"\"\n"
-    "    if not path.exists():\n        return {\"theme\": \"dark\", \"size\": 14}\n"
-    "    with path.open() as f:\n        return json.load(f)\n\n"
-    "The committee met on Tuesday to discuss the budget. Revenue rose by 4.2 percent compared with last "
-    "year, while costs for energy and transport fell slightly. Two members argued that the surplus should "
-    "be saved; the others preferred to invest it in the new library, which would open in the spring. "
-    "After a long debate they voted seven to four in favour of the library.\n\n"
-    "Why is the sky blue? Sunlight contains every colour, but the molecules of the air scatter short "
-    "wavelengths far more than long ones, so blue light reaches our eyes from every direction. At sunset "
-    "the light crosses much more air, the blue is scattered away, and the sky turns orange and red.\n\n"
-    "Once upon a time, a small fox lived at the edge of a forest. Every winter she crossed the frozen river "
-    "to visit her grandmother, carrying a basket of berries she had dried in the summer. One year the ice "
-    "cracked under her paws, and a heron, who had watched her for many seasons, showed her a safer path."
-)
+#: tokens of the calibration text used: error feedback wants many more tokens than a layer has
+#: input channels (1536 for SmolLM2's down projections). SmolLM2-135M, FFN at 6 bits
+#: (bench/coreml_recipes.py): KL to fp32 0.0052 with 768 tokens, 0.0048 with 2048, 0.0041 with 4096
+CALIBRATION_TOKENS = 4096
+#: the calibration text runs as independent segments of this many tokens (attention over the
+#: whole text at once would hold a tokens x tokens matrix per head)
+SEGMENT_TOKENS = 512
+#: the text: a handwritten page of mixed prose, dialogue, code and figures, then the answers
+#: SmolLM2-135M-Instruct wrote to the sixteen varied requests it shows (mlx-lm, its chat
+#: template, temperature 0.7, top-p 0.95, seed 0, up to 300 tokens each): text a model writes
+#: itself calibrates it without a dataset (the idea of LLM-QAT's data-free calibration).
+#: Simulated, FFN at 6 bits, 4,096 tokens in one sequence: KL 0.0039 with this text, 0.0042 with
+#: the page and then the GPL (legal English)
+CALIBRATION_FILE = Path(__file__).with_name("calibration.txt")
 
 
 def calibration_ids(src: Path, limit: int) -> list[int] | None:
@@ -65,53 +40,85 @@ def calibration_ids(src: Path, limit: int) -> list[int] | None:
         return None
     from tokenizers import Tokenizer
 
-    ids = Tokenizer.from_file(str(path)).encode(CALIBRATION_TEXT).ids
+    ids = Tokenizer.from_file(str(path)).encode(CALIBRATION_FILE.read_text(encoding="utf-8")).ids
     return ids[:limit] or None
 
 
-def layer_inputs(spec: ModelSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, np.ndarray]:
-    """``weight_key(conv weight) -> inputs (tokens, C_in) float32`` for every projection and LM
-    head part (projections that read the same tensor share one array)."""
+class InputGram:
+    """``X^T X`` of the inputs a projection saw (rows: tokens, columns: its input channels),
+    summed over the calibration segments: all that :class:`~.palettize.LUTPalettizer` needs of
+    them (their mean square per channel, and the Gram matrix of error feedback)."""
+
+    def __init__(self, channels: int) -> None:
+        self.channels = channels
+        self.tokens = 0
+        self._sum = np.zeros((channels, channels), dtype=np.float32)  # a few segments: float32 sums suffice
+
+    def add(self, x) -> None:
+        """Add the inputs ``x`` (tokens, channels), a float32 torch tensor."""
+        self._sum += (x.T @ x).numpy()
+        self.tokens += int(x.shape[0])
+
+    def mean(self) -> np.ndarray:
+        """``X^T X / tokens``, float64."""
+        return self._sum.astype(np.float64) / max(self.tokens, 1)
+
+
+def layer_inputs(spec: ModelSpec, weights: dict, ids: list[int], ranges: list[tuple[int, int]], sizes: list[int]) -> dict[str, InputGram]:
+    """``weight_key(conv weight) -> InputGram`` for every projection and LM head part, over
+    ``ids`` in segments of :data:`SEGMENT_TOKENS`. Projections that read the same tensor
+    (q/k/v, gate/up, the head's parts) share one."""
     import torch
 
     from anechat.engines.coreml.convert import ane_llama
 
     dtype = torch.float32
-    found: dict[str, np.ndarray] = {}
-    t = len(ids)
+    found: dict[str, InputGram] = {}
+    seen: dict = {}  # this segment's recorded tensors: (pointer, shape, strides) -> (tensor, InputGram)
 
-    def watch(module: torch.nn.Module) -> list:
-        handles, seen = [], {}
-        for conv in module.modules():
-            if isinstance(conv, torch.nn.Conv2d):
-                key = weight_key(conv.weight.detach().numpy())
+    def record(key: str, x: torch.Tensor) -> None:
+        at = (x.data_ptr(), tuple(x.shape), x.stride())  # q/k/v (gate/up) see views of the same memory
+        if at not in seen:  # the tensor is held, so its memory stays its own
+            gram = found.get(key) or InputGram(int(x.shape[1]))
+            gram.add(x.detach().float().reshape(x.shape[1], -1).T)  # (1, C, 1, T) -> (T, C)
+            seen[at] = (x, gram)
+        found[key] = seen[at][1]
 
-                def hook(_mod, inputs, key=key):
-                    x = inputs[0]  # projections that read one tensor (q/k/v, gate/up) see views of the same memory
-                    at = (x.data_ptr(), tuple(x.shape), x.stride())
-                    if at not in seen:  # (1, C, 1, T) -> (T, C); the tensor is held, so its memory stays its own
-                        seen[at] = (x, x.detach().float().reshape(x.shape[1], -1).T.contiguous().numpy())
-                    found[key] = seen[at][1]
+    def watched(module: torch.nn.Module) -> list:
+        return [
+            conv.register_forward_pre_hook(lambda _mod, inputs, key=weight_key(conv.weight.detach().numpy()): record(key, inputs[0]))
+            for conv in module.modules()
+            if isinstance(conv, torch.nn.Conv2d)
+        ]
 
-                handles.append(conv.register_forward_pre_hook(hook))
-        return handles
-
+    segments = [ids[a : a + SEGMENT_TOKENS] for a in range(0, len(ids), SEGMENT_TOKENS)]
     with torch.no_grad():
-        x = ane_llama.Embeddings(spec, weights, dtype)(torch.tensor([ids], dtype=torch.int32))
-        mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1).reshape(1, 1, t, t)
+        embeddings = ane_llama.Embeddings(spec, weights, dtype)
+        states = [embeddings(torch.tensor([segment], dtype=torch.int32)) for segment in segments]
+        del embeddings
         for start, end in ranges:
-            chunk = ane_llama.FFNChunk(spec, weights, start, end, t, dtype)
-            chunk.mode = "infer"  # every position out; the last chunk applies the final norm
-            handles = watch(chunk)
-            x = chunk(x, torch.arange(t, dtype=torch.int32), mask, torch.zeros((1,), dtype=torch.int32))
-            for h in handles:
-                h.remove()
-            del chunk
-        head = ane_llama.LMHead(spec, weights, sizes, dtype)
-        handles = watch(head)
-        head(x)
-        for h in handles:
-            h.remove()
+            chunks: dict[int, tuple] = {}  # segment length -> (chunk, its hooks): built once per length
+            for n, segment in enumerate(segments):
+                t = len(segment)
+                if t not in chunks:
+                    chunk = ane_llama.FFNChunk(spec, weights, start, end, t, dtype)
+                    chunk.mode = "infer"  # every position out; the last chunk applies the final norm
+                    chunks[t] = (chunk, watched(chunk))
+                mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1).reshape(1, 1, t, t)
+                seen.clear()
+                states[n] = chunks[t][0](states[n], torch.arange(t, dtype=torch.int32), mask, torch.zeros((1,), dtype=torch.int32))
+            for chunk, hooks in chunks.values():
+                for h in hooks:
+                    h.remove()
+            del chunks
+        head = ane_llama.LMHead(spec, weights, sizes, dtype)  # its parts read the normed state: recorded, not run
+        keys = [weight_key(conv.weight.detach().numpy()) for conv in head.heads]
+        del head
+        for state in states:
+            seen.clear()
+            x = ane_llama.to_channels(state)
+            for key in keys:
+                record(key, x)
     return found
 
 

@@ -13,11 +13,14 @@ from anechat.engines.modeling.spec import ModelSpec
 #: (:data:`anechat.engines.coreml.anemll.LUT_BITS`)
 CONVERTER_LUT_BITS = (4, 6, 8)
 #: what ``anechat convert --to coreml`` writes when no LUT flag is given: the FFN at 6 bits
-#: (one table per row, the last layer at 8), the LM head and the embeddings at 8. Simulated on
-#: SmolLM2-135M (bench/coreml_recipes.py, 128 positions): top-1 0.969, KL to fp32 0.0080, 49%
-#: of the fp16 size. Cheaper heads or embeddings cost more than they save: a 6-bit per-row head
-#: adds KL 0.0033 (8-bit 0.0023), 6-bit embeddings 0.0013 (8-bit 0.0001), 4-bit embeddings
-#: 0.036; each saves ~2.4 MB (0.7% of fp16) at 6 bits
+#: (one table per row, the last layer at 8), the LM head and the embeddings at 8. SmolLM2-135M,
+#: 128 positions: converted and run (bench/coreml_fidelity.py) top-1 0.977, perplexity 68.26
+#: (fp32 68.56), 51% of the fp16 size; simulated (bench/coreml_recipes.py) KL to fp32 0.0040.
+#: Smaller recipes cost more than they save: a 6-bit per-row head adds KL 0.0016 (8-bit
+#: 0.0002), 6-bit embeddings 0.0005-0.0011 (8-bit 0.0001), 4-bit embeddings 0.045. The best
+#: mix of table sizes and groups near 45% (a knapsack over each projection type's measured KL:
+#: FFN at 6 in tables per 4 rows, down/k/v and the last layer at 8, head 8, embeddings 6)
+#: simulates at KL 0.0053, top-1 0.961, 44% of the weights' fp16 bytes (~45.5% of the folder)
 RECOMMENDED = {"lut_ffn": 6, "lut_lmhead": 8, "lut_embeddings": 8}
 #: output channels per LUT when no group size is given and one table per row would cost too
 #: much (8 bits: a 256-entry table per 576-value row almost doubles it); groups of 16 keep an
@@ -38,9 +41,11 @@ ROW_TABLE_SHARE = 1 / 3
 #: the last decoder layer at this many bits whenever the FFN is palettized below it (~1% of the
 #: FFN's weights; FFN at 6 bits: KL 0.0061 -> 0.0055, top-1 0.961 -> 0.977)
 LAST_LAYER_BITS = 8
-#: the down projections at this many bits when the FFN is palettized below it (a third of the
-#: MLP; FFN at 4 bits with them and the last layer at 6: KL 0.153 -> 0.088, top-1 0.773 ->
-#: 0.859, 4.55 bits per FFN weight on average)
+#: the "down" role at this many bits when the FFN is palettized below it: the MLP's down
+#: projections (a third of the MLP) and the attention's k and v projections (3% of the FFN's
+#: weights, yet at 4 bits they add KL 0.018 of the 4-bit FFN's ~0.13). SmolLM2-135M, FFN at
+#: 4 bits, the last layer at 8, head at 6 (simulated, 4,096-token calibration): down at 6:
+#: KL 0.075, top-1 0.836, 47.0% of fp16; down, k and v at 6: KL 0.054, top-1 0.867, 47.8%
 DOWN_PROJECTION_BITS = 6
 #: no tensor dimension on the ANE may exceed this
 MAX_DIMENSION = 16384
@@ -54,7 +59,8 @@ class CoreMLConvertOptions:
     lut_ffn: int | None = None
     lut_lmhead: int | None = None
     lut_embeddings: int | None = None
-    #: bits of the FFN's down projections; None: :data:`DOWN_PROJECTION_BITS` when ``lut_ffn`` is below it
+    #: bits of the FFN's down projections and attention k/v projections; None:
+    #: :data:`DOWN_PROJECTION_BITS` when ``lut_ffn`` is below it
     lut_ffn_down: int | None = None
     #: bits of the FFN's last decoder layer; None: :data:`LAST_LAYER_BITS` when ``lut_ffn`` is below it
     lut_ffn_last: int | None = None
@@ -113,8 +119,8 @@ class CoreMLConvertOptions:
         return DEFAULT_GROUPS[part]
 
     def ffn_bits(self) -> dict[str, int]:
-        """Bits of the FFN's weights by role: "rest", "down" (down projections outside the last
-        layer) and "last" (the last layer's); empty when the FFN keeps fp16."""
+        """Bits of the FFN's weights by role: "rest", "down" (down, k and v projections outside
+        the last layer) and "last" (the last layer's); empty when the FFN keeps fp16."""
         if self.lut_ffn is None:
             return {}
         down = self.lut_ffn_down if self.lut_ffn_down is not None else max(self.lut_ffn, DOWN_PROJECTION_BITS)

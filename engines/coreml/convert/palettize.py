@@ -49,11 +49,11 @@ class LUTPalettizer:
         self, nbits: int, group_size: int, per_channel_scale: bool = True, inputs: dict | None = None, feedback: bool = True
     ) -> None:
         self.nbits, self.group_size, self.per_channel_scale = nbits, group_size, per_channel_scale
-        #: weight_key -> (tokens, in) inputs seen on the calibration text
+        #: weight_key -> the Gram matrix of its inputs on the calibration text (:class:`~.calibration.InputGram`)
         self.inputs = inputs or {}
         self.feedback = feedback
-        #: id(inputs array) -> (the array, mean square of each input channel, Factor or None)
-        self._stats: dict[int, tuple] = {}
+        #: id(InputGram) -> the mean square of each input channel
+        self._importance_of: dict[int, np.ndarray] = {}
         self._memo: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         self.computed = self.reused = 0
 
@@ -74,12 +74,12 @@ class LUTPalettizer:
                 todo[key] = self._cluster(key, weight)
         shared: dict[int, list[dict]] = {}
         for c in todo.values():
-            if c["factor"] is not None:
-                shared.setdefault(id(c["factor"]), []).append(c)
-        for batch in shared.values():
+            if c["seen"] is not None and self.feedback:
+                shared.setdefault(id(c["seen"]), []).append(c)
+        for batch in shared.values():  # one factor at a time: each is as large as its Gram matrix
             rows = np.concatenate([c["rows"] for c in batch])
             per_row = np.concatenate([np.repeat(c["centers"].astype(np.float32), c["group"], axis=0) for c in batch])
-            index = round_with_feedback(rows, per_row, 1, batch[0]["factor"])
+            index = round_with_feedback(rows, per_row, 1, Factor(batch[0]["seen"].mean()))
             start = 0
             for c in batch:
                 c["index"], start = index[start : start + len(c["rows"])], start + len(c["rows"])
@@ -98,22 +98,19 @@ class LUTPalettizer:
             rows = rows / scale.astype(np.float32)[:, None]
         group = math.gcd(out, self.group_size)
         cols = rows.shape[1]
-        x = self.inputs.get(key)
-        importance = factor = None
-        if x is not None and x.shape[1] == cols:
-            _, importance, factor = self._input_stats(x)
-        w = None if importance is None else np.tile(importance, group)[None, :]
+        seen = self.inputs.get(key)
+        if seen is not None and seen.channels != cols:
+            seen = None
+        w = None if seen is None else np.tile(self._importance(seen), group)[None, :]
         centers, index = kmeans_rows(rows.reshape(out // group, group * cols), self.nbits, w)
         return {"shape": weight.shape, "rows": rows, "scale": scale, "group": group, "centers": centers.astype(np.float16),
-                "index": index.reshape(out, cols), "factor": factor}
+                "index": index.reshape(out, cols), "seen": seen}
 
-    def _input_stats(self, x: np.ndarray) -> tuple:
-        """(x, each input channel's mean square, Factor when feedback is on), once per inputs array."""
-        hit = self._stats.get(id(x))
+    def _importance(self, seen) -> np.ndarray:
+        """Each input channel's mean square on the calibration text, once per InputGram."""
+        hit = self._importance_of.get(id(seen))
         if hit is None:
-            x32 = np.asarray(x, dtype=np.float32)
-            gram = (x32.T @ x32).astype(np.float64) / len(x32)
-            hit = self._stats[id(x)] = (x, np.diag(gram).copy(), Factor(gram) if self.feedback else None)
+            hit = self._importance_of[id(seen)] = np.diag(seen.mean()).copy()
         return hit
 
     @property

@@ -7,13 +7,15 @@ from __future__ import annotations
 from anechat.engines.coreml.convert.palettize import weight_key
 from anechat.engines.modeling.spec import ModelSpec
 
-#: the projection whose weights take the "down" role
-DOWN_PROJECTION = "mlp.down_proj"
+#: the projections whose weights take the "down" role: the MLP's down projections, and the
+#: attention's k and v projections, which cost the most quality per byte at 4 bits (see
+#: :data:`~.options.DOWN_PROJECTION_BITS`)
+DOWN_ROLE_PROJECTIONS = ("mlp.down_proj", "self_attn.k_proj", "self_attn.v_proj")
 
 
 def projection_roles(spec: ModelSpec, weights: dict) -> dict[str, str]:
     """:func:`weight_key` -> "last" for every projection of the last layer, "down" for every
-    other down projection (the rest are not listed: they take the FFN's own bits)."""
+    other projection of :data:`DOWN_ROLE_PROJECTIONS` (the rest are not listed: they take the FFN's own bits)."""
     import torch
 
     from anechat.engines.coreml.convert.ane_llama import ConvLinear
@@ -25,7 +27,7 @@ def projection_roles(spec: ModelSpec, weights: dict) -> dict[str, str]:
         layer = DecoderLayer(spec, weights, i, ConvLinear, torch.float32)
         for name, module in layer.named_modules():
             if isinstance(module, torch.nn.Conv2d):
-                role = "last" if i == last else "down" if name.rsplit(".", 1)[0] == DOWN_PROJECTION else None
+                role = "last" if i == last else "down" if name.rsplit(".", 1)[0] in DOWN_ROLE_PROJECTIONS else None
                 if role:
                     roles[weight_key(module.weight.detach().numpy())] = role
         del layer
