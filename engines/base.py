@@ -26,7 +26,7 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Sequence, Union
+from typing import Iterator, Literal, Sequence, Union
 
 from anechat.engines.errors import InvalidParameter
 
@@ -199,29 +199,6 @@ class MemoryReport:
     peak_bytes: int | None = None
     cache_bytes: int | None = None  # MLX buffer cache / KV cache
     details: dict = field(default_factory=dict)
-
-
-_thread_cleanups: list[Callable[[], None]] = []
-
-
-def on_thread_end(cleanup: Callable[[], None]) -> None:
-    """A backend registers what a thread that ran it must free before it ends (once per backend)."""
-    if cleanup not in _thread_cleanups:
-        _thread_cleanups.append(cleanup)
-
-
-def release_engine_thread() -> None:
-    """Free what any loaded backend left in the calling thread (MLX: its streams).
-
-    Call it last on every thread that made engine calls (the app's engine thread,
-    compare workers) — a thread that ends holding MLX streams makes the process
-    abort at exit. Never raises.
-    """
-    for cleanup in list(_thread_cleanups):
-        try:
-            cleanup()
-        except Exception:
-            pass
 
 
 @dataclass(frozen=True)

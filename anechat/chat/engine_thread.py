@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, TypeVar
 
-from anechat.engines.base import release_engine_thread
+from anechat.engines.threads import release_engine_thread
 
 T = TypeVar("T")
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from anechat.chat.controller import ChatController
-from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, Session, TextDelta, release_engine_thread
+from anechat.engines.base import CancelToken, GenerationStats, SamplingParams, Session, TextDelta
+from anechat.engines.threads import release_engine_thread
 from anechat.engines.errors import AnechatError, InvalidParameter
 from anechat.compare.results import CompareReport, Contestant, ContestantResult, OnEvent, Phase
 

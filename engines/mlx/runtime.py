@@ -5,7 +5,7 @@ stream generation runs on, releasing a thread's streams, and MLX errors that mea
 Importing this module imports nothing of MLX; ``mlx.core`` is imported on first
 use, and ``mlx_lm`` (it pulls in ``transformers``) by the engine when a model is
 loaded. Importing it registers :func:`release_thread_streams` with
-:func:`anechat.engines.base.on_thread_end`.
+:func:`anechat.engines.threads.on_thread_end`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import importlib.util
 import sys
 from functools import lru_cache
 
-from anechat.engines.base import Availability, on_thread_end
+from anechat.engines.base import Availability
+from anechat.engines.threads import on_thread_end
 
 _PIP_HINT_LINUX = 'pip install "mlx[cpu]" mlx-lm   (or: pip install "anechat[mlx]")'
 _PIP_HINT_MAC = 'pip install mlx mlx-lm   (or: pip install "anechat[mlx]")'
@@ -105,7 +106,7 @@ def release_thread_streams() -> None:
     thread imports it first. A thread that still owns streams when it ends makes
     the process abort at exit ("terminate called without an active exception"),
     so every thread that ran MLX calls this last (through
-    :func:`anechat.engines.base.release_engine_thread`). :func:`generation_stream`
+    :func:`anechat.engines.threads.release_engine_thread`). :func:`generation_stream`
     is not thread-local and survives it.
     """
     mx = sys.modules.get("mlx.core")

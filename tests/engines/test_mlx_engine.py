@@ -461,7 +461,7 @@ def test_the_process_exits_cleanly_after_worker_thread_turns(tiny_model_dir):
     script = textwrap.dedent(
         f"""
         import threading
-        from anechat.engines.base import release_engine_thread
+        from anechat.engines.threads import release_engine_thread
         from anechat.engines.mlx.engine import MLXEngine
         box = {{}}
         def work():

@@ -17,7 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from anechat.compare import CompareReport, Contestant, run_compare
-from anechat.engines.base import CancelToken, SamplingParams, release_engine_thread
+from anechat.engines.base import CancelToken, SamplingParams
+from anechat.engines.threads import release_engine_thread
 from anechat.safe_text import sanitize_for_terminal
 
 from anechat.tui.compare.feed import CompareFeed, PaneState

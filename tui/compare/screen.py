@@ -21,7 +21,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from anechat.compare import CompareReport, Contestant, run_compare
-from anechat.engines.base import CancelToken, SamplingParams, release_engine_thread
+from anechat.engines.base import CancelToken, SamplingParams
+from anechat.engines.threads import release_engine_thread
 from anechat.metrics.gauges import process_rss
 
 from anechat.tui.compare.feed import CompareFeed

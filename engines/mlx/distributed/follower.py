@@ -69,7 +69,7 @@ def main() -> None:
     except RuntimeError as exc:
         print(f"anechat rank {os.environ.get('MLX_RANK')}: {str(exc).splitlines()[0] if str(exc) else exc!r}", file=sys.stderr, flush=True)
     finally:
-        from anechat.engines.base import release_engine_thread
+        from anechat.engines.threads import release_engine_thread
 
         release_engine_thread()
     os._exit(0)
